@@ -1,0 +1,85 @@
+"""The command line: parse arguments, call a core function, turn the result into an exit code.
+
+Exit 0 when the work completed (whatever the scores), 2 for unusable input or configuration
+(one line on stderr), 130 on Ctrl-C. GraderError becomes an exit code here and nowhere else.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .records import GraderError
+
+EXIT_OK, EXIT_UNUSABLE, EXIT_INTERRUPTED = 0, 2, 130
+
+
+def cmd_grade(args) -> int:
+    from .config import load_config
+
+    path = Path(args.path)
+    if not path.exists():
+        raise GraderError(f"no such file: {path}")
+    config = load_config(args.config)
+    from .pipeline import Grader
+
+    with Grader(config) as grader:
+        report = grader.grade(path, parts=args.parts.split(",") if args.parts else None)
+    if report.error:
+        raise GraderError(f"{path}: {report.error}")
+    if args.json:
+        from .report import results_json
+
+        json.dump(results_json(report, config), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        from .report import print_report
+
+        print_report(report)
+    return EXIT_OK
+
+
+def cmd_release(args) -> int:
+    from .release import release
+
+    out = release(Path(args.source) if args.source else None, Path(args.out) if args.out else None)
+    print(f"released {out}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autograder", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="grading.toml to use (default: the kit's)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    grade = commands.add_parser("grade", help="grade one submission (.ipynb, .py or .zip)")
+    grade.add_argument("path")
+    grade.add_argument("--json", action="store_true", help="print Gradescope results.json to stdout")
+    grade.add_argument("--parts", help="comma-separated parts to grade (default: all)")
+    grade.set_defaults(run=cmd_grade)
+
+    release = commands.add_parser("release", help="generate the student notebook with nbgrader")
+    release.add_argument("--source", help="source notebook (default: assignment/nn_from_scratch.ipynb)")
+    release.add_argument("--out", help="output folder (default: student_template/)")
+    release.set_defaults(run=cmd_release)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except GraderError as error:
+        print(f"autograder: error: {error}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    except BrokenPipeError:  # output piped into `head` and friends
+        sys.stderr.close()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("autograder: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

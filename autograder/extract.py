@@ -1,0 +1,62 @@
+"""Notebook -> the code the student wrote, in notebook order, labelled by cell for messages.
+
+Runs: answer cells (nbgrader `solution: true`), the instructor's locked set-up cells (grade_id
+starting with `setup`) and cells without nbgrader metadata (added by the student). Skips the
+instructor's demo, training and test cells. IPython magics and `!` shell lines are dropped.
+"""
+from __future__ import annotations
+
+from .records import CodeCell, StudentCode
+from .submission import Submission
+
+ANSWER_IDS = ("linear", "relu", "softmax", "nll")
+
+
+def _strip_magics(source: str) -> tuple[str, bool]:
+    if source.lstrip().startswith("%%"):
+        return "", True
+    kept, dropped = [], False
+    for line in source.splitlines():
+        if line.lstrip().startswith(("%", "!")):
+            indent = line[: len(line) - len(line.lstrip())]
+            kept.append(f"{indent}pass  # IPython line dropped by the grader")
+            dropped = True
+        else:
+            kept.append(line)
+    return "\n".join(kept), dropped
+
+
+def extract(submission: Submission) -> StudentCode:
+    if submission.kind == "python":
+        return StudentCode((CodeCell(submission.name, submission.text),), "python")
+    cells, notices, seen = [], [], {}
+    for number, cell in enumerate(submission.cells, start=1):
+        meta = cell["metadata"]["nbgrader"]
+        grade_id = str(meta.get("grade_id", ""))
+        if grade_id:
+            seen.setdefault(grade_id, []).append((number, cell.get("cell_type")))
+        if cell.get("cell_type") != "code":
+            continue
+        if meta.get("solution"):
+            label = f"cell {number} ({grade_id or 'answer'})"
+        elif meta.get("locked") and grade_id.startswith("setup"):
+            label = f"cell {number} ({grade_id})"
+        elif not meta:
+            label = f"cell {number} (added by you)"
+        else:
+            continue
+        source, dropped = _strip_magics(cell["source"])
+        if dropped:
+            notices.append(f"{label}: IPython magics and ! shell lines are not run by the grader")
+        cells.append(CodeCell(label, source))
+    for grade_id in ANSWER_IDS:
+        places = seen.get(grade_id, [])
+        if not places:
+            notices.append(f"the answer cell '{grade_id}' is missing (deleted, or its metadata changed?); "
+                           f"code in cells you added is still run")
+        elif len(places) > 1:
+            notices.append(f"the answer cell id '{grade_id}' appears {len(places)} times "
+                           f"(cells {', '.join(str(n) for n, _ in places)}); all are run in order")
+        elif places[0][1] != "code":
+            notices.append(f"the answer cell '{grade_id}' was changed to a {places[0][1]} cell, so it is not run")
+    return StudentCode(tuple(cells), "notebook", tuple(notices))

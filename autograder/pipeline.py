@@ -1,0 +1,79 @@
+"""grade(path) -> GradeReport: the only place that knows the order of the stages.
+
+    submission (read) -> extract (cells) -> forbidden (AST scan)
+    -> sandbox (student code runs in a child) -> score (parent compares with the oracle) -> report
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from . import extract, forbidden
+from .config import KIT_ROOT, Config
+from .records import CheckResult, GradeReport, student_id_from_path
+from .sandbox.session import Sandbox
+from .submission import SubmissionError, load_submission
+
+
+class Grader:
+    """A warm sandbox template plus the hidden suite with its expected values; grade many with one.
+
+    hide: extra folders the children must not see (as root), e.g. the batch input and output."""
+
+    def __init__(self, config: Config, hide=(), mode: str = "auto", workers: int = 1):
+        # The template is started before the checks (and so `solution`) are imported, so it never
+        # holds expected values; see sandbox/zygote.py.
+        self.config = config
+        self.sandbox = Sandbox(config.limits, config.forbidden, hide=(KIT_ROOT, *hide), mode=mode,
+                               slots=max(8, workers))
+        from .checks import build_suite
+
+        self.suite = build_suite(config)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        self.sandbox.close()
+
+    def grade(self, path: str | Path, parts=None, student: str | None = None) -> GradeReport:
+        """Never raises for a bad submission: it gets a zero report with the reason."""
+        path = Path(path)
+        started = time.perf_counter()
+        report = GradeReport(student=student or student_id_from_path(path), submission=str(path))
+        entries = [e for e in self.suite if parts is None or e.check.part in parts]
+        try:
+            submission = load_submission(path, self.config.limits.submission_kb * 1024)
+        except SubmissionError as unusable:
+            report.error = str(unusable)
+            report.checks = [CheckResult(e.check.name, 0.0, e.points, False, f"Not graded: {unusable}")
+                             for e in entries]
+            report.execution_time = time.perf_counter() - started
+            return report
+        code = extract.extract(submission)
+        report.notices.extend(code.notices)
+        static = forbidden.scan(code, self.config.forbidden)
+        if static.get("module level"):
+            report.notices.append("forbidden at module level (not scored, but don't use them in the layers): "
+                                  + ", ".join(static["module level"]))
+        run = self.sandbox.run(
+            [{"label": cell.label, "source": cell.source} for cell in code.cells],
+            [e.check.probe for e in entries],
+            extra_hide=(path.resolve().parent,),
+        )
+        if run.load_failure:
+            report.notices.append("Your code could not be run: " + run.load_failure)
+        for error in run.cell_errors:
+            report.notices.append(
+                f"{error.get('where')}: {error.get('type')}: {error.get('message')}"
+                + (f" ({error['line']})" if error.get("line") else ""))
+        from .score import score_check
+
+        report.checks = [score_check(e, outcome, static, self.config.tolerance)
+                         for e, outcome in zip(entries, run.outcomes)]
+        report.student_output = run.output
+        report.execution_time = time.perf_counter() - started
+        return report

@@ -1,0 +1,95 @@
+"""The plain data passed between the grading stages, and the one error family.
+
+Data flows one way: submission -> student code -> run output -> check results -> report.
+Nothing here computes a grade; it only carries one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class GraderError(Exception):
+    """Unusable input or configuration. The CLI prints it as one line and exits 2."""
+
+
+@dataclass(frozen=True)
+class CodeCell:
+    """One block of student-run code, with where it came from (for messages)."""
+
+    label: str  # e.g. "cell 7 (linear)" or "submission.py"
+    source: str
+
+
+@dataclass(frozen=True)
+class StudentCode:
+    """What the sandbox executes, in order, plus notices from extraction."""
+
+    cells: tuple[CodeCell, ...]
+    origin: str  # "notebook" or "python"
+    notices: tuple[str, ...] = ()
+
+    @property
+    def source(self) -> str:
+        return "\n\n".join(cell.source for cell in self.cells)
+
+
+@dataclass
+class CheckResult:
+    """One hidden check, scored. `name` is <part>.<method>.<check>."""
+
+    name: str
+    score: float
+    max_score: float
+    passed: bool
+    message: str = ""
+
+    @property
+    def part(self) -> str:
+        return self.name.split(".", 1)[0]
+
+
+@dataclass
+class PartResult:
+    name: str
+    checks: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return sum(check.score for check in self.checks)
+
+    @property
+    def max_score(self) -> float:
+        return sum(check.max_score for check in self.checks)
+
+
+@dataclass
+class GradeReport:
+    """Everything known about one graded submission; reporters render it."""
+
+    student: str
+    submission: str
+    checks: list[CheckResult] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # whole-submission messages
+    student_output: str = ""  # captured prints, capped
+    execution_time: float = 0.0
+    error: str = ""  # set when the submission could not be graded at all
+
+    @property
+    def parts(self) -> dict[str, PartResult]:
+        parts: dict[str, PartResult] = {}
+        for check in self.checks:
+            parts.setdefault(check.part, PartResult(check.part)).checks.append(check)
+        return parts
+
+    @property
+    def score(self) -> float:
+        return sum(check.score for check in self.checks)
+
+    @property
+    def max_score(self) -> float:
+        return sum(check.max_score for check in self.checks)
+
+
+def student_id_from_path(path: Path) -> str:
+    return path.stem if path.is_file() else path.name

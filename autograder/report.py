@@ -1,0 +1,80 @@
+"""Render one GradeReport: a terminal report (rich) and Gradescope's results.json object.
+
+No grading logic here: reporters only read the result model.
+"""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .config import Config
+
+
+def summary_text(report) -> str:
+    lines = [f"Score: {report.score:g} / {report.max_score:g}"]
+    if report.error:
+        lines.append(f"Not graded: {report.error}")
+    for name, part in report.parts.items():
+        lines.append(f"  {name:<8} {part.score:g} / {part.max_score:g}")
+    lines.extend(f"Note: {notice}" for notice in report.notices)
+    return "\n".join(lines)
+
+
+def results_json(report, config: Config) -> dict:
+    """Gradescope's results.json: https://gradescope-autograders.readthedocs.io (spec fields only,
+    plus max_score; the student's prints go to extra_data, never to the output)."""
+    gradescope = config.gradescope
+    return {
+        "score": round(report.score, 6),
+        "max_score": report.max_score,
+        "execution_time": round(report.execution_time, 3),
+        "output": summary_text(report),
+        "output_format": "text",
+        "visibility": gradescope.visibility,
+        "stdout_visibility": gradescope.stdout_visibility,
+        "tests": [
+            {
+                "name": check.name,
+                "score": check.score,
+                "max_score": check.max_score,
+                "status": "passed" if check.passed else "failed",
+                "output": check.message,
+                "output_format": "text",
+                "tags": [check.part],
+                "visibility": gradescope.hidden_check_visibility,
+            }
+            for check in report.checks
+        ],
+        "extra_data": {
+            "student": report.student,
+            "submission": report.submission,
+            "notices": list(report.notices),
+            "student_output": report.student_output,
+        },
+    }
+
+
+def print_report(report, console: Console | None = None) -> None:
+    console = console or Console()
+    console.rule(f"[bold]{report.student}[/] — {report.score:g} / {report.max_score:g} points")
+    if report.error:
+        console.print(f"[red]Not graded:[/] {report.error}")
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("part", "score", "failed checks"):
+        table.add_column(column)
+    for name, part in report.parts.items():
+        failed = [c.name.split(".", 1)[1] for c in part.checks if not c.passed]
+        colour = "green" if not failed else ("yellow" if part.score else "red")
+        table.add_row(name, f"[{colour}]{part.score:g} / {part.max_score:g}[/]", ", ".join(failed) or "—")
+    console.print(table)
+    for notice in report.notices:
+        console.print(Text("Note: " + notice, style="yellow"))
+    for check in report.checks:
+        if not check.passed:
+            console.print(Text(f"✗ {check.name}", style="bold red"))
+            console.print(Text("  " + check.message.replace("\n", "\n  ")))
+    if report.student_output.strip():
+        console.print(Text("Your code printed (first lines):", style="dim"))
+        console.print(Text("\n".join(report.student_output.splitlines()[:10]), style="dim"))

@@ -1,0 +1,175 @@
+"""What one sandboxed child does, start to finish. Runs only inside a forked child.
+
+enter the sandbox -> receive the job -> run the student's cells -> for each probe from `start`:
+run it with the forbidden-API guard on, send the outputs -> exit. Every failure of student code is
+reported as data; the parent decides what it costs.
+"""
+from __future__ import annotations
+
+import builtins
+import io
+import os
+import signal
+import socket
+import sys
+import time
+import traceback
+import types
+
+import torch
+
+from . import isolation, wire
+from .guard import ForbiddenGuard
+from .probe import CLASS_NAMES, MISSING, ProbeError, run_probe
+
+# Modules student code may import: all are loaded by the template before the fork, because an
+# unprivileged child cannot read the interpreter's own files to load new ones.
+ALLOWED_IMPORTS = (
+    "torch", "math", "numpy", "random", "itertools", "functools", "collections", "typing",
+    "dataclasses", "operator", "statistics", "time", "copy", "abc", "string", "warnings", "enum",
+)
+
+
+def preload() -> None:
+    for name in ALLOWED_IMPORTS:
+        __import__(name)
+
+
+KIT_PACKAGES = ("solution", "autograder")
+
+
+def _friendly_import(name, globals=None, locals=None, fromlist=(), level=0):
+    """Modules the template loaded import as usual; anything else gets a clear message (this is
+    for kindness, not security: the files are out of reach anyway, see isolation.py)."""
+    root = name.split(".")[0]
+    if level == 0 and (root not in sys.modules or root in KIT_PACKAGES):
+        raise ImportError(
+            f"module '{name}' is not available inside the grader; use only "
+            f"{', '.join(ALLOWED_IMPORTS[:4])} and the standard helpers listed in the notebook"
+        )
+    return builtins.__import__(name, globals, locals, fromlist, level)
+
+
+def _student_namespace() -> dict:
+    safe_builtins = dict(vars(builtins))
+    safe_builtins["__import__"] = _friendly_import
+    module = types.ModuleType("submission")
+    module.__dict__["__builtins__"] = safe_builtins
+    sys.modules["submission"] = module
+    return module.__dict__
+
+
+def _error_record(where: str, error: BaseException) -> dict:
+    """Type, message and the last line of the student's own code that was running."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith("<")]
+    line = f"{frames[-1].filename[1:-1]}, line {frames[-1].lineno}" if frames else ""
+    return {"where": where, "type": type(error).__name__, "message": str(error)[:500], "line": line}
+
+
+def load_cells(cells: list[dict]) -> tuple[dict, list[dict]]:
+    namespace, errors = _student_namespace(), []
+    for cell in cells:
+        try:
+            exec(compile(cell["source"], f"<{cell['label']}>", "exec"), namespace)
+        except BaseException as error:  # SystemExit and KeyboardInterrupt too: a cell just stops
+            errors.append(_error_record(cell["label"], error))
+    return namespace, errors
+
+
+def _describe_outputs(outputs: dict) -> tuple[dict, list]:
+    described, tensors = {}, []
+    for name, value in outputs.items():
+        if isinstance(value, torch.Tensor):
+            described[name] = {"kind": "tensor", "index": len(tensors)}
+            tensors.append(value)
+        elif value is MISSING:
+            described[name] = {"kind": "missing"}
+        elif value is None:
+            described[name] = {"kind": "none"}
+        else:
+            described[name] = {"kind": "other", "type": type(value).__name__}
+    return described, tensors
+
+
+def run_checks(sock, namespace: dict, job: dict, tensors: list) -> None:
+    classes = {name: namespace[name] for name in CLASS_NAMES if isinstance(namespace.get(name), type)}
+    forbidden = job["forbidden"]
+    for index in range(job["start"], len(job["checks"])):
+        check = job["checks"][index]
+        local = [t.clone() for t in tensors[check["first"]:check["first"] + check["count"]]]
+        hits: dict[str, list[str]] = {}
+
+        def guarded_call(where, fn, args):
+            guard = ForbiddenGuard(forbidden["modules"], forbidden["functions"], forbidden["attributes"])
+            try:
+                with guard:
+                    return fn(*args)
+            finally:
+                if guard.hits:
+                    hits.setdefault(where, []).extend(h for h in guard.hits if h not in hits.get(where, []))
+
+        started = time.perf_counter()
+        error = None
+        outputs: dict = {}
+        try:
+            outputs = run_probe(classes, check["steps"], local, guarded_call)
+        except ProbeError as failure:
+            error = _error_record(failure.where, failure.error)
+        except BaseException as failure:  # SystemExit etc. raised by student code
+            error = _error_record("student code", failure)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        described, out_tensors = _describe_outputs(outputs)
+        wire.send(sock, {
+            "type": "result", "index": index, "outputs": described, "error": error,
+            "forbidden": hits, "seconds": time.perf_counter() - started,
+        }, out_tensors)
+
+
+def _redirect_output(output_fd: int) -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the file-size limit a print fails, not the child
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(output_fd, 1)
+    os.dup2(output_fd, 2)
+    sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", closefd=False), line_buffering=True, errors="replace")
+    sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", closefd=False), line_buffering=True, errors="replace")
+
+
+def enter_sandbox(request: dict, keep_fds: list[int]) -> None:
+    limits = isolation.ChildLimits(**request["limits"])
+    as_root = request["as_root"]
+    workdir = isolation.private_filesystem(limits) if as_root else request["workdir"]
+    isolation.apply_rlimits(limits, as_root)
+    os.closerange(3, min(keep_fds))
+    for fd in range(min(keep_fds) + 1, 1024):
+        if fd not in keep_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    if as_root:
+        isolation.drop_privileges(limits.uid)
+    isolation.die_with_parent()
+    os.chdir(workdir)
+
+
+def main(request: dict, sock_fd: int, output_fd: int) -> None:
+    """Never returns."""
+    try:
+        _redirect_output(output_fd)
+        enter_sandbox(request, [sock_fd, output_fd])
+        sock = socket.socket(fileno=sock_fd)
+        job, tensors = wire.receive(sock)
+        namespace, errors = load_cells(job["cells"])
+        sys.stdout.flush()
+        wire.send(sock, {"type": "ready", "errors": errors})
+        run_checks(sock, namespace, job, tensors)
+        wire.send(sock, {"type": "done"})
+    except BaseException as failure:  # a broken sandbox set-up: say so on stderr, which the parent keeps
+        try:
+            os.write(2, f"sandbox: {type(failure).__name__}: {failure}\n".encode())
+        except OSError:
+            pass
+    finally:
+        os._exit(0)

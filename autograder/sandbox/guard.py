@@ -1,0 +1,43 @@
+"""Run-time detection of forbidden torch APIs while student methods run.
+
+A TorchFunctionMode sees every torch call, however it was reached (aliases, getattr, Tensor methods),
+so `getattr(torch, "soft" + "max")` is caught as `softmax`. It only records: the parent zeroes the
+checks of the method that made the call. (It runs inside the child, so a student who tampers with it
+can hide a call; the AST scan in the parent is the second line, see forbidden.py.)
+"""
+from __future__ import annotations
+
+from torch.overrides import TorchFunctionMode
+
+
+def describe(func) -> tuple[str, str]:
+    """(module, name) of a torch callable; property setters report the property's name."""
+    name = getattr(func, "__name__", "") or ""
+    if name in ("__set__", "__get__"):
+        name = getattr(getattr(func, "__self__", None), "__name__", name)
+    return getattr(func, "__module__", None) or "torch.Tensor", name
+
+
+class ForbiddenGuard(TorchFunctionMode):
+    def __init__(self, modules, functions, attributes):
+        super().__init__()
+        self.modules = tuple(modules) + tuple(m.replace("torch.", "torch._C._", 1) for m in modules)
+        self.functions = frozenset(functions)
+        self.attributes = frozenset(attributes)
+        self.hits: list[str] = []
+
+    def _forbidden(self, func, kwargs) -> str | None:
+        module, name = describe(func)
+        if getattr(func, "__name__", "") == "__set__" and name in self.attributes:
+            return f"setting .{name}"
+        if name in self.functions or module.startswith(self.modules):
+            return f"{module}.{name}" if module != "torch.Tensor" else f"Tensor.{name}"
+        if kwargs and kwargs.get("requires_grad"):
+            return f"{name}(requires_grad=True)"
+        return None
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        hit = self._forbidden(func, kwargs)
+        if hit and hit not in self.hits:
+            self.hits.append(hit)
+        return func(*args, **(kwargs or {}))

@@ -1,0 +1,118 @@
+"""Everything that touches the OS to isolate a child: namespaces, mounts, rlimits, privilege drop.
+
+As root (Gradescope, CI, a grading server) a child gets: new PID, network and mount namespaces; the
+kit, the submissions and the output folder hidden under empty tmpfs mounts; a private size-limited
+/tmp as its working directory; a fresh /proc; an unprivileged uid of its own; and rlimits. As an
+ordinary user only the rlimits, a new session and a private temp directory apply (see README).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import signal
+from dataclasses import dataclass
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x2, 0x4, 0x8
+MS_REC, MS_PRIVATE = 0x4000, 0x40000
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+@dataclass(frozen=True)
+class ChildLimits:
+    """Per-child limits, as plain values so they travel in a request."""
+
+    cpu_seconds: int
+    memory_mb: int
+    processes: int
+    file_size_mb: int
+    tmpfs_mb: int
+    uid: int  # used only as root
+    hide: tuple[str, ...]  # folders to hide (root only)
+
+
+def new_namespaces() -> None:
+    """Called in the intermediate process: its next child is PID 1 of a new PID namespace,
+    with no network and a private mount table."""
+    _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS), "unshare")
+
+
+def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+    _check(
+        _libc.mount(
+            source.encode(), target.encode(), fstype.encode() if fstype else None,
+            ctypes.c_ulong(flags), data.encode() if data else None,
+        ),
+        f"mount {target}",
+    )
+
+
+def private_filesystem(limits: ChildLimits) -> str:
+    """In the child's own mount namespace: hide folders, fresh /proc and /tmp. Returns the workdir."""
+    _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
+    for path in limits.hide:
+        if os.path.isdir(path):
+            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    for tmp in ("/tmp", "/dev/shm", "/var/tmp"):
+        if os.path.isdir(tmp):
+            _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, f"size={limits.tmpfs_mb}m,mode=1777")
+    workdir = "/tmp/work"
+    os.mkdir(workdir, 0o700)
+    os.chown(workdir, limits.uid, limits.uid)
+    return workdir
+
+
+def _address_space_now() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def apply_rlimits(limits: ChildLimits, as_root: bool) -> None:
+    mib = 1 << 20
+    memory = _address_space_now() + limits.memory_mb * mib
+    for name, value in (
+        (resource.RLIMIT_CPU, limits.cpu_seconds),
+        (resource.RLIMIT_AS, memory),
+        (resource.RLIMIT_FSIZE, limits.file_size_mb * mib),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        resource.setrlimit(name, (value, value))
+    if as_root:  # RLIMIT_NPROC counts every process of the uid: only meaningful for our own uid
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+
+
+def drop_privileges(uid: int) -> None:
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+
+
+def die_with_parent() -> None:
+    """After any credential change (which clears it): SIGKILL when the intermediate dies, and no
+    way back to privileges through set-uid binaries."""
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
+
+
+def die_with_parent_signal() -> None:
+    """For the template: exit when the grader dies, whoever it is running as."""
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0), "prctl(PDEATHSIG)")

@@ -1,0 +1,79 @@
+"""The small step language every hidden check is written in.
+
+A probe is a list of JSON steps plus the tensors they refer to by index:
+
+    {"op": "new",  "obj": "layer", "cls": "Linear", "args": [4, 3]}
+    {"op": "set",  "obj": "layer", "attr": "W", "tensor": 1}
+    {"op": "call", "obj": "layer", "method": "forward", "args": [0], "out": "h"}
+    {"op": "get",  "obj": "layer", "attr": "dW", "out": "dW"}
+    {"op": "keep", "tensor": 0, "out": "x_after"}        # the input as it is now (in-place edits)
+    {"op": "train", "tensors": {...}, "params": {...}, "out": "S_test"}
+
+The same interpreter runs the probe on the student's classes (in the sandbox) and on the reference
+classes (in the parent), so a check only says what to feed in and which outputs to compare.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+CLASS_NAMES = ("Linear", "ReLU", "Softmax", "NLLLoss")
+MISSING = object()
+
+
+class ProbeError(Exception):
+    """The student's code raised; `where` names the method (e.g. Linear.backward)."""
+
+    def __init__(self, where: str, error: BaseException):
+        super().__init__(f"{where}: {type(error).__name__}: {error}")
+        self.where = where
+        self.error = error
+
+
+def _plain_call(where: str, fn: Callable, args: list):
+    return fn(*args)
+
+
+def run_probe(classes: dict, steps: list[dict], tensors: list, call=_plain_call) -> dict:
+    """Run `steps`; returns {out name: value}. `call(where, fn, args)` wraps every student call."""
+    objects: dict[str, object] = {}
+    outputs: dict[str, object] = {}
+    for step in steps:
+        op = step["op"]
+        if op == "new":
+            cls = classes.get(step["cls"])
+            if cls is None:
+                raise ProbeError(step["cls"], NameError(f"class {step['cls']} is not defined"))
+            objects[step["obj"]] = _guarded(call, f"{step['cls']}.__init__", cls, step["args"])
+        elif op == "set":
+            setattr(objects[step["obj"]], step["attr"], tensors[step["tensor"]])
+        elif op == "call":
+            target = objects[step["obj"]]
+            where = f"{type(target).__name__}.{step['method']}"
+            method = getattr(target, step["method"], None)
+            if method is None:
+                raise ProbeError(where, AttributeError(f"{where} is not defined"))
+            args = [tensors[index] for index in step["args"]]
+            outputs[step["out"]] = _guarded(call, where, method, args)
+        elif op == "get":
+            outputs[step["out"]] = getattr(objects[step["obj"]], step["attr"], MISSING)
+        elif op == "keep":
+            outputs[step["out"]] = tensors[step["tensor"]].clone()
+        elif op == "train":
+            from .trainer import train_mlp
+
+            named = {key: tensors[index] for key, index in step["tensors"].items()}
+            outputs[step["out"]] = train_mlp(classes, named, step["params"], call)
+        else:
+            raise ValueError(f"unknown probe op {op!r}")
+    return outputs
+
+
+def _guarded(call, where: str, fn: Callable, args: list):
+    try:
+        return call(where, fn, args)
+    except ProbeError:
+        raise
+    except Exception as error:  # the student's exception, reported by name
+        raise ProbeError(where, error) from error

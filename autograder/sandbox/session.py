@@ -1,0 +1,237 @@
+"""The parent side of the sandbox: run one submission's probes in isolated children.
+
+`Sandbox.run` sends the student's cells and every probe to a child forked from the warm template,
+then reads one result per probe. A probe that times out or kills its child costs only itself: the
+parent kills the child's whole process tree and forks a new child that resumes after it. A time-out
+also skips the rest of that probe's group (the same method would hang again).
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import queue
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+
+from . import isolation, wire
+from .zygote import Zygote
+
+MAX_RESTARTS = 12  # children per submission; a run of crashes past this stops the submission
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One check's steps and input tensors; `group` is the part a time-out skips."""
+
+    steps: tuple
+    tensors: tuple
+    group: str
+    wall_seconds: float
+
+
+@dataclass
+class ProbeOutcome:
+    outputs: dict = field(default_factory=dict)  # name -> Tensor, or a str: "none", "missing", "other:<type>", "dtype:<dtype>"
+    error: dict | None = None  # the student's exception: where, type, message, line
+    forbidden: dict = field(default_factory=dict)  # "Class.method" -> [forbidden calls seen]
+    failure: str = ""  # the child died, hung or broke the protocol while running this probe
+    seconds: float = 0.0
+
+
+@dataclass
+class RunOutcome:
+    outcomes: list  # ProbeOutcome per probe, in order
+    cell_errors: list = field(default_factory=list)  # exceptions raised while running the cells
+    load_failure: str = ""  # the cells themselves hung or killed the child
+    output: str = ""  # the student's prints, capped
+
+
+class _Dead(Exception):
+    """The child cannot go on; the message says why, for a student."""
+
+
+class Sandbox:
+    """Owns the warm template. Thread-safe: batch workers share one."""
+
+    def __init__(self, limits, forbidden, hide=(), mode: str = "auto", slots: int = 8):
+        self.limits = limits
+        self.forbidden = {"modules": list(forbidden.modules), "functions": list(forbidden.functions),
+                          "attributes": list(forbidden.attributes)}
+        self.hide = tuple(str(p) for p in hide)
+        self.as_root = isolation.is_root()
+        self._uids: queue.Queue = queue.Queue()
+        for slot in range(slots):
+            self._uids.put(limits.sandbox_uid + slot)
+        self._zygote = Zygote.start(mode)
+
+    def close(self) -> None:
+        self._zygote.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def run(self, cells: list[dict], probes: list[Probe], extra_hide=()) -> RunOutcome:
+        uid = self._uids.get()
+        output = tempfile.TemporaryFile()
+        fcntl.fcntl(output, fcntl.F_SETFL, fcntl.fcntl(output, fcntl.F_GETFL) | os.O_APPEND)
+        try:
+            return self._run(cells, probes, uid, output.fileno(), tuple(str(p) for p in extra_hide))
+        finally:
+            self._uids.put(uid)
+            output.close()
+
+    def _request(self, uid: int, extra_hide: tuple, workdir: str | None) -> dict:
+        limits = self.limits
+        return {
+            "as_root": self.as_root,
+            "workdir": workdir,
+            "limits": asdict(isolation.ChildLimits(
+                cpu_seconds=limits.cpu_seconds, memory_mb=limits.memory_mb,
+                processes=limits.processes, file_size_mb=limits.file_size_mb,
+                tmpfs_mb=limits.tmpfs_mb, uid=uid, hide=self.hide + extra_hide,
+            )),
+        }
+
+    def _run(self, cells, probes, uid, output_fd, extra_hide) -> RunOutcome:
+        result = RunOutcome(outcomes=[None] * len(probes))
+        tensors, index = [], []
+        for probe in probes:
+            index.append({"steps": list(probe.steps), "first": len(tensors), "count": len(probe.tensors)})
+            tensors.extend(probe.tensors)
+        start, restarts = 0, 0
+        while start < len(probes):
+            if restarts == MAX_RESTARTS:
+                for i in range(start, len(probes)):
+                    result.outcomes[i] = ProbeOutcome(failure="not run: the code crashed the grader too many times")
+                break
+            restarts += 1
+            job = {"cells": cells, "checks": index, "start": start, "forbidden": self.forbidden}
+            start = self._one_child(job, tensors, probes, uid, output_fd, extra_hide, result)
+        result.output = _read_capped(output_fd, self.limits.output_kb * 1024)
+        return result
+
+    def _one_child(self, job, tensors, probes, uid, output_fd, extra_hide, result) -> int:
+        """Run probes from job["start"] in one child; returns where the next child must start."""
+        workdir = None if self.as_root else tempfile.mkdtemp(prefix="autograder-child-")
+        parent_end, child_end = socket.socketpair()
+        try:
+            pgid = self._zygote.spawn(self._request(uid, extra_hide, workdir), child_end.fileno(), output_fd)
+        finally:
+            child_end.close()
+        start = job["start"]
+        try:
+            wire.send(parent_end, job, tensors)
+            first_timeout = max(p.wall_seconds for p in probes)
+            try:
+                ready = _expect(parent_end, "ready", time.monotonic() + first_timeout)
+            except _Dead as dead:
+                if start == 0:
+                    result.load_failure = f"while running your cells: {dead}"
+                    for i in range(len(probes)):
+                        result.outcomes[i] = ProbeOutcome(failure="not run: " + str(dead))
+                    return len(probes)
+                raise
+            if start == 0:
+                result.cell_errors = [e for e in ready.get("errors", []) if isinstance(e, dict)]
+            for i in range(start, len(probes)):
+                began = time.monotonic()
+                try:
+                    message, outs = _expect(parent_end, "result", began + probes[i].wall_seconds, index=i)
+                except _Dead as dead:
+                    result.outcomes[i] = ProbeOutcome(failure=str(dead), seconds=time.monotonic() - began)
+                    following = i + 1
+                    if "time limit" in str(dead):  # the same method would hang again: skip its group
+                        while following < len(probes) and probes[following].group == probes[i].group:
+                            result.outcomes[following] = ProbeOutcome(
+                                failure=f"not run: an earlier check of this part hit the time limit")
+                            following += 1
+                    return following
+                result.outcomes[i] = _outcome(message, outs)
+            return len(probes)
+        except (_Dead, wire.WireError, OSError) as dead:
+            result.outcomes[start] = ProbeOutcome(failure=str(dead))
+            return start + 1
+        finally:
+            for kill in (os.killpg, os.kill):  # the group, and the leader in case setsid hadn't run yet
+                try:
+                    kill(pgid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            parent_end.close()
+            if workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _expect(sock, kind: str, deadline: float, index: int | None = None):
+    """Next frame of `kind`; _Dead with a student-readable reason if the child hung or died."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise _Dead("time limit exceeded")
+    sock.settimeout(remaining)
+    try:
+        message, tensors = wire.receive(sock)
+    except socket.timeout:
+        raise _Dead("time limit exceeded (the code did not finish in time)") from None
+    except (wire.WireError, OSError, ValueError) as broken:
+        raise _Dead(f"the process running your code stopped unexpectedly ({broken})") from None
+    if message.get("type") == "exit":
+        raise _Dead(_explain_exit(str(message.get("status", ""))))
+    if message.get("type") != kind or (index is not None and message.get("index") != index):
+        raise _Dead("your code wrote to the grader's connection; results could not be trusted")
+    if kind == "ready":
+        return message
+    return message, tensors
+
+
+def _explain_exit(status: str) -> str:
+    reasons = {
+        "SIGKILL": "it was killed (memory limit or too many processes?)",
+        "SIGXCPU": "it used more CPU time than allowed",
+        "SIGSEGV": "it crashed (segmentation fault, often a recursion that is too deep)",
+        "SIGXFSZ": "it wrote a file larger than allowed",
+        "SIGABRT": "it aborted (often out of memory)",
+    }
+    if status.startswith("exit code"):
+        return f"your code ended the grader's process ({status}: sys.exit/os._exit or a crash)"
+    return f"the process running your code ended with {status}: {reasons.get(status, 'a signal')}"
+
+
+def _outcome(message: dict, tensors: list) -> ProbeOutcome:
+    outputs = {}
+    for name, described in (message.get("outputs") or {}).items():
+        kind = described.get("kind") if isinstance(described, dict) else None
+        if kind == "tensor":
+            position = described.get("index")
+            tensor = tensors[position] if isinstance(position, int) and 0 <= position < len(tensors) else None
+            outputs[name] = tensor if tensor is not None else "dtype:unsupported"
+        elif kind in ("none", "missing"):
+            outputs[name] = kind
+        else:
+            outputs[name] = f"other:{str(described.get('type', '?'))[:40] if isinstance(described, dict) else '?'}"
+    error = message.get("error")
+    forbidden = message.get("forbidden")
+    return ProbeOutcome(
+        outputs=outputs,
+        error=error if isinstance(error, dict) else None,
+        forbidden=forbidden if isinstance(forbidden, dict) else {},
+        seconds=float(message.get("seconds") or 0.0),
+    )
+
+
+def _read_capped(fd: int, cap: int) -> str:
+    try:
+        data = os.pread(fd, cap + 1, 0)
+    except OSError as failure:
+        if failure.errno != errno.EBADF:
+            raise
+        return ""
+    text = data[:cap].decode("utf-8", errors="replace")
+    return text + ("\n[... output truncated]" if len(data) > cap else "")

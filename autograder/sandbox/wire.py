@@ -1,0 +1,106 @@
+"""Framing between the trusted parent and a sandboxed child.
+
+A frame is a fixed header `!II` (JSON length, payload length), a JSON object, then the raw bytes of
+the tensors the JSON describes (`{"dtype": "float64", "shape": [5, 3]}` in order). Nothing is ever
+unpickled: a hostile child can only send bytes that are checked against a dtype allow-list, a shape
+and a size cap, so the worst it can do is send wrong numbers.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import struct
+
+import torch
+
+_HEADER = struct.Struct("!II")
+MAX_JSON_BYTES = 4 << 20
+MAX_PAYLOAD_BYTES = 256 << 20
+DTYPES = {
+    "float64": torch.float64, "float32": torch.float32, "float16": torch.float16,
+    "int64": torch.int64, "int32": torch.int32, "bool": torch.bool, "uint8": torch.uint8,
+}
+DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
+
+
+class WireError(Exception):
+    """The other side sent something that is not a valid frame (or hung up)."""
+
+
+def encode_tensor(tensor: torch.Tensor) -> tuple[dict, bytes]:
+    """Describe a tensor and return its raw bytes. Unknown dtypes travel as a description only."""
+    plain = torch.Tensor.as_subclass(tensor.detach(), torch.Tensor).cpu().contiguous()
+    name = DTYPE_NAMES.get(plain.dtype)
+    if name is None:
+        return {"unsupported_dtype": str(plain.dtype), "shape": list(plain.shape)}, b""
+    data = plain.reshape(-1).view(torch.uint8).numpy().tobytes() if plain.numel() else b""
+    return {"dtype": name, "shape": list(plain.shape)}, data
+
+
+def decode_tensor(spec: dict, data: bytes) -> torch.Tensor:
+    dtype = DTYPES.get(spec.get("dtype"))
+    shape = spec.get("shape")
+    if dtype is None or not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise WireError(f"bad tensor description {str(spec)[:80]}")
+    count = 1
+    for dim in shape:
+        count *= dim
+    if count * dtype.itemsize != len(data):
+        raise WireError("tensor size does not match its shape")
+    if count == 0:
+        return torch.empty(shape, dtype=dtype)
+    return torch.frombuffer(bytearray(data), dtype=dtype).reshape(shape)
+
+
+def send(sock: socket.socket, message: dict, tensors: list[torch.Tensor] = ()) -> None:
+    specs, blobs = [], []
+    for tensor in tensors:
+        spec, blob = encode_tensor(tensor)
+        specs.append(spec)
+        blobs.append(blob)
+    body = json.dumps({**message, "tensors": specs}, allow_nan=True).encode()
+    payload = b"".join(blobs)
+    sock.sendall(_HEADER.pack(len(body), len(payload)) + body + payload)
+
+
+def _read_exact(sock: socket.socket, size: int) -> bytes:
+    chunks, remaining = [], size
+    while remaining:
+        chunk = sock.recv(min(remaining, 1 << 20))
+        if not chunk:
+            raise WireError("connection closed")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def receive(sock: socket.socket) -> tuple[dict, list]:
+    """Read one frame. Returns the JSON object and its tensors (None for unsupported ones)."""
+    json_size, payload_size = _HEADER.unpack(_read_exact(sock, _HEADER.size))
+    if json_size > MAX_JSON_BYTES or payload_size > MAX_PAYLOAD_BYTES:
+        raise WireError("frame too large")
+    try:
+        message = json.loads(_read_exact(sock, json_size))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise WireError("frame is not JSON") from None
+    payload = _read_exact(sock, payload_size)
+    if not isinstance(message, dict) or not isinstance(message.get("tensors"), list):
+        raise WireError("frame has no tensor list")
+    tensors, offset = [], 0
+    for spec in message.pop("tensors"):
+        if not isinstance(spec, dict):
+            raise WireError("bad tensor description")
+        if "unsupported_dtype" in spec:
+            tensors.append(None)
+            continue
+        dtype = DTYPES.get(spec.get("dtype"))
+        size = 0
+        if dtype is not None and isinstance(spec.get("shape"), list):
+            size = dtype.itemsize
+            for dim in spec["shape"]:
+                size *= dim if type(dim) is int else 0
+        tensors.append(decode_tensor(spec, payload[offset:offset + size]))
+        offset += size
+    if offset != len(payload):
+        raise WireError("payload longer than its tensors")
+    return message, tensors

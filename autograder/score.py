@@ -1,0 +1,51 @@
+"""Pure scoring: one check's outcome from the sandbox + the oracle's outputs -> a CheckResult.
+
+A check is all or nothing: it earns its points from grading.toml when every compared output
+matches, the student's code raised nothing, and no method it calls used a forbidden API.
+"""
+from __future__ import annotations
+
+from .compare import compare
+from .hints import hint_for
+from .records import CheckResult
+
+
+def _error_text(error: dict) -> str:
+    where = f" ({error['line']})" if error.get("line") else ""
+    return f"{error.get('where', '?')} raised {error.get('type', 'an error')}: {error.get('message', '')}{where}"
+
+
+def score_check(entry, outcome, static_forbidden: dict, tolerance: dict) -> CheckResult:
+    """entry: checks.SuiteEntry; outcome: sandbox ProbeOutcome or None (not run);
+    static_forbidden: "Class.method" -> forbidden names found by the AST scan."""
+    check = entry.check
+
+    def result(passed: bool, message: str) -> CheckResult:
+        prefix = "" if check.judge else f"Given: {check.given}.\n"
+        return CheckResult(check.name, entry.points if passed else 0.0, entry.points, passed, prefix + message)
+
+    if outcome is None:
+        return result(False, "not run")
+    if outcome.failure:
+        return result(False, outcome.failure[0].upper() + outcome.failure[1:] + ".")
+    calls = []
+    for method in check.methods:
+        for call in list(outcome.forbidden.get(method, [])) + list(static_forbidden.get(method, [])):
+            if (method, call) not in calls:
+                calls.append((method, call))
+    if calls:
+        used = "; ".join(f"{method} uses {call}" for method, call in calls)
+        return result(False, f"Forbidden API: {used}. Implement it with basic tensor operations.")
+    if outcome.error:
+        return result(False, _error_text(outcome.error))
+    if check.judge:
+        passed, message = check.judge(outcome.outputs)
+        return result(passed, message)
+    for output in check.compare:
+        expected = entry.expected[output]
+        tol = tolerance[str(expected.dtype).replace("torch.", "")]
+        mismatch = compare(output, outcome.outputs.get(output, "missing"), expected, tol, check.shape_only)
+        if mismatch:
+            hint = hint_for(mismatch, check)
+            return result(False, mismatch.problem + (f"\nHint: {hint}" if hint else ""))
+    return result(True, "passed")

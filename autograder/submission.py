@@ -1,0 +1,147 @@
+"""Find and read one submission: a notebook, a .py module, or a zip holding one of those.
+
+Never extracts anything to disk and never trusts sizes or names from a zip. Unusable input raises
+SubmissionError with one sentence for the student (and for the CLI's one-line error).
+"""
+from __future__ import annotations
+
+import io
+import json
+import stat
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .records import GraderError
+
+PREFERRED_NOTEBOOK = "nn_from_scratch.ipynb"
+JUNK = ("__MACOSX/", ".DS_Store", ".ipynb_checkpoints/")
+
+
+class SubmissionError(GraderError):
+    """This submission cannot be graded; the message says why in one sentence."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    name: str  # file name as submitted (inside the zip for zips)
+    kind: str  # "notebook" | "python"
+    text: str
+    cells: tuple = ()  # notebooks: ({"cell_type", "source": str, "metadata"}, ...)
+
+
+def _decode(data: bytes, name: str) -> str:
+    if b"\x00" in data[:8192]:
+        raise SubmissionError(f"{name} is a binary file, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as bad:
+        raise SubmissionError(f"{name} is not UTF-8 text (bad byte at position {bad.start})") from None
+
+
+def parse(name: str, data: bytes, max_bytes: int) -> Submission:
+    if len(data) > max_bytes:
+        raise SubmissionError(f"{name} is {len(data) // 1024} KB; the limit is {max_bytes // 1024} KB "
+                              f"(clear the notebook's outputs: Kernel > Restart & Clear Output)")
+    if not data.strip():
+        raise SubmissionError(f"{name} is empty")
+    text = _decode(data, name)
+    suffix = Path(name).suffix.lower()
+    if suffix == ".py":
+        return Submission(name, "python", text)
+    if suffix != ".ipynb":
+        raise SubmissionError(f"{name}: unsupported file type; submit the .ipynb notebook or a .py file")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as bad:
+        raise SubmissionError(f"{name} is not a notebook: invalid JSON at line {bad.lineno}") from None
+    return Submission(name, "notebook", text, _cells(raw, name))
+
+
+def _text(source) -> str:
+    if isinstance(source, list) and all(isinstance(line, str) for line in source):
+        return "".join(source)
+    if isinstance(source, str):
+        return source
+    raise TypeError
+
+
+def _cells(raw, name: str) -> tuple:
+    """Normalised cells of an nbformat 4 notebook, or of a version 3 one (worksheets, `input`).
+    Read with json, not nbformat: it is strict where students are not, and slow to import."""
+    if not isinstance(raw, dict):
+        raise SubmissionError(f"{name} is JSON but not a Jupyter notebook")
+    if isinstance(raw.get("cells"), list):
+        cells, key = raw["cells"], "source"
+    elif isinstance(raw.get("worksheets"), list) and raw["worksheets"] and isinstance(raw["worksheets"][0], dict):
+        cells, key = raw["worksheets"][0].get("cells"), "input"
+    else:
+        raise SubmissionError(f"{name} is JSON but not a Jupyter notebook (no cells)")
+    normalised = []
+    try:
+        for cell in cells:
+            kind = cell.get("cell_type")
+            metadata = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
+            nbgrader = metadata.get("nbgrader") if isinstance(metadata.get("nbgrader"), dict) else {}
+            source = _text(cell.get(key if kind == "code" else "source", cell.get("source", "")))
+            normalised.append({"cell_type": kind, "source": source, "metadata": {"nbgrader": nbgrader}})
+    except (AttributeError, TypeError):
+        raise SubmissionError(f"{name} is not a readable notebook (malformed cell)") from None
+    return tuple(normalised)
+
+
+def _pick_member(infos: list[zipfile.ZipInfo], archive: str) -> zipfile.ZipInfo:
+    usable = [
+        info for info in infos
+        if not info.is_dir() and not any(junk in info.filename for junk in JUNK)
+        and not stat.S_ISLNK(info.external_attr >> 16)
+        and Path(info.filename).suffix.lower() in (".ipynb", ".py")
+    ]
+    notebooks = [i for i in usable if i.filename.lower().endswith(".ipynb")]
+    for candidates in (
+        [i for i in notebooks if Path(i.filename).name == PREFERRED_NOTEBOOK], notebooks,
+        [i for i in usable if i.filename.lower().endswith(".py")],
+    ):
+        if len(candidates) == 1:
+            return candidates[0]
+        if len(candidates) > 1:
+            names = ", ".join(sorted(i.filename for i in candidates)[:4])
+            raise SubmissionError(f"{archive} holds several candidate files ({names}); submit exactly one")
+    raise SubmissionError(f"{archive} holds no .ipynb or .py file")
+
+
+def read_zip(path: Path, max_bytes: int) -> Submission:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            member = _pick_member(archive.infolist(), path.name)
+            if member.file_size > max_bytes:
+                raise SubmissionError(f"{member.filename} in {path.name} is too large "
+                                      f"({member.file_size // 1024} KB; the limit is {max_bytes // 1024} KB)")
+            with archive.open(member) as stream:  # read at most the limit: sizes in a zip can lie
+                data = stream.read(max_bytes + 1)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, NotImplementedError, RuntimeError) as bad:
+        raise SubmissionError(f"{path.name} is not a readable zip file ({bad})") from None
+    return parse(Path(member.filename).name, data, max_bytes)
+
+
+def load_submission(path: str | Path, max_bytes: int) -> Submission:
+    path = Path(path)
+    if path.is_dir():
+        files = [p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in (".ipynb", ".py", ".zip")
+                 and not any(junk.rstrip("/") in p.parts or p.name == junk for junk in JUNK)]
+        preferred = [p for p in files if p.name == PREFERRED_NOTEBOOK]
+        choice = preferred or [p for p in files if p.suffix == ".ipynb"] or files
+        if len(choice) != 1:
+            what = "no .ipynb, .py or .zip file" if not choice else f"{len(choice)} candidate files"
+            raise SubmissionError(f"folder {path.name} holds {what}; submit exactly one notebook")
+        path = choice[0]
+    if not path.exists():
+        raise SubmissionError(f"file not found: {path}")
+    if path.suffix.lower() == ".zip":
+        return read_zip(path, max_bytes)
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(max_bytes + 1)
+    except OSError as bad:
+        raise SubmissionError(f"cannot read {path.name}: {bad.strerror}") from None
+    return parse(path.name, data, max_bytes)
