@@ -119,6 +119,7 @@ class Zygote:
         process = subprocess.Popen(
             [sys.executable, "-m", "autograder.sandbox.zygote", str(template_end.fileno())],
             pass_fds=[template_end.fileno()], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,  # e.g. a notebook cell's stderr
         )
         template_end.close()
         return cls(parent_end, process)
