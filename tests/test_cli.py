@@ -1,0 +1,59 @@
+"""The `autograder grade` command as a user meets it: exit codes, one-line errors, --json."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REFERENCE_LAYERS
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autograder", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_json_is_gradescope_shaped_and_free_of_student_prints(tmp_path):
+    path = tmp_path / "ivy.py"
+    path.write_text(REFERENCE_LAYERS.read_text() + "\nprint('STUDENT-PRINT')\n")
+    done = run("grade", str(path), "--json", "--parts", "relu,nll")
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)  # stdout is the JSON object and nothing else
+    assert results["score"] == results["max_score"] > 0
+    assert {t["name"].split(".")[0] for t in results["tests"]} == {"relu", "nll"}
+    for test in results["tests"]:
+        assert set(test) >= {"name", "score", "max_score", "status", "output"}
+        assert test["status"] == "passed" and len(test["name"].split(".")) == 3
+    assert "STUDENT-PRINT" in results["extra_data"]["student_output"]
+
+
+def test_terminal_report_names_failed_checks(tmp_path):
+    path = tmp_path / "jon.py"
+    path.write_text(REFERENCE_LAYERS.read_text().replace("self.db = dh.sum(dim=0)", "self.db = dh.sum(dim=0, keepdim=True)"))
+    done = run("grade", str(path), "--parts", "linear")
+    assert done.returncode == 0, done.stderr
+    assert "linear.backward.grad_b" in done.stdout and "keepdim" in done.stdout
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("missing.ipynb", None, "no such file"),
+    ("broken.ipynb", b"{ not json", "not a notebook"),
+    ("broken.zip", b"PK\x03\x04 definitely not a zip", "not a readable zip"),
+    ("notes.txt", b"hello", "unsupported file type"),
+])
+def test_unusable_input_is_one_line_and_exit_2(tmp_path, name, content, message):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    done = run("grade", str(path))
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_bad_config_is_exit_2(tmp_path):
+    config = tmp_path / "grading.toml"
+    config.write_text("[limits\n")
+    done = run("--config", str(config), "grade", str(REFERENCE_LAYERS))
+    assert done.returncode == 2 and "not valid TOML" in done.stderr
