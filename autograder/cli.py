@@ -41,10 +41,37 @@ def cmd_grade(args) -> int:
 
 
 def cmd_release(args) -> int:
-    from .release import release
+    from .release import DEFAULT_OUT_DIR, DEFAULT_SOURCE, release
 
-    out = release(Path(args.source) if args.source else None, Path(args.out) if args.out else None)
+    out = release(Path(args.source or DEFAULT_SOURCE), Path(args.out or DEFAULT_OUT_DIR))
     print(f"released {out}")
+    return EXIT_OK
+
+
+def cmd_gradescope_build(args) -> int:
+    from .gradescope import build_zip
+
+    built = build_zip(args.out, config_path=args.config, torch_version=args.torch)
+    print(f"wrote {built.path} ({len(built.members)} files, torch {built.torch_version} CPU); "
+          f"upload it as the assignment's autograder")
+    return EXIT_OK
+
+
+def cmd_gradescope_run(args) -> int:
+    from .gradescope import run
+    from .report import summary_text
+
+    report, written = run(args.root, config_path=args.config)
+    print(summary_text(report))  # run_autograder's stdout: the instructor's debugging view
+    print(f"wrote {written}")
+    return EXIT_OK
+
+
+def cmd_gradescope_selfcheck(args) -> int:
+    from .gradescope import selfcheck
+
+    report = selfcheck(config_path=args.config)
+    print(f"self-check passed: the reference solution scored {report.score:g} / {report.max_score:g}")
     return EXIT_OK
 
 
@@ -63,6 +90,18 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--source", help="source notebook (default: assignment/nn_from_scratch.ipynb)")
     release.add_argument("--out", help="output folder (default: student_template/)")
     release.set_defaults(run=cmd_release)
+
+    gradescope = commands.add_parser("gradescope", help="Gradescope autograder: build the zip, run inside it")
+    gradescope_commands = gradescope.add_subparsers(dest="gradescope_command", required=True)
+    build = gradescope_commands.add_parser("build", help="write the autograder zip to upload")
+    build.add_argument("--out", default="autograder.zip", help="zip to write (default: autograder.zip)")
+    build.add_argument("--torch", help="torch version setup.sh pins (default: the installed one)")
+    build.set_defaults(run=cmd_gradescope_build)
+    run = gradescope_commands.add_parser("run", help="grade a submission inside Gradescope (run_autograder)")
+    run.add_argument("--root", help="the /autograder folder (default: $AUTOGRADER_ROOT or /autograder)")
+    run.set_defaults(run=cmd_gradescope_run)
+    selfcheck = gradescope_commands.add_parser("selfcheck", help="check the reference solution gets full marks here")
+    selfcheck.set_defaults(run=cmd_gradescope_selfcheck)
     return parser
 
 

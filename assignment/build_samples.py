@@ -1,0 +1,99 @@
+"""Build the sample submissions `make demo` grades, from the released template and the source.
+
+    .venv/bin/python assignment/build_samples.py      # rewrites assignment/samples/
+
+Each sample is what a student would hand in: the student template with answer cells filled in
+(from the source notebook's solution regions), optionally with realistic mistakes. A test checks
+the committed samples equal a fresh build.
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SOURCE = HERE / "nn_from_scratch.ipynb"
+TEMPLATE = HERE.parent / "student_template" / "nn_from_scratch.ipynb"
+SAMPLES = HERE / "samples"
+REGION = re.compile(r"( *)### BEGIN SOLUTION\n(.*?)\n *### END SOLUTION", re.S)
+STUB = re.compile(r"( *)# YOUR CODE HERE\n *raise NotImplementedError\(\)")
+
+# name -> (answer cells left unfinished, (old, new) mistakes applied to the filled answers)
+SAMPLE_SPECS = {
+    "alice_correct": ((), ()),
+    "bob_buggy": ((), (("self.db = dh.sum(dim=0)", "self.db = dh.sum(dim=0, keepdim=True)"),
+                        ("torch.where(self.h > 0, dr", "torch.where(self.h >= 0, dr"))),
+    "carol_unfinished": (("softmax", "nll"), ()),
+}
+
+
+def _source(cell) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def _regions(source_nb: dict) -> dict[str, list[str]]:
+    answers = {}
+    for cell in source_nb["cells"]:
+        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if cell["metadata"].get("nbgrader", {}).get("solution"):
+            answers[grade_id] = [m.group(2) for m in REGION.finditer(_source(cell))]
+    return answers
+
+
+def filled(template: dict, answers: dict, unfinished=(), mistakes=()) -> dict:
+    notebook = json.loads(json.dumps(template))
+    for cell in notebook["cells"]:
+        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if grade_id not in answers or grade_id in unfinished:
+            continue
+        regions = iter(answers[grade_id])
+        text = STUB.sub(lambda m: next(regions), _source(cell))
+        for old, new in mistakes:
+            text = text.replace(old, new)
+        cell["source"] = text
+    return notebook
+
+
+def build() -> dict[str, bytes]:
+    """File name -> bytes of every sample."""
+    template = json.loads(TEMPLATE.read_text())
+    answers = _regions(json.loads(SOURCE.read_text()))
+    files = {}
+    for name, (unfinished, mistakes) in SAMPLE_SPECS.items():
+        notebook = filled(template, answers, unfinished, mistakes)
+        files[f"{name}.ipynb"] = (json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    # a .py submission (the four classes at module level) with a softmax that overflows at ±1000
+    setup = next(_source(c) for c in template["cells"]
+                 if c["metadata"].get("nbgrader", {}).get("grade_id") == "setup_imports")
+    module = "\n\n\n".join([setup] + [_class_text(template, answers, grade_id)
+                                       for grade_id in ("linear", "relu", "softmax", "nll")]) + "\n"
+    files["dave_module.py"] = module.replace("r - r.max(dim=1, keepdim=True).values", "r").encode()
+    # a zip holding a notebook that uses a forbidden API
+    forbidden = filled(template, answers, mistakes=(
+        ("return torch.where(h > 0, h, torch.zeros_like(h))", "return torch.relu(h)"),))
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        info = zipfile.ZipInfo("erin/nn_from_scratch.ipynb", date_time=(2026, 1, 1, 0, 0, 0))
+        z.writestr(info, json.dumps(forbidden, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    files["erin_forbidden.zip"] = archive.getvalue()
+    return files
+
+
+def _class_text(template: dict, answers: dict, grade_id: str) -> str:
+    notebook = filled(template, answers)
+    cell = next(c for c in notebook["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
+    return _source(cell)
+
+
+def main() -> None:
+    SAMPLES.mkdir(exist_ok=True)
+    for name, data in build().items():
+        (SAMPLES / name).write_bytes(data)
+        print(f"wrote {SAMPLES / name}")
+
+
+if __name__ == "__main__":
+    main()
