@@ -1,0 +1,205 @@
+"""Gradescope: build the autograder zip, and grade one submission inside Gradescope's container.
+
+    build_zip(out)  -> the zip to upload: setup.sh and run_autograder at its root, plus the kit
+    run(root)       -> what run_autograder does: grade <root>/submission in the sandbox, then write
+                       <root>/results/results.json atomically, last, from this trusted process
+    selfcheck()     -> what setup.sh ends with: the reference solution must get full marks here
+
+Layout inside the container (https://gradescope-autograders.readthedocs.io/en/latest/specs/):
+<root>/source (the unzipped kit), <root>/submission (the student's files),
+<root>/submission_metadata.json, <root>/results/results.json. <root> is /autograder unless the
+environment variable AUTOGRADER_ROOT says otherwise.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from .config import KIT_ROOT, Config, load_config
+from .records import GraderError
+
+TEMPLATES = Path(__file__).resolve().parent / "gradescope_files"
+SCRIPTS = ("setup.sh", "run_autograder")  # at the zip's root, executable
+KIT_MEMBERS = ("autograder", "solution", "grading.toml", "pyproject.toml", "README.md")
+SKIPPED = ("__pycache__", ".ipynb_checkpoints", ".pytest_cache")
+TORCH_PLACEHOLDER = "@@TORCH_VERSION@@"
+DEFAULT_ROOT = "/autograder"
+VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
+ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # fixed, so the same kit always builds the same zip
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    path: Path
+    members: tuple[str, ...]
+    torch_version: str
+
+
+def check_visibility(config: Config) -> None:
+    """Gradescope rejects unknown visibility values; say so before the zip is uploaded."""
+    for key, value in vars(config.gradescope).items():
+        if value not in VISIBILITIES:
+            raise GraderError(f"grading.toml: [gradescope] {key} = {value!r}; "
+                              f"use one of {', '.join(VISIBILITIES)}")
+
+
+def installed_torch_version() -> str:
+    """The torch this kit is tested with, without a local tag such as +cpu."""
+    try:
+        return metadata.version("torch").split("+")[0]
+    except metadata.PackageNotFoundError:
+        raise GraderError("torch is not installed here; pass --torch VERSION to pin one") from None
+
+
+def _kit_files(kit: Path):
+    for name in KIT_MEMBERS:
+        top = kit / name
+        if top.is_file():
+            yield top
+        elif top.is_dir():
+            for path in sorted(top.rglob("*")):
+                if path.is_file() and not any(part in SKIPPED for part in path.relative_to(kit).parts) \
+                        and path.suffix != ".pyc":
+                    yield path
+
+
+def _add(archive: zipfile.ZipFile, name: str, data: bytes, executable: bool = False) -> None:
+    info = zipfile.ZipInfo(name, ZIP_TIME)
+    info.create_system = 3  # Unix, so the mode below is honoured when unzipped
+    info.external_attr = (0o100755 if executable else 0o100644) << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    archive.writestr(info, data)
+
+
+def build_zip(out: str | Path, config_path: str | Path | None = None,
+              torch_version: str | None = None) -> BuildResult:
+    """Write the autograder zip. `config_path` replaces the kit's grading.toml inside the zip."""
+    config = load_config(config_path)
+    check_visibility(config)
+    torch_version = torch_version or installed_torch_version()
+    for required in ("autograder", "solution", "pyproject.toml"):
+        if not (KIT_ROOT / required).exists():
+            raise GraderError(f"the kit at {KIT_ROOT} has no {required}; build from a checkout of the kit")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    members = []
+    partial = out.with_name(out.name + ".partial")
+    with zipfile.ZipFile(partial, "w") as archive:
+        for script in SCRIPTS:
+            text = (TEMPLATES / script).read_text(encoding="utf-8")
+            _add(archive, script, text.replace(TORCH_PLACEHOLDER, torch_version).encode(), executable=True)
+            members.append(script)
+        for path in _kit_files(KIT_ROOT):
+            name = path.relative_to(KIT_ROOT).as_posix()
+            data = config.path.read_bytes() if name == "grading.toml" else path.read_bytes()
+            _add(archive, name, data)
+            members.append(name)
+    os.replace(partial, out)
+    return BuildResult(out, tuple(members), torch_version)
+
+
+# ----------------------------------------------------------------------------- inside the container
+
+
+def container_root() -> Path:
+    return Path(os.environ.get("AUTOGRADER_ROOT") or DEFAULT_ROOT)
+
+
+def submitter_names(metadata_path: Path) -> str | None:
+    """'Ada Lovelace, Alan Turing' from submission_metadata.json; None when absent or unreadable."""
+    try:
+        users = json.loads(metadata_path.read_text(encoding="utf-8")).get("users") or []
+        names = [str(user["name"]) for user in users if isinstance(user, dict) and user.get("name")]
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+    return ", ".join(names) or None
+
+
+def _received(submission: Path) -> str:
+    if not submission.is_dir():
+        return "no files"
+    names = sorted(p.relative_to(submission).as_posix() for p in submission.rglob("*") if p.is_file())
+    if not names:
+        return "no files"
+    shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    return shown
+
+
+def explain_unusable(report, submission: Path) -> str:
+    """The first lines a student sees when nothing could be graded: what went wrong, what we got,
+    what to upload instead."""
+    from .submission import PREFERRED_NOTEBOOK
+
+    return (f"Your submission could not be graded: {report.error}.\n"
+            f"We received: {_received(submission)}.\n"
+            f"Upload your completed notebook {PREFERRED_NOTEBOOK} (or one .py file defining "
+            f"Linear, ReLU, Softmax and NLLLoss), then submit again.\n\n")
+
+
+def gradescope_results(report, config: Config, submission: Path) -> dict:
+    from .report import results_json
+
+    results = results_json(report, config)
+    results.pop("max_score", None)  # not a results.json field; Gradescope takes it from the tests
+    if report.error:
+        results["output"] = explain_unusable(report, submission) + results["output"]
+    return results
+
+
+def write_results(results_dir: Path, results: dict) -> Path:
+    """Atomically replace results.json: a temporary file in the same folder, then a rename, so a
+    file planted there earlier (or a half-written one) never survives."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=".results-", suffix=".json", dir=results_dir)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            json.dump(results, stream, indent=2)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)
+        target = results_dir / "results.json"
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def run(root: str | Path | None = None, config_path: str | Path | None = None):
+    """Grade <root>/submission and write <root>/results/results.json. Returns (report, path).
+    A bad submission is a zero with a message; only a broken kit or configuration raises."""
+    root = Path(root) if root else container_root()
+    source, submission, results_dir = root / "source", root / "submission", root / "results"
+    config = load_config(config_path)
+    check_visibility(config)
+    student = submitter_names(root / "submission_metadata.json")
+    from .pipeline import Grader
+
+    # The grader hides the kit and the submission's parent folder (<root>) from the children; the
+    # source and results folders are named too, so they stay hidden wherever the submission is.
+    with Grader(config, hide=(source, results_dir)) as grader:
+        report = grader.grade(submission, student=student)
+    return report, write_results(results_dir, gradescope_results(report, config, submission))
+
+
+def selfcheck(config_path: str | Path | None = None):
+    """Grade the kit's reference solution here; GraderError unless it gets full marks (a sandbox
+    the container does not allow, or a missing dependency, shows up now rather than as zeros)."""
+    config = load_config(config_path)
+    check_visibility(config)
+    from .pipeline import Grader
+
+    with Grader(config) as grader:
+        report = grader.grade(KIT_ROOT / "solution" / "layers.py", student="reference solution")
+    if report.score < report.max_score or report.error:
+        failed = [c for c in report.checks if not c.passed]
+        reason = report.error or (f"{failed[0].name}: {failed[0].message}" if failed else "")
+        notices = "; ".join(report.notices)
+        raise GraderError(f"self-check failed: the reference solution scored {report.score:g} / "
+                          f"{report.max_score:g} in this environment ({reason}){'; ' + notices if notices else ''}")
+    return report

@@ -1,0 +1,277 @@
+"""The Gradescope zip, and its real run_autograder script run on a laid-out /autograder folder.
+
+setup.sh needs the internet (pip), so it is only checked for syntax and content here; run_autograder
+runs for real with AUTOGRADER_ROOT pointing at a temporary layout and AUTOGRADER_PYTHON at this
+venv's interpreter, and imports the kit from the unzipped copy in <root>/source.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from autograder.config import KIT_ROOT, load_config
+
+SOLUTION = (KIT_ROOT / "solution" / "layers.py").read_text()
+SPEC_TOP = {"score", "execution_time", "output", "output_format", "test_output_format", "test_name_format",
+            "visibility", "stdout_visibility", "extra_data", "tests", "leaderboard"}
+SPEC_TEST = {"score", "max_score", "status", "name", "name_format", "number", "output", "output_format",
+             "tags", "visibility", "extra_data"}
+FORMATS = {"text", "html", "md", "ansi", "simple_format"}
+VISIBILITIES = {"hidden", "after_due_date", "after_published", "visible"}
+
+
+def validate_results(results: dict) -> None:
+    """results.json as https://gradescope-autograders.readthedocs.io/en/latest/specs/ describes it."""
+    assert set(results) <= SPEC_TOP, set(results) - SPEC_TOP
+    assert isinstance(results["score"], (int, float)) and not isinstance(results["score"], bool)
+    assert isinstance(results["execution_time"], (int, float))
+    assert isinstance(results["output"], str) and results["output_format"] in FORMATS
+    assert results["visibility"] in VISIBILITIES and results["stdout_visibility"] in VISIBILITIES
+    assert isinstance(results["extra_data"], dict)
+    assert results["tests"], "one entry per hidden check"
+    for test in results["tests"]:
+        assert set(test) <= SPEC_TEST, set(test) - SPEC_TEST
+        assert isinstance(test["name"], str) and test["name"]
+        for key in ("score", "max_score"):
+            assert isinstance(test[key], (int, float)) and not isinstance(test[key], bool)
+        assert 0 <= test["score"] <= test["max_score"]
+        assert test["status"] in ("passed", "failed")
+        assert (test["status"] == "passed") == (test["score"] == test["max_score"])
+        assert isinstance(test["output"], str) and test["output_format"] in FORMATS
+        assert all(isinstance(tag, str) for tag in test["tags"])
+        assert test["visibility"] in VISIBILITIES
+    assert results["score"] == pytest.approx(sum(t["score"] for t in results["tests"]))
+
+
+def unzip_keeping_modes(archive_path: Path, into: Path) -> None:
+    """Like Gradescope's unzip: files keep the mode bits stored in the zip."""
+    with zipfile.ZipFile(archive_path) as archive:
+        for info in archive.infolist():
+            target = into / info.filename
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(archive.read(info))
+            os.chmod(target, (info.external_attr >> 16) & 0o777)
+
+
+@pytest.fixture(scope="module")
+def built_zip(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("zip") / "autograder.zip"
+    done = subprocess.run([sys.executable, "-m", "autograder", "gradescope", "build", "--out", str(out)],
+                          cwd=tmp_path_factory.getbasetemp(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "autograder.zip" in done.stdout
+    return out
+
+
+@pytest.fixture
+def container(built_zip):
+    """A fresh /autograder layout (source = the unzipped zip). Made outside /tmp when possible:
+    the sandbox gives children a private /tmp, which would hide a /tmp layout for another reason
+    than the one under test."""
+    base = "/srv" if os.access("/srv", os.W_OK) else None
+    root = Path(tempfile.mkdtemp(prefix="autograder-test-", dir=base))
+    os.chmod(root, 0o755)
+    unzip_keeping_modes(built_zip, root / "source")
+    (root / "submission").mkdir()
+    (root / "results").mkdir()
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def run_autograder(root: Path) -> tuple[subprocess.CompletedProcess, dict | None]:
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable}
+    done = subprocess.run([str(root / "source" / "run_autograder")], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=300)
+    results_file = root / "results" / "results.json"
+    return done, json.loads(results_file.read_text()) if results_file.exists() else None
+
+
+# ----------------------------------------------------------------------------------------- the zip
+
+
+def test_zip_has_the_scripts_at_its_root_executable_and_the_kit_without_tests_or_venv(built_zip):
+    with zipfile.ZipFile(built_zip) as archive:
+        infos = {info.filename: info for info in archive.infolist()}
+    for script in ("setup.sh", "run_autograder"):
+        assert stat.S_IMODE(infos[script].external_attr >> 16) == 0o755, script
+    names = set(infos)
+    assert {"grading.toml", "pyproject.toml", "autograder/pipeline.py", "solution/layers.py",
+            "autograder/gradescope_files/run_autograder"} <= names
+    assert not [n for n in names if n.startswith(("tests/", ".venv/", ".git/")) or "__pycache__" in n
+                or n.endswith(".pyc")]
+
+
+def test_setup_script_pins_cpu_torch_from_the_cpu_index_and_is_valid_bash(built_zip, tmp_path):
+    with zipfile.ZipFile(built_zip) as archive:
+        setup = archive.read("setup.sh").decode()
+    from importlib.metadata import version
+
+    torch_version = version("torch").split("+")[0]
+    assert f'TORCH_VERSION="{torch_version}"' in setup and "@@" not in setup
+    assert '"torch==${TORCH_VERSION}+cpu"' in setup and "download.pytorch.org/whl/cpu" in setup
+    assert "pip\" install -q -e \"$SOURCE\"" in setup and "useradd" in setup
+    script = tmp_path / "setup.sh"
+    script.write_text(setup)
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+
+
+def test_unzipped_kit_builds_as_a_package_offline_with_its_gradescope_files(built_zip, tmp_path):
+    unzip_keeping_modes(built_zip, tmp_path / "source")
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                           "-w", str(tmp_path / "wheel"), str(tmp_path / "source")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (wheel,) = (tmp_path / "wheel").glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert {"autograder/gradescope_files/setup.sh", "autograder/gradescope_files/run_autograder",
+            "solution/layers.py"} <= names
+
+
+def test_build_refuses_an_unknown_visibility_with_one_line_and_exit_2(tmp_path):
+    config = tmp_path / "grading.toml"
+    config.write_text((KIT_ROOT / "grading.toml").read_text().replace(
+        'hidden_check_visibility = "visible"', 'hidden_check_visibility = "after_deadline"'))
+    done = subprocess.run([sys.executable, "-m", "autograder", "--config", str(config), "gradescope", "build",
+                           "--out", str(tmp_path / "a.zip")], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "after_deadline" in done.stderr
+    assert not (tmp_path / "a.zip").exists()
+
+
+def test_build_with_config_puts_that_config_in_the_zip(tmp_path):
+    config = tmp_path / "course.toml"
+    config.write_text((KIT_ROOT / "grading.toml").read_text().replace(
+        'hidden_check_visibility = "visible"', 'hidden_check_visibility = "after_due_date"'))
+    from autograder.gradescope import build_zip
+
+    built = build_zip(tmp_path / "a.zip", config_path=config, torch_version="2.99.0")
+    with zipfile.ZipFile(built.path) as archive:
+        assert archive.read("grading.toml").decode() == config.read_text()
+        assert 'TORCH_VERSION="2.99.0"' in archive.read("setup.sh").decode()
+
+
+# ------------------------------------------------------------------------------- run_autograder
+
+
+def test_full_marks_submission_gets_a_valid_results_json_with_the_student_name(container):
+    (container / "submission" / "nn_from_scratch.py").write_text(SOLUTION)
+    (container / "submission_metadata.json").write_text(json.dumps(
+        {"id": 1, "users": [{"email": "ada@example.com", "id": 7, "name": "Ada Lovelace"}]}))
+    done, results = run_autograder(container)
+    assert done.returncode == 0, done.stderr
+    validate_results(results)
+    config = load_config()
+    assert results["score"] == sum(config.points.values())
+    assert all(t["status"] == "passed" for t in results["tests"])
+    assert {t["name"] for t in results["tests"]} == set(config.points)
+    assert results["extra_data"]["student"] == "Ada Lovelace"
+    assert results["visibility"] == config.gradescope.visibility
+    assert results["stdout_visibility"] == config.gradescope.stdout_visibility
+    assert "Score:" in done.stdout  # the instructor's view of the run
+
+
+def test_buggy_submission_loses_exactly_the_failing_checks(container):
+    buggy = SOLUTION.replace("h > 0", "h >= 0")
+    assert buggy != SOLUTION
+    (container / "submission" / "nn_from_scratch.py").write_text(buggy)
+    done, results = run_autograder(container)
+    assert done.returncode == 0, done.stderr
+    validate_results(results)
+    failed = {t["name"] for t in results["tests"] if t["status"] == "failed"}
+    assert "relu.backward.zero_input" in failed
+    assert all(name.startswith("relu.") for name in failed)
+    assert 0 < results["score"] < sum(t["max_score"] for t in results["tests"])
+
+
+@pytest.mark.parametrize("files", [{}, {"layers.txt": SOLUTION, "notes.pdf": "%PDF-1.4"}],
+                         ids=["nothing uploaded", "wrongly named files"])
+def test_missing_or_wrongly_named_submission_is_a_zero_with_a_clear_message(container, files):
+    for name, text in files.items():
+        (container / "submission" / name).write_text(text)
+    done, results = run_autograder(container)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    validate_results(results)
+    assert results["score"] == 0
+    assert all(t["score"] == 0 and t["status"] == "failed" for t in results["tests"])
+    first_lines = results["output"].splitlines()[:3]
+    assert first_lines[0].startswith("Your submission could not be graded")
+    assert first_lines[1] == ("We received: no files." if not files else "We received: layers.txt, notes.pdf.")
+    assert "nn_from_scratch.ipynb" in first_lines[2]
+
+
+def test_visibility_of_checks_comes_from_the_grading_toml_in_the_zip(container):
+    toml = container / "source" / "grading.toml"
+    toml.write_text(toml.read_text()
+                    .replace('hidden_check_visibility = "visible"', 'hidden_check_visibility = "after_due_date"')
+                    .replace('stdout_visibility = "hidden"', 'stdout_visibility = "visible"'))
+    (container / "submission" / "nn_from_scratch.py").write_text(SOLUTION)
+    done, results = run_autograder(container)
+    assert done.returncode == 0, done.stderr
+    validate_results(results)
+    assert {t["visibility"] for t in results["tests"]} == {"after_due_date"}
+    assert results["stdout_visibility"] == "visible"
+
+
+def _processes_of_run(root: Path) -> list[str]:
+    """Processes still alive that were started by the run for `root` (they inherit its environment)."""
+    marker = f"AUTOGRADER_ROOT={root}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker in environ.read_bytes().split(b"\0"):
+                found.append(environ.parent.name)
+        except OSError:
+            continue
+    return found
+
+
+HOSTILE = '''
+import os, time
+TARGETS = [{results!r}, os.environ.get("AUTOGRADER_ROOT", "/autograder") + "/results/results.json"]
+FAKE = '{{"score": 1000, "tests": []}}'
+
+def plant(tag):
+    for target in TARGETS:
+        try:
+            with open(target, "w") as stream:
+                stream.write(FAKE)
+            print("planted", tag, target)
+        except OSError as refused:
+            print("refused", tag, target, refused)
+
+plant("at import")
+if os.fork() == 0:  # a writer that tries to outlive the grader
+    while True:
+        plant("in the background")
+        time.sleep(0.05)
+
+'''
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox hides folders and drops privileges only as root")
+def test_hostile_submission_cannot_leave_its_own_results_json(container):
+    results_dir = container / "results"
+    os.chmod(results_dir, 0o777)  # even a writable folder: hiding and the final rename must protect it
+    (results_dir / "results.json").write_text('{"score": 999}')  # left over, e.g. from a planted file
+    hostile = HOSTILE.format(results=str(results_dir / "results.json")) + SOLUTION.replace(
+        "        return h\n", "        plant('in forward')\n        return h\n", 1)
+    (container / "submission" / "nn_from_scratch.py").write_text(hostile)
+    done, results = run_autograder(container)
+    assert done.returncode == 0, done.stderr
+    validate_results(results)
+    assert results["score"] == sum(load_config().points.values())
+    printed = results["extra_data"]["student_output"]
+    assert "refused at import" in printed and "planted" not in printed
+    assert not _processes_of_run(container), "a sandboxed process outlived the grader"
+    assert json.loads((results_dir / "results.json").read_text()) == results
+    assert [p.name for p in results_dir.iterdir()] == ["results.json"]  # no temporary files left
