@@ -48,14 +48,13 @@ class MLP:
     def backward(self):
         """
         Backpropagate the last loss through every layer; sets dW, db of both Linear layers.
-
-        Returns:
-        - dx: (N, D)
+        The data x needs no gradient, so the first layer stops at its parameters (as autograd
+        does): dx = dh W1^T would be one of the step's largest matmuls, for nothing.
         """
         d = self.loss_fn.backward()
-        for layer in reversed(self.layers):
+        for layer in reversed(self.layers[1:]):
             d = layer.backward(d)
-        return d
+        self.fc1.param_backward(d)
 
     def parameters(self):
         """
@@ -68,7 +67,7 @@ class MLP:
 def sgd_step(model, lr):
     """One plain SGD update in place: W <- W - lr dW for every parameter of model."""
     for param, grad in model.parameters():
-        param.sub_(lr * grad)
+        param.add_(grad, alpha=-lr)  # param -= lr * grad, without a temporary
 
 
 def train(model, X, Y, epochs, batch_size, lr, generator=None):
