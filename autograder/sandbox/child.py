@@ -112,7 +112,11 @@ def run_checks(sock, namespace: dict, job: dict, tensors: list) -> None:
         error = None
         outputs: dict = {}
         try:
-            outputs = run_probe(classes, check["steps"], local, guarded_call)
+            if any(step["op"] == "train" for step in check["steps"]):
+                # one guard around the whole training run (thousands of calls): hits count as "train"
+                outputs = guarded_call("train", run_probe, [classes, check["steps"], local])
+            else:
+                outputs = run_probe(classes, check["steps"], local, guarded_call)
         except ProbeError as failure:
             error = _error_record(failure.where, failure.error)
         except BaseException as failure:  # SystemExit etc. raised by student code
