@@ -72,7 +72,12 @@ class Grader:
                 + (f" ({error['line']})" if error.get("line") else ""))
         from .score import score_check
 
-        report.checks = [score_check(e, outcome, static, self.config.tolerance)
+        # A method seen calling a forbidden API in any check loses every check that calls it.
+        known = {method: list(calls) for method, calls in static.items()}
+        for outcome in run.outcomes:
+            for method, calls in (outcome.forbidden if outcome else {}).items():
+                known.setdefault(method, []).extend(c for c in calls if c not in known[method])
+        report.checks = [score_check(e, outcome, known, self.config.tolerance)
                          for e, outcome in zip(entries, run.outcomes)]
         report.student_output = run.output
         report.execution_time = time.perf_counter() - started

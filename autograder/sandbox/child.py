@@ -66,6 +66,14 @@ def _error_record(where: str, error: BaseException) -> dict:
     return {"where": where, "type": type(error).__name__, "message": str(error)[:500], "line": line}
 
 
+def _forget_kit_modules() -> None:
+    """Drop the kit's modules from sys.modules (this code keeps its own references), so student
+    code cannot simply look up and patch the guard. Not a wall (frames and gc still reach them),
+    but it turns a one-liner into deliberate tampering."""
+    for name in [n for n in sys.modules if n.split(".")[0] in KIT_PACKAGES]:
+        del sys.modules[name]
+
+
 def load_cells(cells: list[dict]) -> tuple[dict, list[dict]]:
     namespace, errors = _student_namespace(), []
     for cell in cells:
@@ -165,6 +173,7 @@ def main(request: dict, sock_fd: int, output_fd: int) -> None:
         enter_sandbox(request, [sock_fd, output_fd])
         sock = socket.socket(fileno=sock_fd)
         job, tensors = wire.receive(sock)
+        _forget_kit_modules()
         namespace, errors = load_cells(job["cells"])
         sys.stdout.flush()
         wire.send(sock, {"type": "ready", "errors": errors})

@@ -18,6 +18,8 @@ from typing import Callable
 
 import torch
 
+from .trainer import train_mlp
+
 CLASS_NAMES = ("Linear", "ReLU", "Softmax", "NLLLoss")
 MISSING = object()
 
@@ -61,8 +63,6 @@ def run_probe(classes: dict, steps: list[dict], tensors: list, call=_plain_call)
         elif op == "keep":
             outputs[step["out"]] = tensors[step["tensor"]].clone()
         elif op == "train":
-            from .trainer import train_mlp
-
             named = {key: tensors[index] for key, index in step["tensors"].items()}
             outputs[step["out"]] = train_mlp(classes, named, step["params"], call)
         else:

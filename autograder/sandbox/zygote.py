@@ -125,22 +125,35 @@ class Zygote:
         return cls(parent_end, process)
 
     def spawn(self, request: dict, sock_fd: int, out_fd: int) -> int:
+        """Fork a child for `request`; returns its process group. A dead template (killed by the
+        OOM killer, say) is replaced once by a fresh one."""
         with self._lock:
-            socket.send_fds(self._control, [json.dumps(request).encode()], [sock_fd, out_fd])
-            reply = self._control.recv(1 << 12)
-        if not reply:
-            raise RuntimeError("the sandbox template died")
-        return json.loads(reply)["pid"]
+            for attempt in (1, 2):
+                try:
+                    socket.send_fds(self._control, [json.dumps(request).encode()], [sock_fd, out_fd])
+                    reply = self._control.recv(1 << 12)
+                except OSError:
+                    reply = b""
+                if reply:
+                    return json.loads(reply)["pid"]
+                if attempt == 1:
+                    self._restart()
+        raise RuntimeError("the sandbox template died and could not be restarted")
+
+    def _restart(self) -> None:
+        self.close()
+        fresh = Zygote.start("spawn")  # the grader has imported the checks by now: never fork it
+        self._control, self._process = fresh._control, fresh._process
 
     def close(self) -> None:
         self._control.close()
-        if isinstance(self._process, int):
-            try:
+        try:
+            if isinstance(self._process, int):
                 os.waitpid(self._process, 0)
-            except ChildProcessError:
-                pass
-        else:
-            self._process.wait(timeout=10)
+            else:
+                self._process.wait(timeout=10)
+        except (ChildProcessError, subprocess.TimeoutExpired):
+            pass
 
 
 if __name__ == "__main__":  # spawn mode: python -m autograder.sandbox.zygote FD

@@ -1,0 +1,128 @@
+"""The batch's files: results/<student>.json (the source of truth), grades.csv built from them.
+
+Each result is written atomically (a temporary file renamed over the target) the moment it is
+done, so an interrupted batch leaves only whole results behind. A result records digests of the
+grading.toml and of the submission it was graded with; a re-run regrades a student only when
+there is no whole, current result (or with --force). grades.csv is derived data: rebuilt from the
+results at the end of every run, byte-identical for the same results.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+
+from . import safezip
+from .layouts import Item
+
+RESULTS = "results"
+CSV_NAME = "grades.csv"
+FIXED_COLUMNS = ("student", "score", "max_score")
+
+
+def digest_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def submission_digest(item: Item, member_cap: int) -> str:
+    """What was graded: the file's bytes, or a folder's usable files with their relative paths."""
+    digest = hashlib.sha256()
+    if item.source.is_file():
+        digest.update(item.source.read_bytes()[:member_cap])
+    else:
+        for path in sorted(item.source.rglob("*")):
+            relative = path.relative_to(item.source)
+            if (path.is_file() and not path.is_symlink() and not safezip.is_junk(relative.parts)
+                    and path.suffix.lower() in safezip.KEPT_SUFFIXES):
+                digest.update(relative.as_posix().encode() + b"\0")
+                with open(path, "rb") as stream:
+                    digest.update(stream.read(member_cap))
+                digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Readers see the old file or the new one, never half of one (rename is atomic)."""
+    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def prepare(out: Path) -> Path:
+    results = out / RESULTS
+    results.mkdir(parents=True, exist_ok=True)
+    for leftover in results.glob(".*.tmp*"):  # an earlier run was killed mid-write
+        leftover.unlink(missing_ok=True)
+    return results
+
+
+def result_path(out: Path, student: str) -> Path:
+    return out / RESULTS / f"{student}.json"
+
+
+def member_results(item: Item, result: dict, stamp: dict) -> dict[str, dict]:
+    """The one result of a submission as each member's own results.json object."""
+    per_member = {}
+    for member in item.members:
+        copy = dict(result)
+        extra = dict(copy.get("extra_data") or {})
+        extra.update(student=member, submission=item.label, batch=stamp)
+        if len(item.members) > 1:
+            extra["group"] = list(item.members)
+        copy["extra_data"] = extra
+        per_member[member] = copy
+    return per_member
+
+
+def write_result(out: Path, student: str, result: dict) -> None:
+    write_atomic(result_path(out, student), json.dumps(result, indent=1, sort_keys=True) + "\n")
+
+
+def read_result(out: Path, student: str) -> dict | None:
+    """A whole result, or None (missing, cut short or not ours)."""
+    try:
+        result = json.loads(result_path(out, student).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(result, dict) or not isinstance(result.get("tests"), list):
+        return None
+    return result
+
+
+def is_current(result: dict | None, stamp: dict) -> bool:
+    return bool(result) and (result.get("extra_data") or {}).get("batch") == stamp
+
+
+def format_number(value) -> str:
+    """Fixed formatting for the CSV: integers without a point, others with at most 6 decimals."""
+    if value is None or value == "":
+        return ""
+    number = round(float(value), 6) + 0.0  # + 0.0 turns -0.0 into 0.0
+    if number == int(number):
+        return str(int(number))
+    return f"{number:.6f}".rstrip("0")
+
+
+def csv_text(results: dict[str, dict], check_names: list[str]) -> str:
+    """One row per student, sorted; columns student, score, max_score, then every check in
+    grading.toml order (empty where a result has no such check)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([*FIXED_COLUMNS, *check_names])
+    for student in sorted(results):
+        result = results[student]
+        by_name = {t.get("name"): t.get("score") for t in result["tests"] if isinstance(t, dict)}
+        score = result.get("score", sum(float(s or 0) for s in by_name.values()))
+        max_score = result.get("max_score", sum(float(t.get("max_score") or 0) for t in result["tests"]))
+        writer.writerow([student, format_number(score), format_number(max_score),
+                         *(format_number(by_name.get(name)) for name in check_names)])
+    return buffer.getvalue()
+
+
+def write_csv(out: Path, results: dict[str, dict], check_names: list[str]) -> Path:
+    path = out / CSV_NAME
+    write_atomic(path, csv_text(results, check_names))
+    return path

@@ -1,0 +1,92 @@
+"""Where submissions are graded: one small interface, two implementations.
+
+    runner.start()         start the grader(s)
+    runner.capacity        how many submissions to keep in flight
+    runner.submit(item)    start grading one submission
+    runner.wait(timeout)   [(item, results.json dict | exception)] finished since the last call
+    runner.close(abandon)  stop; abandon=True leaves work in flight behind
+
+LocalRunner (here): threads of this process share one Grader, so one warm template; the heavy
+work runs in the sandboxed children, so threads are enough. DaskRunner (dask_runner.py): each Dask
+worker hosts its own Grader. Either way a runner returns plain results.json data and never raises
+for a bad submission (the Grader gives it a zero with the reason); an exception means the grading
+machinery failed, and that submission is left ungraded so a re-run retries it.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+
+from ..report import results_json
+from .layouts import Item
+
+
+def grade_to_result(grader, source, student: str) -> dict:
+    """Grade one submission and return its results.json object (plain data only)."""
+    return results_json(grader.grade(source, student=student), grader.config)
+
+
+class LocalRunner:
+    def __init__(self, config, workers: int | None = None, hide=(), grader=None):
+        """grader: an already started Grader to share (tests); otherwise one is started here with
+        `hide` (the batch input, output and staging folders) out of the children's sight."""
+        self.config = config
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self._hide = tuple(hide)
+        self._grader = grader
+        self._owns_grader = grader is None
+        self._inbox: queue.Queue = queue.Queue()
+        self._outbox: queue.Queue = queue.Queue()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def capacity(self) -> int:
+        return 2 * self.workers  # one waiting per thread keeps every thread busy
+
+    def start(self) -> None:
+        if self._grader is None:
+            from ..pipeline import Grader
+
+            self._grader = Grader(self.config, hide=self._hide, workers=self.workers)
+        # Daemon threads: after a second Ctrl-C the batch may leave a hung submission behind.
+        self._threads = [threading.Thread(target=self._work, name=f"batch-{n}", daemon=True)
+                         for n in range(self.workers)]
+        for thread in self._threads:
+            thread.start()
+
+    def _work(self) -> None:
+        while True:
+            item = self._inbox.get()
+            if item is None:
+                return
+            try:
+                outcome = grade_to_result(self._grader, item.source, item.key)
+            except Exception as failure:  # a fault of the grader, not of the submission
+                outcome = failure
+            self._outbox.put((item, outcome))
+
+    def submit(self, item: Item) -> None:
+        self._inbox.put(item)
+
+    def wait(self, timeout: float) -> list:
+        try:
+            finished = [self._outbox.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                finished.append(self._outbox.get_nowait())
+            except queue.Empty:
+                return finished
+
+    def close(self, abandon: bool = False) -> None:
+        for _ in self._threads:
+            self._inbox.put(None)
+        if not abandon:
+            for thread in self._threads:
+                thread.join()
+        self._threads = []
+        if self._owns_grader and self._grader is not None:
+            self._grader.close()
+            self._grader = None

@@ -1,0 +1,83 @@
+"""Extract an uploaded zip without trusting it: no `..`, no absolute paths, no links, bounded sizes.
+
+Only files a grader can use are written (submissions, and the metadata files the layouts read);
+everything else in the archive is skipped unread, so a zip of a whole course with data sets costs
+nothing and a zip bomb is cut off at the caps.
+"""
+from __future__ import annotations
+
+import io
+import stat
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from ..records import GraderError
+
+JUNK_PARTS = ("__MACOSX", ".DS_Store", ".ipynb_checkpoints")
+KEPT_SUFFIXES = (".ipynb", ".py", ".zip", ".yml", ".yaml", ".txt")
+MAX_MEMBERS = 200_000
+MAX_TOTAL_BYTES = 4 << 30
+
+
+def is_junk(parts) -> bool:
+    return any(part in JUNK_PARTS or part.startswith("._") for part in parts)
+
+
+def safe_member_path(name: str) -> PurePosixPath | None:
+    """The member's relative path, or None when it points outside the folder or is junk."""
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or not path.parts or ".." in path.parts or ":" in path.parts[0]:
+        return None
+    if is_junk(path.parts):
+        return None
+    return path
+
+
+def extract(archive: Path | bytes, into: Path, member_cap: int) -> list[Path]:
+    """Extract the usable files of `archive` (a path or the zip's bytes) below `into`.
+
+    member_cap: bytes kept per file; a larger file is cut there (the grader then reports it as too
+    large, which is what it is). Raises GraderError when the archive is unreadable or over the caps.
+    """
+    source = io.BytesIO(archive) if isinstance(archive, bytes) else archive
+    name = "the zip" if isinstance(archive, bytes) else archive.name
+    written: list[Path] = []
+    total = 0
+    try:
+        with zipfile.ZipFile(source) as zipped:
+            infos = zipped.infolist()
+            if len(infos) > MAX_MEMBERS:
+                raise GraderError(f"{name} holds {len(infos)} entries; the limit is {MAX_MEMBERS}")
+            for info in infos:
+                relative = safe_member_path(info.filename)
+                if (relative is None or info.is_dir() or stat.S_ISLNK(info.external_attr >> 16)
+                        or relative.suffix.lower() not in KEPT_SUFFIXES):
+                    continue
+                target = into.joinpath(*relative.parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zipped.open(info) as stream:  # read at most the cap: sizes in a zip can lie
+                    data = stream.read(member_cap)
+                total += len(data)
+                if total > MAX_TOTAL_BYTES:
+                    raise GraderError(f"{name} unpacks to more than {MAX_TOTAL_BYTES >> 30} GiB of submissions")
+                target.write_bytes(data)
+                written.append(target)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError) as bad:
+        raise GraderError(f"{name} is not a readable zip file ({bad})") from None
+    except OSError as bad:
+        raise GraderError(f"cannot extract {name}: {bad}") from None
+    return written
+
+
+def pack_folder(folder: Path, member_cap: int) -> bytes:
+    """A folder's usable files as zip bytes (for sending one submission folder to a remote worker)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zipped:
+        for path in sorted(folder.rglob("*")):
+            relative = path.relative_to(folder)
+            if (path.is_symlink() or not path.is_file() or is_junk(relative.parts)
+                    or path.suffix.lower() not in KEPT_SUFFIXES):
+                continue
+            with open(path, "rb") as stream:
+                zipped.writestr(relative.as_posix(), stream.read(member_cap))
+    return buffer.getvalue()

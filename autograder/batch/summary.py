@@ -1,0 +1,91 @@
+"""Class-level figures from the results (shared by the terminal summary and report.html), and the
+terminal summary itself: the checks most students fail come first."""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+NOT_GRADED = "Not graded: "
+
+
+@dataclass(frozen=True)
+class CheckRate:
+    name: str
+    passed: int
+    total: int
+
+    @property
+    def rate(self) -> float:
+        return self.passed / self.total if self.total else 0.0
+
+
+def not_graded_reason(result: dict) -> str:
+    """The reason a submission could not be graded at all ('' when it was graded)."""
+    for line in str(result.get("output", "")).splitlines():
+        if line.startswith(NOT_GRADED):
+            return line[len(NOT_GRADED):]
+    return ""
+
+
+def check_rates(results: dict, check_names: list[str]) -> list[CheckRate]:
+    """Pass counts per check, in grading.toml order."""
+    passed = dict.fromkeys(check_names, 0)
+    total = dict.fromkeys(check_names, 0)
+    for result in results.values():
+        for test in result.get("tests", []):
+            name = test.get("name")
+            if name in total:
+                total[name] += 1
+                passed[name] += test.get("status") == "passed"
+    return [CheckRate(name, passed[name], total[name]) for name in check_names]
+
+
+def hardest_first(rates: list[CheckRate]) -> list[CheckRate]:
+    return sorted((r for r in rates if r.passed < r.total), key=lambda r: (r.rate, r.name))
+
+
+def score_stats(results: dict) -> dict:
+    scores = [float(r.get("score", 0)) for r in results.values()]
+    maxima = {float(r.get("max_score", 0)) for r in results.values()}
+    if not scores:
+        return {"count": 0}
+    return {"count": len(scores), "mean": statistics.fmean(scores), "median": statistics.median(scores),
+            "min": min(scores), "max": max(scores), "max_score": max(maxima)}
+
+
+def print_summary(outcome, config, console=None, top: int = 10) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    stats = score_stats(outcome.results)
+    line = (f"{outcome.submissions} submission(s) ({outcome.layout} layout): {outcome.graded} graded now, "
+            f"{outcome.skipped} already graded, in {outcome.seconds:.1f} s")
+    console.print(line)
+    if stats["count"]:
+        console.print(f"scores of {stats['count']} student(s): mean {stats['mean']:.1f}, median "
+                      f"{stats['median']:g}, range {stats['min']:g}-{stats['max']:g} of {stats['max_score']:g}")
+    hardest = hardest_first(check_rates(outcome.results, list(config.points)))
+    if hardest:
+        table = Table(title="checks most students fail", title_justify="left", show_edge=False, pad_edge=False)
+        for column, justify in (("check", "left"), ("passed", "right"), ("rate", "right")):
+            table.add_column(column, justify=justify)
+        for rate in hardest[:top]:
+            table.add_row(rate.name, f"{rate.passed}/{rate.total}", f"{rate.rate:.0%}")
+        console.print(table)
+        if len(hardest) > top:
+            console.print(f"... and {len(hardest) - top} more check(s) failed by someone (see report.html)")
+    ungraded = sorted((s, not_graded_reason(r)) for s, r in outcome.results.items() if not_graded_reason(r))
+    if ungraded:
+        console.print(f"[yellow]{len(ungraded)} submission(s) could not be graded (zero):[/]")
+        for student, reason in ungraded[:5]:
+            console.print(f"  {student}: {reason}", markup=False)
+    for label, reason in outcome.failures[:5]:
+        console.print(f"grader failure on {label}: {reason} (not graded; a re-run retries it)",
+                      markup=False, style="red")
+    if outcome.interrupted:
+        remaining = outcome.submissions - outcome.graded - outcome.skipped
+        console.print(f"[yellow]interrupted:[/] {remaining} submission(s) not graded yet; "
+                      f"run the same command again to finish")
+    written = [str(p) for p in (outcome.csv_path, outcome.html_path) if p]
+    console.print("wrote " + ", ".join(written) + f" and {outcome.csv_path.parent / 'results'}/", markup=False)
