@@ -23,6 +23,14 @@ def _dotted(node: ast.AST) -> str | None:
     return None
 
 
+# Names no layer needs, that tampering with the grader does; reported for the instructor to review.
+SUSPICIOUS = frozenset({
+    "__subclasses__", "__globals__", "__builtins__", "__import__", "_getframe", "f_back", "f_globals",
+    "modules", "get_objects", "_exit", "fork", "setsid", "kill", "ctypes", "importlib", "socket",
+    "subprocess", "_set_torch_function_mode", "_pop_torch_function_stack", "DisableTorchFunction",
+})
+
+
 class _Scanner(ast.NodeVisitor):
     def __init__(self, forbidden):
         self.modules = tuple(forbidden.modules)
@@ -30,6 +38,7 @@ class _Scanner(ast.NodeVisitor):
         self.aliases = {"torch": "torch"}  # local name -> real dotted module/function
         self.context: list[str] = []  # class, function
         self.found: dict[str, list[str]] = {}
+        self.suspicious: set[str] = set()
 
     def _report(self, name: str) -> None:
         where = ".".join(self.context[:2]) if self.context else "module level"
@@ -44,6 +53,8 @@ class _Scanner(ast.NodeVisitor):
 
     def visit_Import(self, node):
         for alias in node.names:
+            if alias.name.split(".")[0] in SUSPICIOUS:
+                self.suspicious.add(alias.name)
             self.aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
             if self._forbidden_path(alias.name):
                 self._report(f"import {alias.name}")
@@ -63,6 +74,8 @@ class _Scanner(ast.NodeVisitor):
     visit_ClassDef = visit_FunctionDef = visit_AsyncFunctionDef = _scoped
 
     def visit_Attribute(self, node):
+        if node.attr in SUSPICIOUS:
+            self.suspicious.add(node.attr)
         path = _dotted(node)
         if path:
             head, _, rest = path.partition(".")
@@ -78,18 +91,20 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Name(self, node):
+        if node.id in SUSPICIOUS:
+            self.suspicious.add(node.id)
         real = self.aliases.get(node.id)
         if real and real != node.id and self._forbidden_path(real):
             self._report(real)
 
 
-def scan(code: StudentCode, forbidden) -> dict[str, list[str]]:
-    """"Class.method" (or "module level") -> forbidden names it uses. Unparsable cells are skipped
-    (the sandbox reports their SyntaxError)."""
+def scan(code: StudentCode, forbidden) -> tuple[dict[str, list[str]], list[str]]:
+    """Returns ("Class.method" (or "module level") -> forbidden names it uses, sorted suspicious
+    names). Unparsable cells are skipped (the sandbox reports their SyntaxError)."""
     scanner = _Scanner(forbidden)
     for cell in code.cells:
         try:
             scanner.visit(ast.parse(cell.source))
         except (SyntaxError, ValueError, RecursionError):
             continue
-    return scanner.found
+    return scanner.found, sorted(scanner.suspicious)

@@ -55,7 +55,10 @@ class Grader:
             return report
         code = extract.extract(submission)
         report.notices.extend(code.notices)
-        static = forbidden.scan(code, self.config.forbidden)
+        static, suspicious = forbidden.scan(code, self.config.forbidden)
+        if suspicious:
+            report.notices.append("for the instructor: this code reaches into the interpreter or the OS "
+                                  f"({', '.join(suspicious)}); please review it")
         if static.get("module level"):
             report.notices.append("forbidden at module level (not scored, but don't use them in the layers): "
                                   + ", ".join(static["module level"]))

@@ -122,3 +122,11 @@ def test_student_prints_are_captured(grader, tmp_path, reference_source):
     path.write_text(reference_source + "\nprint('hello from the student')\n")
     report = grader.grade(path, parts=("relu",))
     assert "hello from the student" in report.student_output
+
+
+def test_tampering_shapes_are_flagged_for_the_instructor(grader, tmp_path, reference_source):
+    path = tmp_path / "ian.py"
+    path.write_text(reference_source + "\nimport sys\nguard = [m for m in sys.modules if 'guard' in m]\n")
+    report = grader.grade(path, parts=("relu",))
+    assert any("for the instructor" in n and "modules" in n for n in report.notices)
+    assert report.parts["relu"].score == report.parts["relu"].max_score
