@@ -708,9 +708,9 @@ def relu_cells(points: float) -> list:
             **At $h = 0$ a convention is needed.** $\max(0, h)$ has a kink at 0: slope 0 on the
             left, slope 1 on the right, so the derivative does not exist there. Every value in
             $[0, 1]$ is a valid *subgradient* and gradient descent works with any of them, but the
-            code must return *some* number, and exact zeros do occur in floating point (an all-zero
-            input row with a zero bias gives $h = 0$ exactly, and so do inputs built from small
-            integers). We take the derivative at 0 to be **0**, the choice PyTorch makes, so that
+            code must return *some* number, and exact zeros do occur in floating point (for
+            example $h = 0$ wherever an input row is all zeros and the bias is 0, or wherever $h$
+            is itself the output of an earlier ReLU). We take the derivative at 0 to be **0**, the choice PyTorch makes, so that
             your gradients agree with autograd everywhere, including at the exact zeros the hidden
             tests put in. (Finite differences straddling the kink give $\frac{1}{2}$, matching
             neither choice, which is why the gradient self-check below stays away from 0.)
