@@ -16,6 +16,7 @@ import torch
 _HEADER = struct.Struct("!II")
 MAX_JSON_BYTES = 4 << 20
 MAX_PAYLOAD_BYTES = 256 << 20
+MAX_DIMS = 16  # torch.empty overflows (TypeError, not WireError) on absurd shapes
 DTYPES = {
     "float64": torch.float64, "float32": torch.float32, "float16": torch.float16,
     "int64": torch.int64, "int32": torch.int32, "bool": torch.bool, "uint8": torch.uint8,
@@ -40,16 +41,20 @@ def encode_tensor(tensor: torch.Tensor) -> tuple[dict, bytes]:
 def decode_tensor(spec: dict, data: bytes) -> torch.Tensor:
     dtype = DTYPES.get(spec.get("dtype"))
     shape = spec.get("shape")
-    if dtype is None or not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+    if (dtype is None or not isinstance(shape, list) or len(shape) > MAX_DIMS
+            or not all(type(d) is int and 0 <= d < 1 << 31 for d in shape)):
         raise WireError(f"bad tensor description {str(spec)[:80]}")
     count = 1
     for dim in shape:
         count *= dim
     if count * dtype.itemsize != len(data):
         raise WireError("tensor size does not match its shape")
-    if count == 0:
-        return torch.empty(shape, dtype=dtype)
-    return torch.frombuffer(bytearray(data), dtype=dtype).reshape(shape)
+    try:
+        if count == 0:
+            return torch.empty(shape, dtype=dtype)
+        return torch.frombuffer(bytearray(data), dtype=dtype).reshape(shape)
+    except (RuntimeError, TypeError, ValueError) as bad:  # e.g. an empty shape whose strides overflow
+        raise WireError(f"bad tensor shape ({str(bad)[:80]})") from None
 
 
 def send(sock: socket.socket, message: dict, tensors: list[torch.Tensor] = ()) -> None:
@@ -81,7 +86,7 @@ def receive(sock: socket.socket) -> tuple[dict, list]:
         raise WireError("frame too large")
     try:
         message = json.loads(_read_exact(sock, json_size))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # deep nesting: RecursionError
         raise WireError("frame is not JSON") from None
     payload = _read_exact(sock, payload_size)
     if not isinstance(message, dict) or not isinstance(message.get("tensors"), list):
