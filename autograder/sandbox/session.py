@@ -172,12 +172,10 @@ class Sandbox:
 
 def _expect(sock, kind: str, deadline: float, index: int | None = None):
     """Next frame of `kind`; _Dead with a student-readable reason if the child hung or died."""
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
+    if deadline - time.monotonic() <= 0:
         raise _Dead("time limit exceeded")
-    sock.settimeout(remaining)
     try:
-        message, tensors = wire.receive(sock)
+        message, tensors = wire.receive(sock, deadline)
     except socket.timeout:
         raise _Dead("time limit exceeded (the code did not finish in time)") from None
     except (wire.WireError, OSError, ValueError) as broken:

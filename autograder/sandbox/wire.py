@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import time
 
 import torch
 
@@ -68,9 +69,14 @@ def send(sock: socket.socket, message: dict, tensors: list[torch.Tensor] = ()) -
     sock.sendall(_HEADER.pack(len(body), len(payload)) + body + payload)
 
 
-def _read_exact(sock: socket.socket, size: int) -> bytes:
+def _read_exact(sock: socket.socket, size: int, deadline: float | None) -> bytes:
     chunks, remaining = [], size
     while remaining:
+        if deadline is not None:  # a whole-frame deadline: a child dripping one byte at a time gains nothing
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("the frame did not arrive in time")
+            sock.settimeout(left)
         chunk = sock.recv(min(remaining, 1 << 20))
         if not chunk:
             raise WireError("connection closed")
@@ -79,16 +85,18 @@ def _read_exact(sock: socket.socket, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def receive(sock: socket.socket) -> tuple[dict, list]:
-    """Read one frame. Returns the JSON object and its tensors (None for unsupported ones)."""
-    json_size, payload_size = _HEADER.unpack(_read_exact(sock, _HEADER.size))
+def receive(sock: socket.socket, deadline: float | None = None) -> tuple[dict, list]:
+    """Read one frame. Returns the JSON object and its tensors (None for unsupported ones).
+
+    deadline: time.monotonic() by which the whole frame must have arrived, else socket.timeout."""
+    json_size, payload_size = _HEADER.unpack(_read_exact(sock, _HEADER.size, deadline))
     if json_size > MAX_JSON_BYTES or payload_size > MAX_PAYLOAD_BYTES:
         raise WireError("frame too large")
     try:
-        message = json.loads(_read_exact(sock, json_size))
+        message = json.loads(_read_exact(sock, json_size, deadline))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # deep nesting: RecursionError
         raise WireError("frame is not JSON") from None
-    payload = _read_exact(sock, payload_size)
+    payload = _read_exact(sock, payload_size, deadline)
     if not isinstance(message, dict) or not isinstance(message.get("tensors"), list):
         raise WireError("frame has no tensor list")
     tensors, offset = [], 0
