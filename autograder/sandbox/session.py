@@ -22,6 +22,10 @@ from . import isolation, wire
 from .zygote import Zygote
 
 MAX_RESTARTS = 12  # children per submission; a run of crashes past this stops the submission
+# A child's frame (one check's outputs) may be at most this big. The checks' outputs are small (the
+# largest, the train check's test outputs, is ~20 KB); a bigger frame is refused unread, so a child
+# cannot fill the parent's memory with, say, a 256 MB tensor from every check.
+CHILD_FRAME_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -175,9 +179,12 @@ def _expect(sock, kind: str, deadline: float, index: int | None = None):
     if deadline - time.monotonic() <= 0:
         raise _Dead("time limit exceeded")
     try:
-        message, tensors = wire.receive(sock, deadline)
+        message, tensors = wire.receive(sock, deadline, CHILD_FRAME_BYTES)
     except socket.timeout:
         raise _Dead("time limit exceeded (the code did not finish in time)") from None
+    except wire.FrameTooLarge:
+        raise _Dead(f"your code returned outputs over {CHILD_FRAME_BYTES >> 20} MB "
+                    f"(far larger than the tensors it was given)") from None
     except (wire.WireError, OSError, ValueError) as broken:
         raise _Dead(f"the process running your code stopped unexpectedly ({broken})") from None
     if message.get("type") == "exit":

@@ -29,6 +29,10 @@ class WireError(Exception):
     """The other side sent something that is not a valid frame (or hung up)."""
 
 
+class FrameTooLarge(WireError):
+    """A frame over the receiver's size limit (refused from its header, before reading it)."""
+
+
 def encode_tensor(tensor: torch.Tensor) -> tuple[dict, bytes]:
     """Describe a tensor and return its raw bytes. Unknown dtypes travel as a description only."""
     plain = torch.Tensor.as_subclass(tensor.detach(), torch.Tensor).cpu().contiguous()
@@ -85,13 +89,15 @@ def _read_exact(sock: socket.socket, size: int, deadline: float | None) -> bytes
     return b"".join(chunks)
 
 
-def receive(sock: socket.socket, deadline: float | None = None) -> tuple[dict, list]:
+def receive(sock: socket.socket, deadline: float | None = None,
+            max_bytes: int = MAX_JSON_BYTES + MAX_PAYLOAD_BYTES) -> tuple[dict, list]:
     """Read one frame. Returns the JSON object and its tensors (None for unsupported ones).
 
-    deadline: time.monotonic() by which the whole frame must have arrived, else socket.timeout."""
+    deadline: time.monotonic() by which the whole frame must have arrived, else socket.timeout.
+    max_bytes: larger frames raise FrameTooLarge (the parent passes a small limit for a child's frames)."""
     json_size, payload_size = _HEADER.unpack(_read_exact(sock, _HEADER.size, deadline))
-    if json_size > MAX_JSON_BYTES or payload_size > MAX_PAYLOAD_BYTES:
-        raise WireError("frame too large")
+    if json_size > MAX_JSON_BYTES or payload_size > MAX_PAYLOAD_BYTES or json_size + payload_size > max_bytes:
+        raise FrameTooLarge(f"frame of {(json_size + payload_size) >> 20} MB")
     try:
         message = json.loads(_read_exact(sock, json_size, deadline))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # deep nesting: RecursionError
