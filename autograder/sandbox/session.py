@@ -144,7 +144,9 @@ class Sandbox:
                     return len(probes)
                 raise
             if start == 0:
-                result.cell_errors = [e for e in ready.get("errors", []) if isinstance(e, dict)]
+                errors = ready.get("errors")
+                if isinstance(errors, list):
+                    result.cell_errors = [_error(e) for e in errors[:50] if isinstance(e, dict)]
             for i in range(start, len(probes)):
                 began = time.monotonic()
                 try:
@@ -188,7 +190,7 @@ def _expect(sock, kind: str, deadline: float, index: int | None = None):
     except (wire.WireError, OSError, ValueError) as broken:
         raise _Dead(f"the process running your code stopped unexpectedly ({broken})") from None
     if message.get("type") == "exit":
-        raise _Dead(_explain_exit(str(message.get("status", ""))))
+        raise _Dead(_explain_exit(_text(message.get("status", ""), 40)))
     if message.get("type") != kind or (index is not None and message.get("index") != index):
         raise _Dead("your code wrote to the grader's connection; results could not be trusted")
     if kind == "ready":
@@ -209,9 +211,33 @@ def _explain_exit(status: str) -> str:
     return f"the process running your code ended with {status}: {reasons.get(status, 'a signal')}"
 
 
+# Everything below reads a frame written by the child, that is by student code if it wants to: any
+# field may have any JSON type, and every string ends up in the report, so each is checked and cut.
+
+def _text(value, limit: int = 500) -> str:
+    return str(value)[:limit]
+
+
+def _error(error) -> dict | None:
+    """The child's description of a student exception: where, type, message, line (strings)."""
+    if not isinstance(error, dict):
+        return None
+    return {key: _text(error.get(key, ""), 500 if key == "message" else 100)
+            for key in ("where", "type", "message", "line")}
+
+
+def _forbidden(forbidden) -> dict:
+    """"Class.method" -> forbidden calls seen."""
+    if not isinstance(forbidden, dict):
+        return {}
+    return {_text(method, 100): [_text(call, 100) for call in calls[:20]]
+            for method, calls in list(forbidden.items())[:20] if isinstance(calls, list)}
+
+
 def _outcome(message: dict, tensors: list) -> ProbeOutcome:
     outputs = {}
-    for name, described in (message.get("outputs") or {}).items():
+    described_outputs = message.get("outputs")
+    for name, described in (described_outputs.items() if isinstance(described_outputs, dict) else ()):
         kind = described.get("kind") if isinstance(described, dict) else None
         if kind == "tensor":
             position = described.get("index")
@@ -221,13 +247,12 @@ def _outcome(message: dict, tensors: list) -> ProbeOutcome:
             outputs[name] = kind
         else:
             outputs[name] = f"other:{str(described.get('type', '?'))[:40] if isinstance(described, dict) else '?'}"
-    error = message.get("error")
-    forbidden = message.get("forbidden")
+    seconds = message.get("seconds")
     return ProbeOutcome(
         outputs=outputs,
-        error=error if isinstance(error, dict) else None,
-        forbidden=forbidden if isinstance(forbidden, dict) else {},
-        seconds=float(message.get("seconds") or 0.0),
+        error=_error(message.get("error")),
+        forbidden=_forbidden(message.get("forbidden")),
+        seconds=float(seconds) if isinstance(seconds, (int, float)) else 0.0,
     )
 
 
