@@ -22,6 +22,9 @@ from . import isolation, wire
 from .zygote import Zygote
 
 MAX_RESTARTS = 12  # children per submission; a run of crashes past this stops the submission
+# Children started in one group (part): a method that kills its child in every check (os._exit, a
+# segfault) costs its own part, not the restarts the other parts need.
+MAX_RESTARTS_PER_GROUP = 3
 # A child's frame (one check's outputs) may be at most this big. The checks' outputs are small (the
 # largest, the train check's test outputs, is ~20 KB); a bigger frame is refused unread, so a child
 # cannot fill the parent's memory with, say, a 256 MB tensor from every check.
@@ -110,13 +113,21 @@ class Sandbox:
         for probe in probes:
             index.append({"steps": list(probe.steps), "first": len(tensors), "count": len(probe.tensors)})
             tensors.extend(probe.tensors)
-        start, restarts = 0, 0
+        start, restarts, in_group = 0, 0, {}
         while start < len(probes):
             if restarts == MAX_RESTARTS:
                 for i in range(start, len(probes)):
                     result.outcomes[i] = ProbeOutcome(failure="not run: the code crashed the grader too many times")
                 break
+            group = probes[start].group
+            if in_group.get(group, 0) == MAX_RESTARTS_PER_GROUP:  # this part keeps crashing: skip its rest
+                while start < len(probes) and probes[start].group == group:
+                    result.outcomes[start] = ProbeOutcome(
+                        failure="not run: earlier checks of this part crashed the grader too many times")
+                    start += 1
+                continue
             restarts += 1
+            in_group[group] = in_group.get(group, 0) + 1
             job = {"cells": cells, "checks": index, "start": start, "forbidden": self.forbidden}
             start = self._one_child(job, tensors, probes, uid, output_fd, extra_hide, result)
         result.output = _read_capped(output_fd, self.limits.output_kb * 1024)
