@@ -1,8 +1,9 @@
 """Everything that touches the OS to isolate a child: namespaces, mounts, rlimits, privilege drop.
 
-As root (Gradescope, CI, a grading server) a child gets: new PID, network and mount namespaces; the
-kit, the submissions and the output folder hidden under empty tmpfs mounts; a private size-limited
-/tmp as its working directory; a fresh /proc; an unprivileged uid of its own; and rlimits. As an
+As root (Gradescope, CI, a grading server) a child gets: new PID, network, mount and IPC
+namespaces; the kit, the submissions and the output folder hidden under empty tmpfs mounts; a
+private size-limited /tmp as its working directory; a fresh /proc; an unprivileged uid of its own;
+and rlimits. As an
 ordinary user only the rlimits, a new session and a private temp directory apply (see README).
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import signal
 from dataclasses import dataclass
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x2, 0x4, 0x8
@@ -48,8 +50,9 @@ class ChildLimits:
 
 def new_namespaces() -> None:
     """Called in the intermediate process: its next child is PID 1 of a new PID namespace,
-    with no network and a private mount table."""
-    _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS), "unshare")
+    with no network, a private mount table and private System V IPC (shared memory segments and
+    message queues outlive their process, but not their namespace)."""
+    _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC), "unshare")
 
 
 def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
