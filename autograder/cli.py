@@ -40,6 +40,25 @@ def cmd_grade(args) -> int:
     return EXIT_OK
 
 
+def cmd_batch(args) -> int:
+    from .batch import grade_batch
+    from .batch.summary import print_summary
+    from .config import load_config
+
+    if args.workers is not None and args.workers < 1:
+        raise GraderError("--workers must be at least 1")
+    config = load_config(args.config)
+    outcome = grade_batch(Path(args.path), Path(args.out), config, workers=args.workers,
+                          scheduler=args.scheduler, force=args.force, assignment=args.assignment)
+    print_summary(outcome, config)
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    if outcome.failures:
+        raise GraderError(f"{len(outcome.failures)} submission(s) could not be graded because the grader "
+                          f"failed (listed above); run the same command again to retry them")
+    return EXIT_OK
+
+
 def cmd_release(args) -> int:
     from .release import DEFAULT_OUT_DIR, DEFAULT_SOURCE, release
 
@@ -85,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--json", action="store_true", help="print Gradescope results.json to stdout")
     grade.add_argument("--parts", help="comma-separated parts to grade (default: all)")
     grade.set_defaults(run=cmd_grade)
+
+    batch = commands.add_parser("batch", help="grade a class: folder, zip, nbgrader tree or Gradescope export")
+    batch.add_argument("path", help="folder or zip of submissions, nbgrader course (submitted/), Gradescope export zip")
+    batch.add_argument("--out", required=True, help="output folder: grades.csv, report.html, results/")
+    batch.add_argument("--workers", type=int, help="submissions graded at once (default: CPU count)")
+    batch.add_argument("--force", action="store_true", help="regrade students that already have a result")
+    batch.add_argument("--assignment", help="nbgrader: which assignment under submitted/<student>/")
+    batch.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): grade on that cluster")
+    batch.set_defaults(run=cmd_batch)
 
     release = commands.add_parser("release", help="generate the student notebook with nbgrader")
     release.add_argument("--source", help="source notebook (default: assignment/nn_from_scratch.ipynb)")
