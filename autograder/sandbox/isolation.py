@@ -1,14 +1,15 @@
 """Everything that touches the OS to isolate a child: namespaces, mounts, rlimits, privilege drop.
 
 As root (Gradescope, CI, a grading server) a child gets: new PID, network, mount and IPC
-namespaces; the kit, the submissions and the output folder hidden under empty tmpfs mounts; a
-private size-limited /tmp as its working directory; a fresh /proc; an unprivileged uid of its own;
-and rlimits. As an
-ordinary user only the rlimits, a new session and a private temp directory apply (see README).
+namespaces; every host file system read-only; the kit, the submissions, the output folder and
+/run hidden under empty tmpfs mounts; a private size-limited /tmp as its working directory; a fresh
+/proc; an unprivileged uid of its own; and rlimits. As an ordinary user only the rlimits, a new
+session and a private temp directory apply (see README).
 """
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import resource
 import signal
@@ -18,8 +19,12 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x2, 0x4, 0x8
-MS_REC, MS_PRIVATE = 0x4000, 0x40000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
+MOUNT_OPTIONS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC}  # kept when made read-only
+# Hidden like the kit: the host's sockets (D-Bus, journal) live there, and Unix sockets can be
+# connected to on a read-only mount and from another network namespace.
+COVERED = ("/run",)
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -27,8 +32,8 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 def _check(result: int, what: str) -> None:
     if result != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
 
 
 def is_root() -> bool:
@@ -65,12 +70,40 @@ def _mount(source: str, target: str, fstype: str | None, flags: int, data: str |
     )
 
 
+def _mount_points() -> list[tuple[str, int]]:
+    """(mount point, flags to keep) of every mount in this namespace, from /proc/self/mountinfo."""
+    points = []
+    with open("/proc/self/mountinfo") as mountinfo:
+        for line in mountinfo:
+            fields = line.split()
+            path = fields[4]
+            for escaped, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+                path = path.replace(escaped, char)  # how mountinfo writes these characters
+            flags = sum(MOUNT_OPTIONS.get(option, 0) for option in fields[5].split(","))
+            points.append((path, flags))
+    return points
+
+
+def _read_only_host() -> None:
+    """Every mount read-only in this namespace: uid-based protection alone leaves any world-writable
+    file or folder of the host (such as /run/lock, or a course folder with loose permissions)
+    writable by the sandbox uid, and lets it fill the disk there."""
+    for path, flags in _mount_points():
+        try:
+            _mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags, None)
+        except OSError as failure:
+            if failure.errno not in (errno.ENOENT, errno.ENOTDIR):  # gone or over-mounted: unreachable
+                raise
+
+
 def private_filesystem(limits: ChildLimits) -> str:
-    """In the child's own mount namespace: hide folders, fresh /proc and /tmp. Returns the workdir."""
+    """In the child's own mount namespace: a read-only host, hidden folders, fresh /proc and /tmp.
+    Returns the workdir."""
     _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
-    for path in limits.hide:
+    _read_only_host()
+    for path in (*limits.hide, *COVERED):
         if os.path.isdir(path):
-            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
+            _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
     for tmp in ("/tmp", "/dev/shm", "/var/tmp"):
         if os.path.isdir(tmp):
