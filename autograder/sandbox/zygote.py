@@ -39,9 +39,14 @@ def _prepare_template() -> None:
     torch.einsum("ij,jk->ik", x, x).gather(1, torch.zeros(4, 1, dtype=torch.long)).where(x > 0, x)
 
 
-def _run_intermediate(request: dict, fds: list[int]) -> None:
+def _run_intermediate(request: dict, fds: list[int], template: int) -> None:
     """Never returns. Becomes a session leader, isolates, forks the child and waits for it."""
     try:
+        # Die with the template (which dies with the grader): a grader killed from outside (a
+        # platform time-out, kill -9) must not leave a sleeping child behind; the child dies with us.
+        isolation.die_with_parent()
+        if os.getppid() != template:
+            return
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()
         if request["as_root"]:
@@ -72,6 +77,7 @@ def serve(control: socket.socket) -> None:
     _prepare_template()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # intermediates are reaped automatically
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    template = os.getpid()
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(control, 1 << 16, 2)
@@ -83,7 +89,7 @@ def serve(control: socket.socket) -> None:
         pid = os.fork()
         if pid == 0:
             control.close()
-            _run_intermediate(request, fds)
+            _run_intermediate(request, fds, template)
         for fd in fds:
             os.close(fd)
         control.send(json.dumps({"pid": pid}).encode())
