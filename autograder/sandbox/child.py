@@ -152,6 +152,7 @@ def enter_sandbox(request: dict, keep_fds: list[int]) -> None:
     limits = isolation.ChildLimits(**request["limits"])
     as_root = request["as_root"]
     workdir = isolation.private_filesystem(limits) if as_root else request["workdir"]
+    isolation.clean_environment(workdir)
     isolation.apply_rlimits(limits, as_root)
     # Close every inherited descriptor but ours, however high (an open file of the grader's would
     # bypass the uid drop): the gaps below, between and above the kept ones.
