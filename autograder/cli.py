@@ -94,6 +94,21 @@ def cmd_gradescope_selfcheck(args) -> int:
     return EXIT_OK
 
 
+def cmd_nbgrader_autograde(args) -> int:
+    from .nbgrader_bridge import autograde
+
+    if args.workers is not None and args.workers < 1:
+        raise GraderError("--workers must be at least 1")
+    result = autograde(args.assignment, Path(args.course_dir), student=args.student, workers=args.workers,
+                       config_path=args.config)
+    for student in result.students:
+        notes = f"  ({'; '.join(student.notes)})" if student.notes else ""
+        print(f"{student.student:<24} {student.score:g} / {student.max_score:g}{notes}")
+    print(f"autograded {len(result.students)} submission(s) of {result.assignment} in {result.seconds:.1f} s; "
+          f"scores are in the gradebook: `nbgrader export`, `nbgrader generate_feedback {result.assignment}`")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograder", description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="grading.toml to use (default: the kit's)")
@@ -130,6 +145,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(run=cmd_gradescope_run)
     selfcheck = gradescope_commands.add_parser("selfcheck", help="check the reference solution gets full marks here")
     selfcheck.set_defaults(run=cmd_gradescope_selfcheck)
+
+    nbgrader = commands.add_parser("nbgrader", help="nbgrader course: grade submitted/ into the gradebook")
+    nbgrader_commands = nbgrader.add_subparsers(dest="nbgrader_command", required=True)
+    autograde = nbgrader_commands.add_parser(
+        "autograde", help="like `nbgrader autograde --force`, with the kit's sandboxed batch grader")
+    autograde.add_argument("assignment", help="assignment name (as in source/<assignment>/)")
+    autograde.add_argument("--course-dir", default=".", help="the nbgrader course folder (default: .)")
+    autograde.add_argument("--student", help="only this student id (a glob, as nbgrader's --student)")
+    autograde.add_argument("--workers", type=int, help="submissions graded at once (default: CPU count)")
+    autograde.set_defaults(run=cmd_nbgrader_autograde)
     return parser
 
 

@@ -1,0 +1,300 @@
+"""`autograder nbgrader autograde`: nbgrader's autograde, with the kit's sandboxed grader in place of
+a Jupyter kernel.
+
+nbgrader's own Autograde converter does everything it always does (find `submitted/`, create the
+student and submission rows, restore locked cells from the gradebook, copy the source's other
+files, zero missing notebooks, late penalties, file permissions) except executing the notebook:
+its `Execute` preprocessor is replaced by `KitScores`, which fills each test cell with what the
+hidden-test call `grade_part("<part>")` would have printed and returned, from a report the kit's
+grader made beforehand. nbgrader's `SaveAutoGrades` then turns those outputs into gradebook rows by
+its usual rule, so `nbgrader export`, formgrader and `nbgrader generate_feedback` work as after a
+plain `nbgrader autograde`; the autograded notebooks carry the kit's feedback and no hidden tests.
+
+    KitAutograde.convert_notebooks
+      1. every submitted notebook -> nbgrader's sanitize pass (in memory) -> a staging file
+      2. all staged notebooks graded at once by one warm Grader, `workers` at a time
+      3. nbgrader's loop: sanitize -> KitScores -> ClearHiddenTests -> SaveAutoGrades -> ... -> write
+
+Test cells are mapped to parts by the `grade_part("<part>")` call in their gradebook source.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+import time
+from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Config, load_config
+from .records import GraderError
+
+GRADE_PART_CALL = re.compile(r"""grade_part\(\s*["']([A-Za-z_]\w*)["']""")
+
+
+@dataclass(frozen=True)
+class StudentScore:
+    student: str
+    score: float
+    max_score: float
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class AutogradeResult:
+    assignment: str
+    course_dir: Path
+    students: list[StudentScore] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _nbgrader():
+    try:
+        import nbgrader  # noqa: F401
+    except ImportError as missing:
+        raise GraderError(f"this needs nbgrader ({missing}); install it with: "
+                          f"pip install 'nn-grading-kit[notebook]'") from None
+
+
+def course_directory(course_dir: Path, assignment: str, student: str | None):
+    """nbgrader's CourseDirectory for `course_dir`, with its nbgrader_config.py applied, and the
+    traitlets config it came from."""
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config as TraitletsConfig
+    from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
+
+    if not course_dir.is_dir():
+        raise GraderError(f"no such course directory: {course_dir}")
+    config = TraitletsConfig()
+    try:
+        config.merge(PyFileConfigLoader("nbgrader_config.py", path=str(course_dir)).load_config())
+    except ConfigFileNotFound:
+        pass
+    except Exception as broken:  # the course's own Python file
+        raise GraderError(f"{course_dir / 'nbgrader_config.py'}: {type(broken).__name__}: {broken}") from None
+    config.CourseDirectory.root = str(course_dir.resolve())
+    config.CourseDirectory.assignment_id = assignment
+    if student:
+        config.CourseDirectory.student_id = student
+    return CourseDirectory(config=config), config
+
+
+def parts_of_test_cells(coursedir, assignment: str, config: Config) -> dict[str, dict[str, str]]:
+    """notebook name -> {test cell grade_id -> part}, read from the gradebook (the cells
+    `nbgrader generate_assignment` recorded). GraderError for any test cell the kit cannot score."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    if coursedir.db_url.startswith("sqlite:///") and not Path(coursedir.db_url[len("sqlite:///"):]).exists():
+        raise GraderError(f"no gradebook in {coursedir.root}; run `nbgrader generate_assignment {assignment}` first")
+    mapping: dict[str, dict[str, str]] = {}
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gradebook:
+        try:
+            recorded = gradebook.find_assignment(assignment)
+        except MissingEntry:
+            raise GraderError(f"assignment '{assignment}' is not in the gradebook; "
+                              f"run `nbgrader generate_assignment {assignment}` first") from None
+        for notebook in recorded.notebooks:
+            sources = {cell.name: cell.source for cell in notebook.source_cells}
+            solution_ids = {cell.name for cell in notebook.solution_cells}
+            parts = mapping.setdefault(notebook.name, {})
+            for cell in notebook.grade_cells:
+                if cell.cell_type != "code" or cell.name in solution_ids:
+                    continue  # a manually graded answer: nbgrader leaves it to a person, and so do we
+                calls = GRADE_PART_CALL.findall(sources.get(cell.name, ""))
+                where = f"test cell '{cell.name}' of {notebook.name}.ipynb"
+                if len(calls) != 1:
+                    raise GraderError(f"{where} has {len(calls)} grade_part(\"<part>\") calls; the kit scores "
+                                      f"only cells with exactly one (use plain `nbgrader autograde` otherwise)")
+                part = calls[0]
+                if part not in {name.split(".")[0] for name in config.points}:
+                    raise GraderError(f"{where} grades part '{part}', which grading.toml does not define")
+                if abs(config.part_points(part) - cell.max_score) > 1e-9:
+                    raise GraderError(
+                        f"{where} is worth {cell.max_score:g} points but part '{part}' is worth "
+                        f"{config.part_points(part):g} in grading.toml; rebuild the notebook and run "
+                        f"`nbgrader generate_assignment {assignment}` again")
+                parts[cell.name] = part
+    return mapping
+
+
+def _kit_scores_class():
+    from nbgrader import utils
+    from nbgrader.preprocessors import NbGraderPreprocessor
+    from nbformat.v4 import new_output
+
+    from .notebook import part_feedback
+
+    class KitScores(NbGraderPreprocessor):
+        """In place of Execute: each kit test cell gets the outputs grade_part would have made
+        (the part's feedback on stdout, its points as the cell's value); nothing is executed."""
+
+        def __init__(self, reports: dict, parts: dict, **kwargs):
+            super().__init__(**kwargs)
+            self.reports, self.parts = reports, parts
+
+        def preprocess(self, nb, resources):
+            info = resources["nbgrader"]
+            self.report = self.reports[(info["student"], info["notebook"])]
+            self.cell_parts = self.parts.get(info["notebook"], {})
+            return super().preprocess(nb, resources)
+
+        def preprocess_cell(self, cell, resources, index):
+            part = self.cell_parts.get(cell.metadata.get("nbgrader", {}).get("grade_id"))
+            if part is not None and utils.is_grade(cell):
+                result = self.report.parts.get(part)
+                score = float(result.score) if result else 0.0
+                cell.outputs = [
+                    new_output("stream", name="stdout", text=part_feedback(self.report, part) + "\n"),
+                    new_output("execute_result", data={"text/plain": repr(score)}, execution_count=index + 1),
+                ]
+                cell.execution_count = index + 1
+            return cell, resources
+
+    return KitScores
+
+
+def _converter_class():
+    from nbgrader.api import Gradebook
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import ClearHiddenTests, Execute
+
+    KitScores = _kit_scores_class()
+
+    class KitAutograde(Autograde):
+        """nbgrader's Autograde with the kit's grader in place of the kernel (see the module doc)."""
+
+        def __init__(self, grader, parts: dict, workers: int, **kwargs):
+            super().__init__(**kwargs)
+            self.grader, self.parts, self.workers = grader, parts, workers
+            self.reports: dict = {}  # (student, notebook) -> GradeReport
+            self.unreadable: dict = {}  # (student, notebook) -> why nbgrader could not read it
+            self.graded: list[str] = []
+
+        def _init_preprocessors(self) -> None:
+            self.exporter._preprocessors = []
+            if self._sanitizing:
+                chain = list(self.sanitize_preprocessors)
+            else:
+                chain = []
+                for preprocessor in self.autograde_preprocessors:
+                    if preprocessor is Execute:
+                        chain.append(KitScores(self.reports, self.parts, parent=self))
+                        chain.append(ClearHiddenTests)  # feedback shows results, never the hidden code
+                    else:
+                        chain.append(preprocessor)
+            for preprocessor in chain:
+                self.exporter.register_preprocessor(preprocessor)
+
+        def convert_notebooks(self) -> None:
+            self._grade_everything()
+            super().convert_notebooks()
+
+        def _submitted_notebooks(self):
+            excluded = set(filter(None, (self.coursedir.student_id_exclude or "").split(",")))
+            for filename in sorted(f for found in self.assignments.values() for f in found):
+                resources = self.init_single_notebook_resources(filename)
+                info = resources["nbgrader"]
+                if info["student"] in excluded or info["notebook"] not in self.parts:
+                    continue  # nbgrader skips these too
+                yield (info["student"], info["notebook"]), filename, resources
+
+        def _grade_everything(self) -> None:
+            """Stage each notebook exactly as nbgrader's sanitize pass leaves it (the file
+            grade_part would grade in a kernel), then grade them all at once."""
+            parts = sorted({p for cells in self.parts.values() for p in cells.values()})
+            with tempfile.TemporaryDirectory(prefix="autograder-nbgrader-") as staging:
+                staged = []
+                self._sanitizing = True
+                self._init_preprocessors()
+                with _quiet(self.log):  # nbgrader's own pass repeats these warnings; say them once
+                    for number, (key, filename, resources) in enumerate(self._submitted_notebooks()):
+                        try:
+                            text, _ = self.exporter.from_filename(filename, resources=resources)
+                        except Exception as unreadable:  # not JSON, not a notebook, broken metadata...
+                            self.unreadable[key] = f"{type(unreadable).__name__}: {unreadable}"
+                            continue
+                        path = Path(staging) / str(number) / f"{key[1]}.ipynb"
+                        path.parent.mkdir()
+                        path.write_text(text, encoding="utf-8")
+                        staged.append((key, path))
+                with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                    reports = pool.map(lambda job: self.grader.grade(job[1], parts=parts, student=job[0][0]),
+                                       staged)
+                    self.reports.update(zip((key for key, _ in staged), reports))
+            self.graded = sorted({student for student, _ in self.reports} | {s for s, _ in self.unreadable})
+
+        def convert_single_notebook(self, notebook_filename: str) -> None:
+            resources = self.init_single_notebook_resources(notebook_filename)
+            key = (resources["nbgrader"]["student"], resources["nbgrader"]["notebook"])
+            if key in self.unreadable:  # as nbgrader does for a missing notebook: zero, and say why
+                self.log.warning("Unreadable notebook, scored 0: %s (%s)", notebook_filename, self.unreadable[key])
+                with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gradebook:
+                    notebook = gradebook.find_submission_notebook(key[1], resources["nbgrader"]["assignment"], key[0])
+                    for grade in notebook.grades:
+                        grade.auto_score, grade.needs_manual_grade = 0, False
+                    gradebook.db.commit()
+                return
+            super().convert_single_notebook(notebook_filename)
+
+    return KitAutograde
+
+
+@contextmanager
+def _quiet(log):
+    logger = getattr(log, "logger", log)  # a LoggerAdapter wraps the logger
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _logger() -> logging.Logger:
+    log = logging.getLogger("autograder.nbgrader")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[nbgrader | %(levelname)s] %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.WARNING)
+        log.propagate = False
+    return log
+
+
+def autograde(assignment: str, course_dir: str | Path, student: str | None = None,
+              workers: int | None = None, config_path: str | Path | None = None) -> AutogradeResult:
+    """Grade `course_dir/submitted/*/<assignment>/` with the kit and record the scores in the
+    course's gradebook through nbgrader. Always regrades (like `nbgrader autograde --force`)."""
+    _nbgrader()
+    from nbgrader.api import Gradebook
+    from nbgrader.converters.base import NbGraderException
+
+    started = time.perf_counter()
+    course_dir = Path(course_dir)
+    config = load_config(config_path)
+    coursedir, nb_config = course_directory(course_dir, assignment, student)
+    parts = parts_of_test_cells(coursedir, assignment, config)
+    workers = max(1, workers or os.cpu_count() or 1)
+    from .pipeline import Grader
+
+    # The children must not see the course (other students' work, the source with its answers).
+    with Grader(config, hide=(course_dir.resolve(),), workers=workers) as grader:
+        converter = _converter_class()(grader, parts, workers, coursedir=coursedir, config=nb_config,
+                                       log=_logger())
+        converter.force = True
+        try:
+            converter.start()
+        except NbGraderException as failed:
+            raise GraderError(f"nbgrader could not finish: {failed}") from None
+    result = AutogradeResult(assignment, course_dir)
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gradebook:
+        for name in converter.graded:
+            submission = gradebook.find_submission(assignment, name)
+            notes = [f"{nb}: not a readable notebook, scored 0" for s, nb in converter.unreadable if s == name]
+            notes += [report.error for (s, _), report in converter.reports.items() if s == name and report.error]
+            result.students.append(StudentScore(name, submission.score, submission.max_score, tuple(notes)))
+    result.seconds = time.perf_counter() - started
+    return result
