@@ -132,8 +132,26 @@ def apply_rlimits(limits: ChildLimits, as_root: bool) -> None:
         (resource.RLIMIT_CORE, 0),
     ):
         resource.setrlimit(name, (value, value))
-    if as_root:  # RLIMIT_NPROC counts every process of the uid: only meaningful for our own uid
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+    # RLIMIT_NPROC counts every task of the real uid: as root the sandbox uid is ours alone; as an
+    # ordinary user it also counts the user's own processes, so the child gets that many more.
+    processes = limits.processes + (0 if as_root else _tasks_of(os.getuid()))
+    resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+
+
+def _tasks_of(uid: int) -> int:
+    """Threads now running under `uid` (what RLIMIT_NPROC counts)."""
+    count = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if line.startswith(("Uid:", "Threads:")))
+            if int(fields["Uid"].split()[0]) == uid:
+                count += int(fields["Threads"])
+        except (OSError, KeyError, ValueError):  # gone meanwhile
+            continue
+    return count
 
 
 # Environment variables a child keeps; everything else (CI tokens, cloud credentials, the grader's
