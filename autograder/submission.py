@@ -55,6 +55,8 @@ def parse(name: str, data: bytes, max_bytes: int) -> Submission:
         raw = json.loads(text)
     except json.JSONDecodeError as bad:
         raise SubmissionError(f"{name} is not a notebook: invalid JSON at line {bad.lineno}") from None
+    except RecursionError:  # "[[[[...]]]]" nested deeper than the parser's stack
+        raise SubmissionError(f"{name} is not a notebook: its JSON is nested too deeply") from None
     return Submission(name, "notebook", text, _cells(raw, name))
 
 
