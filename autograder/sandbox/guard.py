@@ -21,7 +21,11 @@ def describe(func) -> tuple[str, str]:
 class ForbiddenGuard(TorchFunctionMode):
     def __init__(self, modules, functions, attributes):
         super().__init__()
-        self.modules = tuple(modules) + tuple(m.replace("torch.", "torch._C._", 1) for m in modules)
+        # torch.nn.functional's C half lives in torch._C._nn; match whole module names only
+        # ("torch.func" must not match "torch.functional", where einsum lives)
+        names = tuple(modules) + tuple(m.replace("torch.", "torch._C._", 1) for m in modules)
+        self.modules = frozenset(names)
+        self.module_prefixes = tuple(m + "." for m in names)
         self.functions = frozenset(functions)
         self.attributes = frozenset(attributes)
         self.hits: list[str] = []
@@ -30,7 +34,7 @@ class ForbiddenGuard(TorchFunctionMode):
         module, name = describe(func)
         if getattr(func, "__name__", "") == "__set__" and name in self.attributes:
             return f"setting .{name}"
-        if name in self.functions or module.startswith(self.modules):
+        if name in self.functions or module in self.modules or module.startswith(self.module_prefixes):
             return f"{module}.{name}" if module != "torch.Tensor" else f"Tensor.{name}"
         if kwargs and kwargs.get("requires_grad"):
             return f"{name}(requires_grad=True)"

@@ -136,4 +136,8 @@ MUTATIONS = [
              "if not hasattr(self, 'dS'):\n            self.dS = torch.zeros_like(self.S)\n"
              "        self.dS[self.rows, self.labels] -= 1 / (N * self.p)\n        dS = self.dS",
              "keeps one gradient buffer and accumulates into it on every backward call (rule 7)"),
+    Mutation("nll_clamps_S_in_place", "nll", "self.S = S", "self.S = S.clamp_(min=1e-12)",
+             "clamps S in place 'to avoid log(0)': the caller's S changes where it held zeros (rule 6)"),
+    Mutation("nll_nudges_S_in_place", "nll", "self.S = S", "self.S = S.add_(1e-12)",
+             "adds an epsilon to S in place: every entry of the caller's S changes a little (rule 6)"),
 ]
