@@ -126,9 +126,19 @@ def read_zip(path: Path, max_bytes: int) -> Submission:
     return parse(Path(member.filename).name, data, max_bytes)
 
 
+def _refuse_links(path: Path, folder: Path) -> None:
+    """The grader reads a submission with its own rights (root on Gradescope): a symbolic link could
+    hand it the solution or another student's file, and a FIFO would block it."""
+    if path.is_symlink() or not path.resolve().is_relative_to(folder.resolve()):
+        raise SubmissionError(f"{path.name} is a symbolic link; submit the file itself")
+    if path.exists() and not path.is_file():
+        raise SubmissionError(f"{path.name} is not a regular file")
+
+
 def load_submission(path: str | Path, max_bytes: int) -> Submission:
     path = Path(path)
-    if path.is_dir():
+    folder = path if path.is_dir() and not path.is_symlink() else path.parent
+    if path.is_dir() and not path.is_symlink():
         files = [p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in (".ipynb", ".py", ".zip")
                  and not any(junk.rstrip("/") in p.parts or p.name == junk for junk in JUNK)]
         preferred = [p for p in files if p.name == PREFERRED_NOTEBOOK]
@@ -137,6 +147,7 @@ def load_submission(path: str | Path, max_bytes: int) -> Submission:
             what = "no .ipynb, .py or .zip file" if not choice else f"{len(choice)} candidate files"
             raise SubmissionError(f"folder {path.name} holds {what}; submit exactly one notebook")
         path = choice[0]
+    _refuse_links(path, folder)
     if not path.exists():
         raise SubmissionError(f"file not found: {path}")
     if path.suffix.lower() == ".zip":
