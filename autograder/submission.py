@@ -40,9 +40,9 @@ def _decode(data: bytes, name: str) -> str:
 
 
 def parse(name: str, data: bytes, max_bytes: int) -> Submission:
-    if len(data) > max_bytes:
-        raise SubmissionError(f"{name} is {len(data) // 1024} KB; the limit is {max_bytes // 1024} KB "
-                              f"(clear the notebook's outputs: Kernel > Restart & Clear Output)")
+    if len(data) > max_bytes:  # only max_bytes + 1 were read: the real size is unknown here
+        advice = " (clear the notebook's outputs: Kernel > Restart & Clear Output)" if name.endswith(".ipynb") else ""
+        raise SubmissionError(f"{name} is larger than the limit of {max_bytes // 1024} KB{advice}")
     if not data.strip():
         raise SubmissionError(f"{name} is empty")
     text = _decode(data, name)
