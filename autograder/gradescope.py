@@ -178,6 +178,10 @@ def run(root: str | Path | None = None, config_path: str | Path | None = None):
     config = load_config(config_path)
     check_visibility(config)
     student = submitter_names(root / "submission_metadata.json")
+    if os.geteuid() == 0:  # belt and braces beside the sandbox's hiding: no other uid may enter them
+        for private in (source, submission, results_dir):
+            if private.is_dir():
+                os.chmod(private, 0o700)
     from .pipeline import Grader
 
     # The grader hides the kit and the submission's parent folder (<root>) from the children; the
@@ -199,7 +203,31 @@ def selfcheck(config_path: str | Path | None = None):
     if report.score < report.max_score or report.error:
         failed = [c for c in report.checks if not c.passed]
         reason = report.error or (f"{failed[0].name}: {failed[0].message}" if failed else "")
+        reason = " ".join(reason.split())  # one line
         notices = "; ".join(report.notices)
+        diagnosis = _namespace_diagnosis()
         raise GraderError(f"self-check failed: the reference solution scored {report.score:g} / "
-                          f"{report.max_score:g} in this environment ({reason}){'; ' + notices if notices else ''}")
+                          f"{report.max_score:g} in this environment ({reason})"
+                          f"{'; ' + notices if notices else ''}{'; ' + diagnosis if diagnosis else ''}")
     return report
+
+
+def _namespace_diagnosis() -> str:
+    """As root the sandbox needs new namespaces; containers without CAP_SYS_ADMIN (or with a
+    seccomp filter) refuse them. Try it in a throw-away child and say so plainly."""
+    from .sandbox import isolation
+
+    if not isolation.is_root():
+        return ""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            isolation.new_namespaces()
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        return ""
+    return ("this container refuses unshare(PID, network, mount namespaces) to root, which the sandbox "
+            "needs when running as root (CAP_SYS_ADMIN missing, or a seccomp profile)")

@@ -179,9 +179,20 @@ def test_full_marks_submission_gets_a_valid_results_json_with_the_student_name(c
     assert "Score:" in done.stdout  # the instructor's view of the run
 
 
+BUGGY_RELU = """
+
+class ReLU(ReLU):  # the classic slip: gradient 1 instead of 0 at h == 0
+    def forward(self, h):
+        self.h_seen = h
+        return super().forward(h)
+
+    def backward(self, dr):
+        return torch.where(self.h_seen >= 0, dr, torch.zeros_like(dr))
+"""
+
+
 def test_buggy_submission_loses_exactly_the_failing_checks(container):
-    buggy = SOLUTION.replace("h > 0", "h >= 0")
-    assert buggy != SOLUTION
+    buggy = SOLUTION + BUGGY_RELU
     (container / "submission" / "nn_from_scratch.py").write_text(buggy)
     done, results = run_autograder(container)
     assert done.returncode == 0, done.stderr
@@ -258,20 +269,47 @@ if os.fork() == 0:  # a writer that tries to outlive the grader
 '''
 
 
+PLANT_IN_FORWARD = """
+
+class Linear(Linear):  # and again while the hidden checks run
+    def forward(self, x):
+        plant("in forward")
+        return super().forward(x)
+"""
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox hides folders and drops privileges only as root")
 def test_hostile_submission_cannot_leave_its_own_results_json(container):
     results_dir = container / "results"
-    os.chmod(results_dir, 0o777)  # even a writable folder: hiding and the final rename must protect it
+    os.chmod(results_dir, 0o777)  # as if anyone could write there: run_autograder closes it to root
     (results_dir / "results.json").write_text('{"score": 999}')  # left over, e.g. from a planted file
-    hostile = HOSTILE.format(results=str(results_dir / "results.json")) + SOLUTION.replace(
-        "        return h\n", "        plant('in forward')\n        return h\n", 1)
+    hostile = HOSTILE.format(results=str(results_dir / "results.json")) + SOLUTION + PLANT_IN_FORWARD
     (container / "submission" / "nn_from_scratch.py").write_text(hostile)
     done, results = run_autograder(container)
     assert done.returncode == 0, done.stderr
     validate_results(results)
     assert results["score"] == sum(load_config().points.values())
     printed = results["extra_data"]["student_output"]
-    assert "refused at import" in printed and "planted" not in printed
+    assert "refused at import" in printed and "refused in forward" in printed and "planted" not in printed
     assert not _processes_of_run(container), "a sandboxed process outlived the grader"
     assert json.loads((results_dir / "results.json").read_text()) == results
     assert [p.name for p in results_dir.iterdir()] == ["results.json"]  # no temporary files left
+    assert stat.S_IMODE(results_dir.stat().st_mode) == 0o700
+
+
+def test_selfcheck_passes_here_and_explains_a_container_that_refuses_namespaces():
+    done = subprocess.run([sys.executable, "-m", "autograder", "gradescope", "selfcheck"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "self-check passed" in done.stdout
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or not setpriv:
+        return
+    # Docker's defaults: root without CAP_SYS_ADMIN. Either the sandbox copes, or setup.sh's
+    # self-check fails the build with a reason an instructor can act on; never silent zeros.
+    limited = subprocess.run([setpriv, "--bounding-set=-sys_admin", "--inh-caps=-sys_admin", sys.executable,
+                              "-m", "autograder", "gradescope", "selfcheck"], capture_output=True, text=True,
+                             timeout=300)
+    if limited.returncode != 0:
+        assert limited.returncode == 2 and limited.stderr.count("\n") == 1
+        assert "refuses unshare" in limited.stderr
