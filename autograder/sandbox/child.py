@@ -63,7 +63,11 @@ def _error_record(where: str, error: BaseException) -> dict:
     """Type, message and the last line of the student's own code that was running."""
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith("<")]
     line = f"{frames[-1].filename[1:-1]}, line {frames[-1].lineno}" if frames else ""
-    return {"where": where, "type": type(error).__name__, "message": str(error)[:500], "line": line}
+    try:
+        message = str(error)[:500]
+    except Exception:  # the student's exception class can break str() too
+        message = "(the error message could not be shown)"
+    return {"where": where, "type": type(error).__name__, "message": message, "line": line}
 
 
 def _forget_kit_modules() -> None:
@@ -87,9 +91,12 @@ def load_cells(cells: list[dict]) -> tuple[dict, list[dict]]:
 def _describe_outputs(outputs: dict) -> tuple[dict, list]:
     described, tensors = {}, []
     for name, value in outputs.items():
-        if isinstance(value, torch.Tensor):
-            described[name] = {"kind": "tensor", "index": len(tensors)}
-            tensors.append(value)
+        if issubclass(type(value), torch.Tensor):  # type(), not isinstance(): __class__ can be faked
+            try:
+                tensors.append(wire.plain_tensor(value))  # here, so a hostile subclass fails here
+                described[name] = {"kind": "tensor", "index": len(tensors) - 1}
+            except Exception:
+                described[name] = {"kind": "other", "type": type(value).__name__}
         elif value is MISSING:
             described[name] = {"kind": "missing"}
         elif value is None:
