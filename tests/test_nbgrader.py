@@ -27,9 +27,23 @@ SOURCE_NOTEBOOK = KIT_ROOT / "assignment" / "nn_from_scratch.ipynb"
 NOTEBOOK = SOURCE_NOTEBOOK.name
 ASSIGNMENT = "ps1"
 STUDENTS = ("correct", "buggy", "unfinished")
-MUTATION = ("self.db = dh.sum(dim=0)", "self.db = dh.sum(dim=0, keepdim=True)")  # db of shape (1, D_out)
+# Appended to the correct Linear answer (independent of how the answer is written):
+BUGGY_LINEAR = """
+
+class Linear(Linear):  # db of shape (1, D_out): summed with keepdim=True
+    def backward(self, dh):
+        dx = super().backward(dh)
+        self.db = self.db.reshape(1, -1)
+        return dx
+"""
 HALF_FINISHED = "half_finished"  # Linear.forward written, Linear.backward not yet
-BACKWARD_BODY = "        self.dW = self.x.T @ dh\n        self.db = dh.sum(dim=0)\n        return dh @ self.W.T"
+HALF_FINISHED_LINEAR = """
+
+class Linear(Linear):
+    def backward(self, dh):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+"""
 TEST_CELLS = {"test_linear": "linear", "test_relu": "relu", "test_softmax": "softmax", "test_nll": "nll"}
 
 
@@ -53,7 +67,7 @@ def without_solution_markers(source: str) -> str:
 
 
 def submissions(course: Path) -> dict[str, dict]:
-    """The released notebook as handed in by three students."""
+    """The released notebook as handed in by four students."""
     released = json.loads((course / "release" / ASSIGNMENT / NOTEBOOK).read_text())
     source = json.loads(SOURCE_NOTEBOOK.read_text())
     answers = {c["metadata"]["nbgrader"]["grade_id"]: without_solution_markers("".join(c["source"]))
@@ -63,15 +77,13 @@ def submissions(course: Path) -> dict[str, dict]:
         grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
         if grade_id in answers:
             cell["source"] = answers[grade_id]
-    buggy = json.loads(json.dumps(correct))
-    linear = next(c for c in buggy["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "linear")
-    assert MUTATION[0] in linear["source"]
-    linear["source"] = linear["source"].replace(*MUTATION)
-    half = json.loads(json.dumps(correct))
-    linear = next(c for c in half["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "linear")
-    assert BACKWARD_BODY in linear["source"]
-    linear["source"] = linear["source"].replace(BACKWARD_BODY, "        raise NotImplementedError()")
-    return {"correct": correct, "buggy": buggy, "unfinished": released, HALF_FINISHED: half}
+    variants = {}
+    for name, appended in (("buggy", BUGGY_LINEAR), (HALF_FINISHED, HALF_FINISHED_LINEAR)):
+        variants[name] = json.loads(json.dumps(correct))
+        linear = next(c for c in variants[name]["cells"]
+                      if c["metadata"].get("nbgrader", {}).get("grade_id") == "linear")
+        linear["source"] += appended
+    return {"correct": correct, "unfinished": released, **variants}
 
 
 def cell_scores(course: Path, students=(*STUDENTS, HALF_FINISHED)) -> dict[str, dict[str, float]]:
