@@ -230,6 +230,7 @@ SELF_CHECK_HELPERS = r'''
     # Self-check helpers used by the test cells below (read-only; you don't need to read them).
     # A failed self-check prints ✗ with the reason instead of stopping the notebook;
     # a method you haven't written yet (NotImplementedError) still stops it.
+    import os
 
 
     def check(description, test):
@@ -241,7 +242,10 @@ SELF_CHECK_HELPERS = r'''
         try:
             detail = test()
         except NotImplementedError:
-            raise
+            if os.environ.get("NBGRADER_EXECUTION") != "autograde":
+                raise  # stop here while you work; when graded, the hidden tests below still run
+            print(f"✗ {description}\n    not written yet (NotImplementedError)")
+            return
         except AssertionError as error:
             print(f"✗ {description}\n    {error}")
         except Exception as error:  # a crash in your code counts as a failed check
