@@ -158,7 +158,7 @@ def _redirect_output(output_fd: int) -> None:
 def enter_sandbox(request: dict, keep_fds: list[int]) -> None:
     limits = isolation.ChildLimits(**request["limits"])
     as_root = request["as_root"]
-    workdir = isolation.private_filesystem(limits) if as_root else request["workdir"]
+    workdir = isolation.private_filesystem(limits) if request["namespaces"] else request["workdir"]
     isolation.clean_environment(workdir)
     isolation.apply_rlimits(limits, as_root)
     # Close every inherited descriptor but ours, however high (an open file of the grader's would

@@ -49,7 +49,7 @@ def _run_intermediate(request: dict, fds: list[int], template: int) -> None:
             return
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()
-        if request["as_root"]:
+        if request["namespaces"]:
             isolation.new_namespaces()
         pid = os.fork()
         if pid == 0:
