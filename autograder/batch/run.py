@@ -160,7 +160,10 @@ def _run(runner, todo, stamps, out, outcome: BatchOutcome, progress, stop: _Stop
 
 def _record(item, result, stamp: dict, out: Path, outcome: BatchOutcome) -> None:
     if not isinstance(result, dict):
-        outcome.failures.append((item.label, f"{type(result).__name__}: {result}"))
+        from .runner import GradingFault
+
+        reason = str(result) if isinstance(result, GradingFault) else f"{type(result).__name__}: {result}"
+        outcome.failures.append((item.label, reason))
         return
     for member, own in outputs.member_results(item, result, stamp).items():
         outputs.write_result(out, member, own)

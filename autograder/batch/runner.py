@@ -17,9 +17,22 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import traceback
+from pathlib import Path
 
 from ..report import results_json
 from .layouts import Item
+
+
+class GradingFault(Exception):
+    """The grading machinery failed on a submission (a bug or a dead worker, not the student's
+    doing); the message names the exception and where it was raised, for a bug report."""
+
+    @classmethod
+    def from_exception(cls, failure: BaseException) -> "GradingFault":
+        frames = traceback.extract_tb(failure.__traceback__)
+        where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+        return cls(f"{type(failure).__name__}: {failure}{where}")
 
 
 def grade_to_result(grader, source, student: str) -> dict:
@@ -63,7 +76,7 @@ class LocalRunner:
             try:
                 outcome = grade_to_result(self._grader, item.source, item.key)
             except Exception as failure:  # a fault of the grader, not of the submission
-                outcome = failure
+                outcome = GradingFault.from_exception(failure)
             self._outbox.put((item, outcome))
 
     def submit(self, item: Item) -> None:
