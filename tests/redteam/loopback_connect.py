@@ -1,0 +1,22 @@
+"""Attack: reach a service on the grading machine: a TCP listener on 127.0.0.1, an abstract Unix
+socket and a Unix socket file, then connect to the TCP listener once more without catching.
+
+Expected: every connection fails (a new network namespace has no usable loopback; abstract
+sockets belong to the namespace; /tmp is private); the last failure is reported as a notice; the
+honest score is kept and the listeners see no connection.
+"""
+import sys
+
+_socket = sys.modules["socket"]
+for _family, _address in ((_socket.AF_INET, ("127.0.0.1", REDTEAM["port"])),
+                          (_socket.AF_UNIX, "\0" + REDTEAM["abstract"]),
+                          (_socket.AF_UNIX, REDTEAM["unix_path"])):
+    try:
+        with _socket.socket(_family, _socket.SOCK_STREAM) as _client:
+            _client.settimeout(2)
+            _client.connect(_address)
+            _client.sendall(b"hello from the sandbox")
+            print("connected to", _address)
+    except OSError as _error:
+        print("could not connect to", _address, _error)
+_socket.create_connection(("127.0.0.1", REDTEAM["port"]), timeout=2)

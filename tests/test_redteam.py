@@ -1,0 +1,435 @@
+"""Hostile submissions (tests/redteam/, one attack per file) against the real sandbox.
+
+For every attack: grading finishes within its limits; no check scores above what the honest part
+of the submission earns alone, and only the checks the attack breaks lose points; the report says
+what happened in words a student understands; nothing outside the sandbox changes (kit files,
+another student's results, a world-writable canary on the host, files named after the attack);
+and no process of the submission is left. A few attacks also go through `autograder grade` and
+`autograder batch`, where every other student must be graded normally, and through a batch run
+as an ordinary user, which shows what still holds without root and what does not (README).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from autograder.config import KIT_ROOT, load_config
+from autograder.report import results_json
+from autograder.sandbox.session import MAX_RESTARTS
+from redteam.harness import (HONEST, SECRET_NAME, can_run_as_nobody, host_snapshot, hostile, make_targets,
+                             remove_targets, run_as_nobody, sandbox_processes, shared_memory_of, solution_copies,
+                             wait_for_no_sandbox_processes, write_config)
+
+ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="the root guarantees need root")
+
+
+@dataclass(frozen=True)
+class Case:
+    """attack: file in tests/redteam; honest: the part it is appended to (harness.HONEST);
+    lost: check-name prefixes that must score 0 ("" = every check); affected: prefixes that may
+    score less than the honest part; every other check must score exactly what the honest part
+    does. says: regex the report must contain; absent: regex the captured output must not."""
+
+    attack: str
+    honest: str = "reference"
+    lost: tuple = ()
+    affected: tuple = ()
+    says: str = ""
+    absent: str = ""
+
+
+CASES = [
+    Case("output_flood", lost=("linear", "train"), says=r"OSError: \[Errno 27\] File too large"),
+    Case("exit_os_at_import", lost=("",), says=r"your code ended the grader's process \(exit code 0"),
+    Case("exit_sys_at_import", says=r"SystemExit: grading is over"),
+    Case("exit_os_in_method", lost=("softmax", "train"), says=r"ended the grader's process \(exit code 3"),
+    Case("exit_sys_in_method", lost=("nll.backward", "train"), says=r"raised SystemExit"),
+    Case("signals_ignored", lost=("relu.backward", "train"), says=r"time limit exceeded"),
+    Case("baseexception_sleep", lost=("nll", "train"), says=r"time limit exceeded"),
+    Case("fork_loop", says=r"forked \d+ times before fork failed"),
+    Case("memory_hog", lost=("linear", "softmax", "train"), says=r"raised MemoryError"),
+    Case("disk_fill", says=r"/tmp: \d+ MB, then No space left on device",
+         absent=r"^(?!\.:|/tmp[:/]|/var/tmp:|/dev/shm:)\S+: [1-9]"),  # only the private tmpfs took data
+    Case("setsid_survivor"),
+    Case("loopback_connect", says=r"Network is unreachable", absent=r"^connected"),
+    Case("read_solution", honest="stubs", says=r"import solution.layers -> ", absent=r"^FOUND"),
+    Case("tamper_kit", says=r"append .*grading.toml -> ", absent=r"^TAMPERED"),
+    Case("fake_results", honest="stubs", affected=("",), says=r"could not write results.json", absent=r"^wrote /"),
+    Case("patch_comparisons", honest="buggy"),
+    Case("lying_tensor", lost=("train",), affected=("linear.forward", "softmax.forward"),
+         says=r"h was a _Pretender, expected a tensor"),
+    Case("recursion_bomb", lost=("relu", "softmax", "nll", "train"), says=r"segmentation fault"),
+    Case("slow_correct", lost=("train",), says=r"time limit exceeded"),
+    Case("env_secrets", says=r"no secrets in this environment"),
+    Case("wire_deep_json", lost=("linear", "train"), says=r"stopped unexpectedly"),
+    Case("wire_bad_fields", affected=("",)),
+    Case("wire_slow_drip", lost=("linear", "train"), says=r"time limit exceeded"),
+    Case("huge_outputs", lost=("linear", "train"), says=r"outputs over 4 MB"),
+    Case("sysv_ipc", says=r"segment \d+"),
+]
+BY_NAME = {case.attack: case for case in CASES}
+
+
+def under(name: str, prefixes) -> bool:
+    return any(p == "" or name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def check_table(report) -> dict:
+    """check name -> (score, message), from a GradeReport or a results.json object."""
+    if isinstance(report, dict):
+        return {t["name"]: (t["score"], t["output"]) for t in report["tests"]}
+    return {c.name: (c.score, c.message) for c in report.checks}
+
+
+def report_text(report) -> str:
+    data = report if isinstance(report, dict) else results_json(report, load_config())
+    return json.dumps(data)
+
+
+def time_budget(config, checks: int) -> float:
+    """The longest a grading may take when every check runs into its time limit and every
+    restarted child waits for its cells: what 'finishes within its limit' means."""
+    longest = max(config.limits.wall_seconds, config.train.wall_seconds)
+    return checks * config.limits.wall_seconds + config.train.wall_seconds + MAX_RESTARTS * longest + 30
+
+
+def assert_contained(case: Case, report, honest, output: str, config) -> None:
+    got, fair = check_table(report), check_table(honest)
+    assert got.keys() == fair.keys()
+    for name, (score, message) in got.items():
+        assert score <= fair[name][0], f"{name} scored above the honest part: {message}"
+        if under(name, case.lost):
+            assert score == 0, f"{name} should have lost its points: {message}"
+        elif not under(name, case.affected):
+            assert score == fair[name][0], f"{name} changed although the attack does not touch it: {message}"
+        assert len(message) < 1500, f"{name}: a message of {len(message)} characters"
+    if case.lost:
+        assert any(under(name, case.lost) and fair[name][0] > 0 for name in got), "the case loses nothing"
+    text = report_text(report)
+    assert re.search(case.says, text, re.IGNORECASE), f"the report does not say {case.says!r}"
+    if case.absent:
+        assert not re.search(case.absent, output, re.MULTILINE), output[:2000]
+    assert len(output) <= config.limits.output_kb * 1024 + 100
+
+
+# --- the arena: short limits, the targets, listeners, one warm grader ----------------------------
+
+@dataclass
+class Arena:
+    root: Path
+    config_path: Path
+    config: object
+    targets: dict
+
+
+class Listeners:
+    """A TCP listener on 127.0.0.1, an abstract and a path Unix socket: what the loopback attack
+    tries to reach. `connections()` lists whatever connected."""
+
+    def __init__(self, targets: dict):
+        self.sockets = []
+        for family, address in ((socket.AF_INET, ("127.0.0.1", 0)), (socket.AF_UNIX, "\0" + targets["abstract"]),
+                                (socket.AF_UNIX, targets["unix_path"])):
+            listener = socket.socket(family, socket.SOCK_STREAM)
+            listener.bind(address)
+            listener.listen(8)
+            listener.setblocking(False)
+            self.sockets.append(listener)
+        os.chmod(targets["unix_path"], 0o777)
+        targets["port"] = self.sockets[0].getsockname()[1]
+
+    def connections(self) -> list:
+        arrived = []
+        for listener in self.sockets:
+            try:
+                connection, peer = listener.accept()
+                arrived.append((listener.getsockname(), peer))
+                connection.close()
+            except BlockingIOError:
+                pass
+        return arrived
+
+    def close(self) -> None:
+        for listener in self.sockets:
+            listener.close()
+
+
+@pytest.fixture(scope="module")
+def arena(tmp_path_factory):
+    root = tmp_path_factory.mktemp("redteam")
+    config_path = write_config(root / "grading.toml")
+    targets = make_targets(root / "targets")
+    yield Arena(root, config_path, load_config(config_path), targets)
+    remove_targets(targets)
+
+
+@pytest.fixture(scope="module")
+def listeners(arena):
+    opened = Listeners(arena.targets)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(scope="module")
+def grader(arena, listeners):
+    """One warm grader for the module, started while the grader's environment holds a secret."""
+    from autograder.pipeline import Grader
+
+    os.environ[SECRET_NAME] = arena.targets["marker"] + "-secret"
+    try:
+        with Grader(arena.config, hide=(arena.root, *solution_copies())) as shared:
+            yield shared
+    finally:
+        os.environ.pop(SECRET_NAME, None)
+
+
+@pytest.fixture(scope="module")
+def honest_reports(arena, grader):
+    reports = {}
+    for name, source in HONEST.items():
+        path = arena.root / "honest" / f"{name}.py"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(source)
+        reports[name] = grader.grade(path)
+    assert reports["reference"].score == reports["reference"].max_score
+    assert reports["stubs"].score == 0
+    assert 0 < reports["buggy"].score < reports["buggy"].max_score
+    return reports
+
+
+def grade_attack(arena, grader, case: Case):
+    path = arena.root / "attacks" / f"{case.attack}.py"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(hostile(case.attack, case.honest, arena.targets))
+    return grader.grade(path)
+
+
+# --- every attack, graded by one warm grader (as root: the guarantees) ---------------------------
+
+@ROOT_ONLY
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.attack)
+def test_attack_is_contained(case, arena, grader, honest_reports, listeners):
+    before = host_snapshot(arena.targets)
+    report = grade_attack(arena, grader, case)
+    assert not report.error, report.error
+    assert report.execution_time <= time_budget(arena.config, len(report.checks))
+    assert_contained(case, report, honest_reports[case.honest], report.student_output, arena.config)
+    assert wait_for_no_sandbox_processes(arena.targets["marker"]) == []
+    assert host_snapshot(arena.targets) == before
+    assert listeners.connections() == []
+
+
+@ROOT_ONLY
+def test_setsid_survivor_dies_with_the_sandbox(arena, grader):
+    """The daemon would write its file `delay` seconds after starting: wait past that."""
+    case = BY_NAME["setsid_survivor"]
+    before = host_snapshot(arena.targets)
+    grade_attack(arena, grader, case)
+    time.sleep(arena.targets["delay"] + 1.5)
+    assert sandbox_processes(arena.targets["marker"]) == []
+    assert host_snapshot(arena.targets) == before
+    assert not (Path(arena.targets["canary_dir"]) / (arena.targets["marker"] + "-survivor")).exists()
+
+
+@ROOT_ONLY
+def test_fork_loop_stops_at_the_process_limit(arena, grader):
+    report = grade_attack(arena, grader, BY_NAME["fork_loop"])
+    forked = int(re.search(r"forked (\d+) times", report.student_output).group(1))
+    assert 0 < forked < arena.config.limits.processes
+
+
+@ROOT_ONLY
+def test_shared_memory_does_not_outlive_the_child(arena, grader):
+    report = grade_attack(arena, grader, BY_NAME["sysv_ipc"])
+    assert re.search(r"segment \d+", report.student_output)  # the segments were made...
+    assert shared_memory_of() == []  # ...and died with the child's IPC namespace
+
+
+@ROOT_ONLY
+def test_no_secret_from_the_graders_environment_reaches_the_report(arena, grader, honest_reports):
+    report = grade_attack(arena, grader, BY_NAME["env_secrets"])
+    assert arena.targets["marker"] + "-secret" not in report_text(report) + report.student_output
+    assert report.score == honest_reports["reference"].score
+
+
+def test_a_hidden_forbidden_call_is_flagged_for_the_instructor(arena, grader):
+    """A known limit (README): the guard runs inside the child, so code that switches it off and
+    builds the name at run time is not caught; the report asks the instructor to review it."""
+    report = grade_attack(arena, grader, Case("forbidden_api_hidden"))
+    assert any("for the instructor" in notice and "DisableTorchFunction" in notice for notice in report.notices)
+
+
+@pytest.mark.xfail(strict=True, reason="forbidden.scan lets the parser's MemoryError escape (not this suite's "
+                                       "module): catch MemoryError next to SyntaxError in forbidden.scan")
+def test_parser_bomb_is_a_zero_not_a_crash(arena, grader):
+    report = grade_attack(arena, grader, Case("parser_bomb"))
+    assert report.score == 0 and "MemoryError" in " ".join(report.notices)
+
+
+# --- through the command line --------------------------------------------------------------------
+
+def cli(arena, *args, env=None, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autograder", "--config", str(arena.config_path), *args],
+                          capture_output=True, text=True, timeout=600, env=env, **kwargs)
+
+
+@ROOT_ONLY
+@pytest.mark.parametrize("name", ["fake_results", "output_flood", "exit_os_at_import", "env_secrets"])
+def test_autograder_grade_reports_only_what_the_grader_measured(name, arena, honest_reports, listeners):
+    case = BY_NAME[name]
+    path = arena.root / "cli" / f"{name}.py"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(hostile(name, case.honest, arena.targets))
+    secret = arena.targets["marker"] + "-cli-secret"
+    before = host_snapshot(arena.targets)
+    done = cli(arena, "grade", str(path), "--json", env={**os.environ, SECRET_NAME: secret})
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    results = json.loads(done.stdout)  # stdout is the grader's JSON, whatever the student printed
+    assert_contained(case, results, honest_reports[case.honest], results["extra_data"]["student_output"], arena.config)
+    assert secret not in done.stdout + done.stderr
+    assert wait_for_no_sandbox_processes(arena.targets["marker"]) == []
+    assert host_snapshot(arena.targets) == before
+
+
+@ROOT_ONLY
+def test_a_grader_killed_from_outside_leaves_no_process(arena):
+    """kill -9 of the grader while a child sleeps (a platform time-out does this)."""
+    path = arena.root / "cli" / "grader_killed.py"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(hostile("grader_killed", "reference", arena.targets))
+    grading = subprocess.Popen([sys.executable, "-m", "autograder", "--config", str(arena.config_path), "grade",
+                                str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not sandbox_processes(arena.targets["marker"], uids=()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sandbox_processes(arena.targets["marker"], uids=()), "the sleeping child never started"
+    finally:
+        grading.send_signal(signal.SIGKILL)
+        grading.wait()
+    assert wait_for_no_sandbox_processes(arena.targets["marker"]) == []
+
+
+BATCH_ATTACKS = ["exit_os_at_import", "fake_results", "fork_loop", "memory_hog", "output_flood", "setsid_survivor",
+                 "tamper_kit", "wire_deep_json"]
+
+
+def write_batch(folder: Path, attacks, targets: dict) -> Path:
+    """Honest aaa_alice and zzz_zoe around the attackers (graded in name order)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "aaa_alice.py").write_text(HONEST["reference"])
+    (folder / "zzz_zoe.py").write_text(HONEST["reference"])
+    for name in attacks:
+        (folder / f"mmm_{name}.py").write_text(hostile(name, BY_NAME[name].honest, targets))
+    return folder
+
+
+def assert_batch_graded_everyone(out: Path, attacks, honest_reports, config) -> None:
+    results = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
+    assert set(results) == {"aaa_alice", "zzz_zoe", *(f"mmm_{name}" for name in attacks)}  # no fake file
+    for student in ("aaa_alice", "zzz_zoe"):
+        assert results[student]["score"] == results[student]["max_score"] > 0
+        assert all(test["status"] == "passed" for test in results[student]["tests"])
+    for name in attacks:
+        case, result = BY_NAME[name], results[f"mmm_{name}"]
+        assert_contained(case, result, honest_reports[case.honest], result["extra_data"]["student_output"], config)
+    assert (out / "grades.csv").read_text().count("\n") == len(results) + 1
+
+
+@ROOT_ONLY
+def test_autograder_batch_grades_every_other_student_normally(arena, honest_reports, listeners):
+    out = arena.root / "batch-out"
+    targets = {**arena.targets, "results_dir": str(out / "results")}
+    folder = write_batch(arena.root / "batch-in", BATCH_ATTACKS, targets)
+    before = host_snapshot(arena.targets)
+    done = cli(arena, "batch", str(folder), "--out", str(out), "--workers", "2")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert_batch_graded_everyone(out, BATCH_ATTACKS, honest_reports, arena.config)
+    time.sleep(arena.targets["delay"] + 1.5)  # the survivor's delay
+    assert wait_for_no_sandbox_processes(arena.targets["marker"]) == []
+    assert host_snapshot(arena.targets) == before
+
+
+# --- as an ordinary user: what still holds, and what does not ------------------------------------
+
+NOBODY_ONLY = pytest.mark.skipif(not can_run_as_nobody(), reason="needs root, unshare and setpriv")
+# Contained without root too: rlimits, time limits, the process group kill, comparisons in the
+# parent, the frame checks.
+NON_ROOT_CONTAINED = ["exit_os_in_method", "fork_loop", "memory_hog", "output_flood", "patch_comparisons",
+                      "signals_ignored", "wire_bad_fields", "huge_outputs"]
+NON_ROOT_GAPS = ["env_secrets", "loopback_connect", "read_solution", "setsid_survivor", "tamper_kit"]
+
+
+@pytest.fixture(scope="module")
+def nobody_arena(arena, listeners):
+    """Folders an unprivileged user can use (pytest's own temp folder is root's alone)."""
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="autograder-redteam-nobody-"))
+    config_path = root / "grading.toml"
+    config_path.write_text(arena.config_path.read_text())
+    targets = {**make_targets(root / "targets"), "port": arena.targets["port"]}
+    for folder in (root, root / "targets", root / "targets" / "results"):
+        folder.chmod(0o777)
+    yield root, config_path, targets
+    remove_targets(targets)
+    subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+def nobody_batch(nobody_arena, name: str, attacks, workers: int = 2, **overrides):
+    """`autograder batch` run by uid 65534 over aaa_alice, the attacks and zzz_zoe; results_dir is
+    the batch's own results folder. Returns (output folder, finished process, targets)."""
+    root, config_path, targets = nobody_arena
+    out = root / f"{name}-out"
+    targets = {**targets, "results_dir": str(out / "results"), **overrides}
+    folder = write_batch(root / f"{name}-in", attacks, targets)
+    for path in [folder, *folder.iterdir()]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    done = run_as_nobody([sys.executable, "-m", "autograder", "--config", str(config_path), "batch", str(folder),
+                          "--out", str(out), "--workers", str(workers)], cwd=KIT_ROOT,
+                         env={SECRET_NAME: targets["marker"] + "-secret", "PYTHONPATH": str(KIT_ROOT)})
+    return out, done, targets
+
+
+@NOBODY_ONLY
+def test_as_an_ordinary_user_limits_and_scoring_still_hold(nobody_arena, arena, honest_reports):
+    out, done, targets = nobody_batch(nobody_arena, "contained", NON_ROOT_CONTAINED)
+    assert done.returncode == 0, done.stderr
+    assert_batch_graded_everyone(out, NON_ROOT_CONTAINED, honest_reports, arena.config)
+    assert wait_for_no_sandbox_processes(targets["marker"], uids=()) == []
+
+
+@NOBODY_ONLY
+def test_as_an_ordinary_user_files_processes_and_network_are_not_protected(nobody_arena, honest_reports, listeners):
+    """The gaps README's threat model lists for grading as an ordinary user, shown: the grader's
+    environment, loopback services and the solution can be reached, another student's results
+    and world-writable files changed, and a setsid daemon outlives grading. If one of these starts
+    failing, the isolation got better: update README."""
+    out, done, targets = nobody_batch(nobody_arena, "gaps", NON_ROOT_GAPS, workers=1, delay=10.0)
+    assert done.returncode == 0, done.stderr
+    # tamper_kit (graded after the others) appended to and renamed every result before its own
+    results = {p.name.split(".")[0]: json.JSONDecoder().raw_decode(p.read_text())[0]
+               for p in (out / "results").glob("*.json*")}
+    assert "tampered" in (out / "results" / "aaa_alice.json.moved").read_text()
+    assert targets["marker"] + "-secret" in json.dumps(results["mmm_env_secrets"])
+    assert listeners.connections() != []
+    assert results["mmm_read_solution"]["score"] > honest_reports["stubs"].score
+    assert "# tampered" in Path(targets["canary_file"]).read_text()
+    assert sandbox_processes(targets["marker"], uids=()) != []  # the daemon outlived the grader...
+    survivor_file = Path(targets["canary_dir"]) / (targets["marker"] + "-survivor")
+    deadline = time.monotonic() + 30
+    while not survivor_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert survivor_file.exists()  # ...and wrote its file afterwards
