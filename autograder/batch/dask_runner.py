@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import os
 import shutil
 import tempfile
 import threading
@@ -29,6 +30,7 @@ from .layouts import Item
 from .runner import grade_to_result
 
 PLUGIN_NAME = "autograder-grader"
+STAGING_PREFIX = "autograder-dask-"
 FILE_CAP = 64 << 20  # bytes sent per submission file; the grader refuses far smaller ones anyway
 
 
@@ -40,7 +42,8 @@ class _GraderHost:
     Dask's task threads are not ours to keep alive."""
 
     def __init__(self, config_text: str, threads: int):
-        self.staging = Path(tempfile.mkdtemp(prefix="autograder-dask-"))
+        _remove_orphaned_staging()
+        self.staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-"))
         self._config_text = config_text
         self._threads = threads
         self._ready, self._stop = threading.Event(), threading.Event()
@@ -76,6 +79,14 @@ class _GraderHost:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+
+
+def _remove_orphaned_staging() -> None:
+    """Staging folders of worker processes that were killed (no teardown ran) on this machine."""
+    for folder in Path(tempfile.gettempdir()).glob(STAGING_PREFIX + "*"):
+        pid = folder.name[len(STAGING_PREFIX):].split("-")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 _hosts: dict[str, _GraderHost] = {}
