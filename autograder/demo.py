@@ -14,6 +14,26 @@ from .records import GraderError
 SAMPLES = KIT_ROOT / "assignment" / "samples"
 
 
+def print_gradebook(csv_path: Path) -> None:
+    """One row per student: total and points per part, from the batch's grades.csv."""
+    import csv
+
+    from rich.console import Console
+    from rich.table import Table
+
+    with open(csv_path, newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    checks = [name for name in (rows[0] if rows else {}) if name.count(".") == 2]
+    parts = list(dict.fromkeys(name.split(".")[0] for name in checks))
+    table = Table(title=f"gradebook ({csv_path})")
+    for column in ("student", "score", *parts):
+        table.add_column(column, justify="left" if column == "student" else "right")
+    for row in rows:
+        by_part = [sum(float(row[c] or 0) for c in checks if c.startswith(part + ".")) for part in parts]
+        table.add_row(row["student"], f"{row['score']} / {row['max_score']}", *(f"{p:g}" for p in by_part))
+    Console().print(table)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="demo_out", help="folder for the release and the gradebook")
@@ -27,7 +47,10 @@ def main(argv=None) -> int:
         print(f"2. grading the sample submissions in {SAMPLES.relative_to(KIT_ROOT)}/ ...")
         from .cli import main as cli
 
-        return cli(["batch", str(SAMPLES), "--out", str(out / "grades")])
+        status = cli(["batch", str(SAMPLES), "--out", str(out / "grades")])
+        if status == 0:
+            print_gradebook(out / "grades" / "grades.csv")
+        return status
     except GraderError as error:
         print(f"demo: error: {error}", file=sys.stderr)
         return 2
