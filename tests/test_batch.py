@@ -128,6 +128,18 @@ def test_bad_submissions_get_a_zero_and_a_reason(mixed):
     assert any("could not be run" in notice for notice in dave["extra_data"]["notices"])
 
 
+def test_a_zip_of_the_class_grades_like_the_folder(mixed, config, grader, tmp_path):
+    course, out, _ = mixed
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in sorted(course.iterdir()):
+            zipped.write(path, f"class/{path.name}")
+        zipped.writestr("__MACOSX/class/._alice.py", b"\0\1")
+    outcome = batch(archive, tmp_path / "out", config, grader)
+    assert (outcome.layout, outcome.graded) == ("folder", 5)
+    assert (tmp_path / "out" / "grades.csv").read_bytes() == (out / "grades.csv").read_bytes()
+
+
 def test_result_file_is_the_grade_json_object(mixed, config, grader):
     course, out, _ = mixed
     written = result(out, "bob")
@@ -292,6 +304,7 @@ def test_ctrl_c_leaves_a_consistent_state_that_a_rerun_completes(tmp_path):
     stdout, stderr = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, stderr
     assert f"{6 - len(done)} graded now, {len(done)} already graded" in stdout, stdout + stderr
+    assert re.search(r"graded \d+/\d+ \(\d+\.\d/s, ETA \d+s\)", stderr)  # progress lines, stderr is no TTY
     assert [row["student"] for row in read_csv(out / "grades.csv")] == [f"s{i}" for i in range(6)]
 
 
