@@ -15,12 +15,14 @@ import json
 import os
 from pathlib import Path
 
+from ..records import GraderError
 from . import safezip
 from .layouts import Item
 
 RESULTS = "results"
 CSV_NAME = "grades.csv"
 FIXED_COLUMNS = ("student", "score", "max_score")
+UNREADABLE = "unreadable"
 
 
 def digest_bytes(data: bytes) -> str:
@@ -30,32 +32,42 @@ def digest_bytes(data: bytes) -> str:
 def submission_digest(item: Item, member_cap: int) -> str:
     """What was graded: the file's bytes, or a folder's usable files with their relative paths."""
     digest = hashlib.sha256()
-    if item.source.is_file():
-        digest.update(item.source.read_bytes()[:member_cap])
-    else:
-        for path in sorted(item.source.rglob("*")):
-            relative = path.relative_to(item.source)
-            if (path.is_file() and not path.is_symlink() and not safezip.is_junk(relative.parts)
-                    and path.suffix.lower() in safezip.KEPT_SUFFIXES):
-                digest.update(relative.as_posix().encode() + b"\0")
-                with open(path, "rb") as stream:
-                    digest.update(stream.read(member_cap))
-                digest.update(b"\0")
+    try:
+        if item.source.is_file():
+            with open(item.source, "rb") as stream:
+                digest.update(stream.read(member_cap))
+        else:
+            for path in sorted(item.source.rglob("*")):
+                relative = path.relative_to(item.source)
+                if (path.is_file() and not path.is_symlink() and not safezip.is_junk(relative.parts)
+                        and path.suffix.lower() in safezip.KEPT_SUFFIXES):
+                    digest.update(relative.as_posix().encode() + b"\0")
+                    with open(path, "rb") as stream:
+                        digest.update(stream.read(member_cap))
+                    digest.update(b"\0")
+    except OSError:  # the grader reports an unreadable submission to the student; never reuse its result
+        return UNREADABLE
     return digest.hexdigest()[:16]
 
 
 def write_atomic(path: Path, text: str) -> None:
     """Readers see the old file or the new one, never half of one (rename is atomic)."""
     temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as failure:
+        raise GraderError(f"cannot write {path}: {failure.strerror}") from None
 
 
 def prepare(out: Path) -> Path:
     results = out / RESULTS
-    results.mkdir(parents=True, exist_ok=True)
-    for leftover in results.glob(".*.tmp*"):  # an earlier run was killed mid-write
-        leftover.unlink(missing_ok=True)
+    try:
+        results.mkdir(parents=True, exist_ok=True)
+        for leftover in results.glob(".*.tmp*"):  # an earlier run was killed mid-write
+            leftover.unlink(missing_ok=True)
+    except OSError as failure:
+        raise GraderError(f"cannot use {out} as the output folder: {failure.strerror}") from None
     return results
 
 
@@ -93,7 +105,9 @@ def read_result(out: Path, student: str) -> dict | None:
 
 
 def is_current(result: dict | None, stamp: dict) -> bool:
-    return bool(result) and (result.get("extra_data") or {}).get("batch") == stamp
+    if not result or stamp.get("submission") == UNREADABLE:
+        return False
+    return (result.get("extra_data") or {}).get("batch") == stamp
 
 
 def format_number(value) -> str:

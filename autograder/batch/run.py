@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..records import GraderError
 from . import layouts, outputs
-from .progress import QuietProgress, for_stderr
+from .progress import for_stderr
 
 POLL_SECONDS = 0.2
 
@@ -40,7 +40,7 @@ class BatchOutcome:
 
 
 class _Stop:
-    """Set by Ctrl-C (or a caller): `requested` stops new work, `abandon` stops waiting."""
+    """Set by Ctrl-C: `requested` stops new work, `abandon` stops waiting for work in flight."""
 
     def __init__(self):
         self.requested = threading.Event()
@@ -78,7 +78,7 @@ def _hidden_folders(path: Path, out: Path, staging: Path) -> tuple[Path, ...]:
 
 def grade_batch(path: Path, out: Path, config, *, workers: int | None = None, scheduler: str | None = None,
                 force: bool = False, assignment: str | None = None, runner=None, progress=None,
-                stop: _Stop | None = None, report: bool = True) -> BatchOutcome:
+                report: bool = True) -> BatchOutcome:
     """Grade every submission at `path` into `out`; see the module docstring.
 
     runner: a runner (see runner.py) to use instead of the default, e.g. one sharing a Grader;
@@ -88,11 +88,13 @@ def grade_batch(path: Path, out: Path, config, *, workers: int | None = None, sc
     if path.resolve() == out.resolve():
         raise GraderError("--out must not be the input folder itself")
     progress = progress or for_stderr()
-    stop = stop or _Stop()
     member_cap = 4 * config.limits.submission_kb * 1024
     outputs.prepare(out)
     with tempfile.TemporaryDirectory(prefix="autograder-batch-") as staging:
-        found = layouts.discover(path, Path(staging), member_cap, assignment, exclude=(out,))
+        try:
+            found = layouts.discover(path, Path(staging), member_cap, assignment, exclude=(out,))
+        except OSError as failure:
+            raise GraderError(f"cannot read {failure.filename or path}: {failure.strerror}") from None
         config_digest = outputs.digest_bytes(Path(config.path).read_bytes())
         stamps = {item.key: {"config": config_digest, "submission": outputs.submission_digest(item, member_cap)}
                   for item in found.items}
@@ -111,7 +113,7 @@ def grade_batch(path: Path, out: Path, config, *, workers: int | None = None, sc
             if runner is None:
                 runner = _default_runner(config, workers, scheduler,
                                          _hidden_folders(path, out, Path(staging)))
-            _run(runner, todo, stamps, out, outcome, progress, stop)
+            _run(runner, todo, stamps, out, outcome, progress, _Stop())
     outcome.results = {m: outcome.results[m] for item in found.items for m in item.members if m in outcome.results}
     check_names = list(config.points)
     outcome.csv_path = outputs.write_csv(out, outcome.results, check_names)
@@ -170,5 +172,3 @@ def _record(item, result, stamp: dict, out: Path, outcome: BatchOutcome) -> None
         outcome.results[member] = own
     outcome.graded += 1
 
-
-__all__ = ["BatchOutcome", "grade_batch", "QuietProgress"]
