@@ -13,11 +13,10 @@ class PlainProgress:
         self.stream = stream or sys.stderr
         self.every_seconds = every_seconds
 
-    def start(self, total: int, note: str = "") -> None:
+    def start(self, total: int) -> None:
         self.total, self.done, self.failed = total, 0, 0
         self.started = self.last = time.monotonic()
         self.next_share = 0.1
-        print(f"grading {total} submission(s){note}", file=self.stream, flush=True)
 
     def status(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
@@ -56,7 +55,7 @@ class BarProgress:
 
         self.console = console or Console(stderr=True)
 
-    def start(self, total: int, note: str = "") -> None:
+    def start(self, total: int) -> None:
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                    TimeRemainingColumn)
 
@@ -68,8 +67,6 @@ class BarProgress:
         )
         self._started = time.monotonic()
         self._done = self._failed = 0
-        if note:
-            self.console.print(f"grading {total} submission(s){note}")
         self._task = self._bar.add_task("grading", total=total, rate="", failed="")
         self._bar.start()
 
@@ -88,7 +85,9 @@ class BarProgress:
 
 
 class QuietProgress:
-    def start(self, total: int, note: str = "") -> None:
+    """For callers that show nothing (tests, other front ends)."""
+
+    def start(self, total: int) -> None:
         pass
 
     def status(self, text: str) -> None:
