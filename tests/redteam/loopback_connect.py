@@ -19,4 +19,4 @@ for _family, _address in ((_socket.AF_INET, ("127.0.0.1", REDTEAM["port"])),
             print("connected to", _address)
     except OSError as _error:
         print("could not connect to", _address, _error)
-_socket.create_connection(("127.0.0.1", REDTEAM["port"]), timeout=2)
+_socket.socket().connect(("127.0.0.1", REDTEAM["port"]))
