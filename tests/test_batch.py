@@ -227,6 +227,33 @@ def test_a_changed_grading_toml_regrades_everyone(config, grader, tmp_path):
     assert (outcome.graded, outcome.skipped) == (1, 0)
 
 
+class BrokenOnce(LocalRunner):
+    """A runner whose machinery fails on one student the first time (as a dead Dask worker would)."""
+
+    def __init__(self, *args, victim: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.victim = victim
+
+    def submit(self, item):
+        if item.key == self.victim:
+            self._outbox.put((item, RuntimeError("worker lost")))
+        else:
+            super().submit(item)
+
+
+def test_a_grader_fault_leaves_the_student_ungraded_for_the_next_run(config, grader, tmp_path):
+    course = write_class(tmp_path / "class", {"alice.py": REFERENCE, "bob.py": REFERENCE})
+    out = tmp_path / "out"
+    runner = BrokenOnce(config, workers=2, grader=grader, victim="bob")
+    outcome = grade_batch(course, out, config, runner=runner, progress=QuietProgress())
+    assert outcome.failures == [("bob.py", "RuntimeError: worker lost")]
+    assert [row["student"] for row in read_csv(out / "grades.csv")] == ["alice"]
+    assert not (out / "results" / "bob.json").exists()
+    again = batch(course, out, config, grader)
+    assert (again.graded, again.skipped, again.failures) == (1, 1, [])
+    assert [row["student"] for row in read_csv(out / "grades.csv")] == ["alice", "bob"]
+
+
 def notebook_submission() -> str:
     """The released template with the reference answers (what a good student hands in)."""
     sys.path.insert(0, str(KIT_ROOT / "assignment"))
