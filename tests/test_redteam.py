@@ -335,9 +335,11 @@ def write_batch(folder: Path, attacks, targets: dict) -> Path:
     return folder
 
 
-def assert_batch_graded_everyone(out: Path, attacks, honest_reports, config) -> None:
+def assert_batch_graded_everyone(out: Path, attacks, honest_reports, config, also=()) -> dict:
+    """aaa_alice and zzz_zoe got full marks and every attack in `attacks` was contained; the
+    students in `also` (attacks that are not contained here) only had to be graded."""
     results = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
-    assert set(results) == {"aaa_alice", "zzz_zoe", *(f"mmm_{name}" for name in attacks)}  # no fake file
+    assert set(results) == {"aaa_alice", "zzz_zoe", *(f"mmm_{name}" for name in [*attacks, *also])}  # no fake file
     for student in ("aaa_alice", "zzz_zoe"):
         assert results[student]["score"] == results[student]["max_score"] > 0
         assert all(test["status"] == "passed" for test in results[student]["tests"])
@@ -345,6 +347,7 @@ def assert_batch_graded_everyone(out: Path, attacks, honest_reports, config) -> 
         case, result = BY_NAME[name], results[f"mmm_{name}"]
         assert_contained(case, result, honest_reports[case.honest], result["extra_data"]["student_output"], config)
     assert (out / "grades.csv").read_text().count("\n") == len(results) + 1
+    return results
 
 
 @ROOT_ONLY
@@ -360,6 +363,51 @@ def test_autograder_batch_grades_every_other_student_normally(arena, honest_repo
     time.sleep(arena.targets["delay"] + 1.5)  # the survivor's delay
     assert wait_for_no_sandbox_processes(arena.targets["marker"]) == []
     assert host_snapshot(arena.targets) == before
+
+
+# --- as root where namespaces are not allowed (a container without CAP_SYS_ADMIN) ---------------
+
+WITHOUT_SYS_ADMIN = ["setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_admin", "--"]
+FALLBACK_CONTAINED = ["env_secrets", "exit_os_in_method", "fork_loop", "memory_hog", "output_flood",
+                      "setsid_survivor"]
+FALLBACK_GAPS = ["loopback_connect", "read_solution", "sysv_ipc", "tamper_kit"]
+
+
+@ROOT_ONLY
+def test_as_root_without_namespaces_the_uid_and_limits_hold_but_the_host_is_open(arena, honest_reports, listeners):
+    """Docker's default (and perhaps Gradescope's) root lacks CAP_SYS_ADMIN: the sandbox falls
+    back to its own uid, rlimits and killing every process of that uid. That still contains the
+    attacks in FALLBACK_CONTAINED and keeps root's files (the kit, the results) safe; but
+    world-readable files (here the kit, 0755), world-writable ones (the canary), loopback services
+    and System V IPC are the host's (README)."""
+    targets = {**make_targets(arena.root / "fallback-targets"), "port": arena.targets["port"]}
+    out = arena.root / "fallback-out"
+    folder = write_batch(arena.root / "fallback-in", FALLBACK_CONTAINED + FALLBACK_GAPS,
+                         {**targets, "results_dir": str(out / "results")})
+    kit_before = host_snapshot(targets)["kit"]
+    try:
+        done = subprocess.run([*WITHOUT_SYS_ADMIN, sys.executable, "-m", "autograder", "--config",
+                               str(arena.config_path), "batch", str(folder), "--out", str(out), "--workers", "2"],
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        results = assert_batch_graded_everyone(out, FALLBACK_CONTAINED, honest_reports, arena.config,
+                                               also=FALLBACK_GAPS)
+        time.sleep(targets["delay"] + 1.5)
+        assert wait_for_no_sandbox_processes(targets["marker"]) == []
+        assert not (Path(targets["canary_dir"]) / (targets["marker"] + "-survivor")).exists()
+        assert host_snapshot(targets)["kit"] == kit_before
+        tampered = re.findall(r"^TAMPERED \w+ (.*)$", results["mmm_tamper_kit"]["extra_data"]["student_output"],
+                              re.MULTILINE)
+        assert set(tampered) == {targets["canary_file"]}  # not the kit, not the results: only...
+        # ...the gaps
+        assert "# tampered" in Path(targets["canary_file"]).read_text()
+        assert results["mmm_read_solution"]["score"] > honest_reports["stubs"].score
+        assert listeners.connections() != []
+        assert shared_memory_of() != []
+    finally:
+        for segment in shared_memory_of():
+            subprocess.run(["ipcrm", "-m", segment.split()[1]], check=False)
+        remove_targets(targets)
 
 
 # --- as an ordinary user: what still holds, and what does not ------------------------------------

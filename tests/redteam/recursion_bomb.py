@@ -11,7 +11,7 @@ import sys
 def _c_stack_overflow(self, h):
     sys.setrecursionlimit(1 << 30)
     nested = []
-    for _ in range(2_000_000):
+    for _ in range(300_000):
         nested = [nested]
     return repr(nested)
 
