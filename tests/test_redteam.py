@@ -76,6 +76,7 @@ CASES = [
     Case("wire_slow_drip", lost=("linear", "train"), says=r"time limit exceeded"),
     Case("huge_outputs", lost=("linear", "train"), says=r"outputs over 4 MB"),
     Case("sysv_ipc", says=r"segment \d+"),
+    Case("kill_grader", says=r"ancestor\(s\) seen", absent=r"^killed"),
 ]
 BY_NAME = {case.attack: case for case in CASES}
 
@@ -368,8 +369,8 @@ def test_autograder_batch_grades_every_other_student_normally(arena, honest_repo
 # --- as root where namespaces are not allowed (a container without CAP_SYS_ADMIN) ---------------
 
 WITHOUT_SYS_ADMIN = ["setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_admin", "--"]
-FALLBACK_CONTAINED = ["env_secrets", "exit_os_in_method", "fork_loop", "memory_hog", "output_flood",
-                      "setsid_survivor"]
+FALLBACK_CONTAINED = ["env_secrets", "exit_os_in_method", "fork_loop", "kill_grader", "memory_hog",
+                      "output_flood", "setsid_survivor"]
 FALLBACK_GAPS = ["loopback_connect", "read_solution", "sysv_ipc", "tamper_kit"]
 
 
@@ -481,3 +482,17 @@ def test_as_an_ordinary_user_files_processes_and_network_are_not_protected(nobod
     while not survivor_file.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert survivor_file.exists()  # ...and wrote its file afterwards
+
+
+@NOBODY_ONLY
+def test_as_an_ordinary_user_a_submission_can_kill_the_grader(nobody_arena):
+    """The grader runs under the student's uid: its process can be signalled (or traced)."""
+    root, config_path, targets = nobody_arena
+    path = root / "kill_grader.py"
+    path.write_text(hostile("kill_grader", "reference", targets))
+    path.chmod(0o644)
+    done = run_as_nobody([sys.executable, "-m", "autograder", "--config", str(config_path), "grade", str(path),
+                          "--json"], cwd=KIT_ROOT, env={"PYTHONPATH": str(KIT_ROOT)})
+    assert done.returncode == -signal.SIGKILL and done.stdout == ""  # no report at all
+    assert wait_for_no_sandbox_processes(targets["marker"], uids=()) == []
+
