@@ -56,6 +56,7 @@ class Train:
     train_samples: int
     accuracy_threshold: float
     wall_seconds: float
+    guarded_epochs: int
 
 
 @dataclass(frozen=True)

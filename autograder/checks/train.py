@@ -30,7 +30,8 @@ def checks(train, generator: torch.Generator):
     step = {
         "op": "train", "out": "S_test",
         "tensors": {name: i for i, name in enumerate(("X", "Y", "X_test", "W1", "b1", "W2", "b2"))},
-        "params": {"epochs": train.epochs, "batch_size": train.batch_size, "lr": train.lr, "seed": 0},
+        "params": {"epochs": train.epochs, "batch_size": train.batch_size, "lr": train.lr, "seed": 0,
+                   "guarded_epochs": train.guarded_epochs},
     }
 
     def judge(outputs: dict) -> tuple[bool, str]:

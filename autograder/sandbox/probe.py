@@ -64,7 +64,9 @@ def run_probe(classes: dict, steps: list[dict], tensors: list, call=_plain_call)
             outputs[step["out"]] = tensors[step["tensor"]].clone()
         elif op == "train":
             named = {key: tensors[index] for key, index in step["tensors"].items()}
-            outputs[step["out"]] = train_mlp(classes, named, step["params"], call)
+            # each student call goes through _guarded, so an error names its method
+            outputs[step["out"]] = train_mlp(classes, named, step["params"],
+                                             lambda where, fn, args: _guarded(call, where, fn, args))
         else:
             raise ValueError(f"unknown probe op {op!r}")
     return outputs
