@@ -54,10 +54,10 @@ class ChildLimits:
 
 
 def new_namespaces() -> None:
-    """Called in the intermediate process: its next child is PID 1 of a new PID namespace,
-    with no network, a private mount table and private System V IPC (shared memory segments and
-    message queues outlive their process, but not their namespace)."""
-    _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC), "unshare")
+    """Called in the child (already PID 1 of its own PID namespace, see zygote.py): no network, a
+    private mount table and private System V IPC (shared memory segments and message queues
+    outlive their process, but not their namespace)."""
+    _check(_libc.unshare(CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC), "unshare")
 
 
 def namespaces_available() -> bool:
@@ -151,7 +151,8 @@ def private_filesystem(limits: ChildLimits) -> str:
     for path in (*limits.hide, *COVERED):
         if os.path.isdir(path):
             _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
-    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    if os.getpid() == 1:  # a fresh /proc shows only this PID namespace
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
     for tmp in ("/tmp", "/dev/shm", "/var/tmp"):
         if os.path.isdir(tmp):
             _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, f"size={limits.tmpfs_mb}m,mode=1777")

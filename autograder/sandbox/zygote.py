@@ -3,10 +3,10 @@ and forks one isolated child per request.
 
 Requests arrive on a SOCK_SEQPACKET control socket as JSON with two file descriptors attached (the
 child's end of its result socket and the write end of its output pipe); the reply is the pid of the
-child's process group, which the parent kills on a time-out. Per request the zygote forks an
-intermediate that starts a new session (and, as root, new PID/network/mount namespaces) and forks the
-child proper; when the intermediate is killed the child follows (PDEATHSIG), and as PID 1 of its
-namespace it takes every process it started with it.
+child's process group, which the parent kills on a time-out. Per request the zygote forks the child
+(as root: clone into a new PID namespace) which starts a new session and, as root, makes new
+network, mount and IPC namespaces; as PID 1 of its namespace it takes every process it started
+with it when it dies. The zygote reaps it and reports how it ended on the child's result socket.
 
 The template is normally a fork of the grader taken before the grader imports `solution` (cheap:
 torch is already loaded); where that is unsafe (solution already imported, or threads running, as
@@ -14,8 +14,10 @@ in a Jupyter kernel or a Dask worker) it is a fresh interpreter started with `py
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -39,29 +41,44 @@ def _prepare_template() -> None:
     torch.einsum("ij,jk->ik", x, x).gather(1, torch.zeros(4, 1, dtype=torch.long)).where(x > 0, x)
 
 
-def _run_intermediate(request: dict, fds: list[int], template: int) -> None:
-    """Never returns. Becomes a session leader, isolates, forks the child and waits for it."""
+SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(platform.machine())
+_libc_with_gil = ctypes.PyDLL(None)  # like os.fork, the clone call keeps the GIL
+
+
+def fork_into_pid_namespace() -> int:
+    """os.fork(), except that the child is PID 1 of a new PID namespace: clone(CLONE_NEWPID)
+    wrapped in the interpreter's own before/after-fork hooks. One fork per child instead of fork,
+    unshare, fork (forking the torch-sized template is most of a child's cost)."""
+    api = ctypes.pythonapi
+    api.PyOS_BeforeFork()
+    pid = _libc_with_gil.syscall(ctypes.c_long(SYS_CLONE),
+                                 ctypes.c_ulong(isolation.CLONE_NEWPID | signal.SIGCHLD), 0, 0, 0, 0)
+    if pid == 0:
+        api.PyOS_AfterFork_Child()
+    else:
+        api.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(ctypes.get_errno(), "clone(CLONE_NEWPID) failed")
+    return pid
+
+
+def _run_child(request: dict, fds: list[int], template: int) -> None:
+    """Never returns. In the forked child: session leader, isolated, then the student's run."""
     try:
-        # Die with the template (which dies with the grader): a grader killed from outside (a
-        # platform time-out, kill -9) must not leave a sleeping child behind; the child dies with us.
-        isolation.die_with_parent()
-        if os.getppid() != template:
-            return
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        # Die with the template (which dies with the grader): a grader killed from outside (a
+        # platform time-out, kill -9) must not leave a child behind. In a new PID namespace the
+        # parent is outside it (getppid() is 0) and the race is the parent's clean-up to catch.
+        isolation.die_with_parent()
+        if os.getppid() not in (template, 0):
+            return
         os.setsid()
         if request["namespaces"]:
             isolation.new_namespaces()
-        pid = os.fork()
-        if pid == 0:
-            from .child import main
+        from .child import main
 
-            main(request, fds[0], fds[1])
-        os.close(fds[1])
-        _, status = os.waitpid(pid, 0)
-        # The child is gone: tell the parent how it ended (exit code or signal) on its socket.
-        report = socket.socket(fileno=fds[0])
-        report.settimeout(5)
-        wire.send(report, {"type": "exit", "status": _describe_status(status)})
+        main(request, fds[0], fds[1])
     finally:
         os._exit(0)
 
@@ -72,10 +89,35 @@ def _describe_status(status: int) -> str:
     return f"exit code {os.WEXITSTATUS(status)}"
 
 
+_watching: dict[int, int] = {}  # child pid -> a copy of its result socket, to report how it ended
+
+
+def _reap(signum=None, frame=None) -> None:
+    """SIGCHLD: tell each ended child's parent-side reader how it ended (exit code or signal)."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        fd = _watching.pop(pid, None)
+        if fd is None:
+            continue
+        report = socket.socket(fileno=fd)
+        try:
+            report.setblocking(False)  # never let a full or closed socket stall the template
+            wire.send(report, {"type": "exit", "status": _describe_status(status)})
+        except OSError:
+            pass
+        finally:
+            report.close()
+
+
 def serve(control: socket.socket) -> None:
     """The template's loop; exits when the parent closes the control socket."""
     _prepare_template()
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # intermediates are reaped automatically
+    signal.signal(signal.SIGCHLD, _reap)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     template = os.getpid()
     while True:
@@ -86,10 +128,16 @@ def serve(control: socket.socket) -> None:
         if not data:
             return
         request = json.loads(data)
-        pid = os.fork()
-        if pid == 0:
-            control.close()
-            _run_intermediate(request, fds, template)
+        new_pid_namespace = request["namespaces"] and SYS_CLONE is not None
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # register before reaping
+        try:
+            pid = fork_into_pid_namespace() if new_pid_namespace else os.fork()
+            if pid == 0:
+                control.close()
+                _run_child(request, fds, template)
+            _watching[pid] = os.dup(fds[0])
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         for fd in fds:
             os.close(fd)
         control.send(json.dumps({"pid": pid}).encode())
