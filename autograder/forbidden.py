@@ -105,6 +105,6 @@ def scan(code: StudentCode, forbidden) -> tuple[dict[str, list[str]], list[str]]
     for cell in code.cells:
         try:
             scanner.visit(ast.parse(cell.source))
-        except (SyntaxError, ValueError, RecursionError):
+        except (SyntaxError, ValueError, RecursionError, MemoryError):  # MemoryError: parser bombs
             continue
     return scanner.found, sorted(scanner.suspicious)

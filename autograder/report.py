@@ -48,6 +48,7 @@ def results_json(report, config: Config) -> dict:
         ],
         "extra_data": {
             "student": report.student,
+            "error": report.error,  # non-empty when the submission could not be graded at all
             "submission": report.submission,
             "notices": list(report.notices),
             "student_output": report.student_output,

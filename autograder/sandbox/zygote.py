@@ -11,6 +11,9 @@ with it when it dies. The zygote reaps it and reports how it ended on the child'
 The template is normally a fork of the grader taken before the grader imports `solution` (cheap:
 torch is already loaded); where that is unsafe (solution already imported, or threads running, as
 in a Jupyter kernel or a Dask worker) it is a fresh interpreter started with `python -m`.
+
+The template dies with the *thread* that started it (PR_SET_PDEATHSIG is per thread): create a
+Grader in a thread that outlives its use, e.g. the main thread or a dedicated worker thread.
 """
 from __future__ import annotations
 
