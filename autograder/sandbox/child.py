@@ -78,11 +78,18 @@ def _forget_kit_modules() -> None:
         del sys.modules[name]
 
 
+def _compile(cell: dict):
+    try:
+        return compile(cell["source"], f"<{cell['label']}>", "exec")
+    except (MemoryError, RecursionError):  # the parser's own stack, not the student's memory
+        raise SyntaxError("the code is nested too deeply for Python to read it") from None
+
+
 def load_cells(cells: list[dict]) -> tuple[dict, list[dict]]:
     namespace, errors = _student_namespace(), []
     for cell in cells:
         try:
-            exec(compile(cell["source"], f"<{cell['label']}>", "exec"), namespace)
+            exec(_compile(cell), namespace)
         except BaseException as error:  # SystemExit and KeyboardInterrupt too: a cell just stops
             errors.append(_error_record(cell["label"], error))
     return namespace, errors
