@@ -270,11 +270,11 @@ def test_a_hidden_forbidden_call_is_flagged_for_the_instructor(arena, grader):
     assert any("for the instructor" in notice and "DisableTorchFunction" in notice for notice in report.notices)
 
 
-@pytest.mark.xfail(strict=True, reason="forbidden.scan lets the parser's MemoryError escape (not this suite's "
-                                       "module): catch MemoryError next to SyntaxError in forbidden.scan")
 def test_parser_bomb_is_a_zero_not_a_crash(arena, grader):
+    """Python's parser gives up (MemoryError) in the child and in the grader's syntax scan."""
     report = grade_attack(arena, grader, Case("parser_bomb"))
-    assert report.score == 0 and "MemoryError" in " ".join(report.notices)
+    assert report.score == 0 and not report.error
+    assert "parser_bomb.py: SyntaxError: the code is nested too deeply for Python to read it" in report.notices
 
 
 # --- through the command line --------------------------------------------------------------------
@@ -322,8 +322,11 @@ def test_a_grader_killed_from_outside_leaves_no_process(arena):
     assert wait_for_no_sandbox_processes(arena.targets["marker"]) == []
 
 
-BATCH_ATTACKS = ["exit_os_at_import", "fake_results", "fork_loop", "memory_hog", "output_flood", "setsid_survivor",
-                 "tamper_kit", "wire_deep_json"]
+# Every attack but three that only sleep (they cannot disturb anyone else, and cost ~9 s each),
+# and read_solution where another copy of the kit lies around (the CLI cannot be told to hide it).
+BATCH_ATTACKS = [case.attack for case in CASES
+                 if case.attack not in ("baseexception_sleep", "slow_correct", "wire_slow_drip")
+                 and not (case.attack == "read_solution" and solution_copies())]
 
 
 def write_batch(folder: Path, attacks, targets: dict) -> Path:

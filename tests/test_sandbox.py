@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from autograder.config import KIT_ROOT, load_config
-from autograder.sandbox import isolation, wire
+from autograder.sandbox import isolation, wire, zygote
 from autograder.sandbox.guard import ForbiddenGuard
 from autograder.sandbox.session import CHILD_FRAME_BYTES, _outcome
 from redteam.harness import REFERENCE, SANDBOX_UID, attack
@@ -179,33 +179,28 @@ def test_known_limit_the_guard_is_blind_when_student_code_switches_it_off(guard)
 # --- isolation: set up a process exactly as a sandboxed child is, and look around ----------------
 
 def run_isolated(look, hide=(), as_root=True) -> dict:
-    """Fork as the zygote does (an intermediate with new namespaces, then the child), set the child
-    up with isolation.py as child.enter_sandbox does, run `look()` in it and return its result."""
+    """Fork as the zygote does (as root into a new PID namespace), set the child up as
+    zygote._run_child and child.enter_sandbox do, run `look()` in it and return its result."""
     read, write = os.pipe()
-    pid = os.fork()
+    pid = zygote.fork_into_pid_namespace() if as_root else os.fork()
     if pid == 0:
         try:
             os.close(read)
+            os.setsid()
             if as_root:
                 isolation.new_namespaces()
-            inner = os.fork()
-            if inner == 0:
-                try:
-                    limits = isolation.ChildLimits(cpu_seconds=10, memory_mb=512, processes=8, file_size_mb=1,
-                                                   tmpfs_mb=4, uid=SANDBOX_UID, hide=tuple(map(str, hide)))
-                    workdir = isolation.private_filesystem(limits) if as_root else tempfile.mkdtemp()
-                    isolation.clean_environment(workdir)
-                    isolation.apply_rlimits(limits, as_root)
-                    if as_root:
-                        isolation.drop_privileges(limits.uid)
-                    isolation.die_with_parent()
-                    os.chdir(workdir)
-                    os.write(write, json.dumps(look()).encode())
-                except BaseException as error:
-                    os.write(write, json.dumps({"error": repr(error)}).encode())
-                finally:
-                    os._exit(0)
-            os.waitpid(inner, 0)
+            limits = isolation.ChildLimits(cpu_seconds=10, memory_mb=512, processes=8, file_size_mb=1,
+                                           tmpfs_mb=4, uid=SANDBOX_UID, hide=tuple(map(str, hide)))
+            workdir = isolation.private_filesystem(limits) if as_root else tempfile.mkdtemp()
+            isolation.clean_environment(workdir)
+            isolation.apply_rlimits(limits, as_root)
+            if as_root:
+                isolation.drop_privileges(limits.uid)
+            isolation.die_with_parent()
+            os.chdir(workdir)
+            os.write(write, json.dumps(look()).encode())
+        except BaseException as error:
+            os.write(write, json.dumps({"error": repr(error)}).encode())
         finally:
             os._exit(0)
     os.close(write)

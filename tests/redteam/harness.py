@@ -79,9 +79,9 @@ HONEST = {"reference": REFERENCE, "stubs": STUBS, "buggy": BUGGY}
 # process of that uid found after grading can only be a survivor of these tests.
 SANDBOX_UID = 62000
 TEST_LIMITS = {
-    ("limits", "wall_seconds"): 3, ("limits", "cpu_seconds"): 10, ("limits", "memory_mb"): 512,
+    ("limits", "wall_seconds"): 2, ("limits", "cpu_seconds"): 10, ("limits", "memory_mb"): 512,
     ("limits", "processes"): 16, ("limits", "file_size_mb"): 4, ("limits", "output_kb"): 16,
-    ("limits", "tmpfs_mb"): 16, ("limits", "sandbox_uid"): SANDBOX_UID, ("train", "wall_seconds"): 6,
+    ("limits", "tmpfs_mb"): 16, ("limits", "sandbox_uid"): SANDBOX_UID, ("train", "wall_seconds"): 4,
 }
 SECRET_NAME = "AUTOGRADER_REDTEAM_SECRET"
 
@@ -125,7 +125,7 @@ def make_targets(root: Path, canary_parent: Path | None = None) -> dict:
     canary_file.chmod(0o666)
     return {
         "marker": marker, "kit_root": str(KIT_ROOT), "results_dir": str(results),
-        "canary_dir": str(canary_dir), "canary_file": str(canary_file), "delay": 2.0,
+        "canary_dir": str(canary_dir), "canary_file": str(canary_file), "delay": 1.5,
         "port": 0, "abstract": f"autograder-{marker}", "unix_path": str(root / "listener.sock"),
     }
 
