@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -427,8 +429,6 @@ NON_ROOT_GAPS = ["env_secrets", "loopback_connect", "read_solution", "setsid_sur
 @pytest.fixture(scope="module")
 def nobody_arena(arena, listeners):
     """Folders an unprivileged user can use (pytest's own temp folder is root's alone)."""
-    import tempfile
-
     root = Path(tempfile.mkdtemp(prefix="autograder-redteam-nobody-"))
     config_path = root / "grading.toml"
     config_path.write_text(arena.config_path.read_text())
@@ -437,7 +437,7 @@ def nobody_arena(arena, listeners):
         folder.chmod(0o777)
     yield root, config_path, targets
     remove_targets(targets)
-    subprocess.run(["rm", "-rf", str(root)], check=False)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def nobody_batch(nobody_arena, name: str, attacks, workers: int = 2, **overrides):
@@ -494,8 +494,13 @@ def test_as_an_ordinary_user_a_submission_can_kill_the_grader(nobody_arena):
     path = root / "kill_grader.py"
     path.write_text(hostile("kill_grader", "reference", targets))
     path.chmod(0o644)
-    done = run_as_nobody([sys.executable, "-m", "autograder", "--config", str(config_path), "grade", str(path),
-                          "--json"], cwd=KIT_ROOT, env={"PYTHONPATH": str(KIT_ROOT)})
-    assert done.returncode == -signal.SIGKILL and done.stdout == ""  # no report at all
-    assert wait_for_no_sandbox_processes(targets["marker"], uids=()) == []
+    workdirs = set(Path(tempfile.gettempdir()).glob("autograder-child-*"))
+    try:
+        done = run_as_nobody([sys.executable, "-m", "autograder", "--config", str(config_path), "grade", str(path),
+                              "--json"], cwd=KIT_ROOT, env={"PYTHONPATH": str(KIT_ROOT)})
+        assert done.returncode == -signal.SIGKILL and done.stdout == ""  # no report at all
+        assert wait_for_no_sandbox_processes(targets["marker"], uids=()) == []
+    finally:  # the killed grader could not remove its child's work folder
+        for left in set(Path(tempfile.gettempdir()).glob("autograder-child-*")) - workdirs:
+            shutil.rmtree(left, ignore_errors=True)
 
