@@ -166,8 +166,9 @@ def intro_cells(settings: dict) -> list:
               cell with the imports** — not the self-check, demo, training or plotting cells. So
               everything your classes need must be defined in your answer cells or in cells you add.
             - It runs that code in a **sandbox**: **no network access**, a **time limit** of
-              {_points(settings["config"]["limits"]["wall_seconds"])} s for each check, and limits
-              on memory, processes and file sizes. Don't read or write files and don't download
+              {_points(settings["config"]["limits"]["wall_seconds"])} s for each check and
+              {_points(settings["config"]["limits"]["submission_seconds"])} s for all of them, and
+              limits on memory, processes and file sizes. Don't read or write files and don't download
               anything.
             - **Hidden tests** then call your methods on new inputs and compare the results with
               PyTorch autograd. The hidden tests check **exactly the rules below and nothing else**;

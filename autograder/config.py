@@ -38,6 +38,7 @@ class Limits:
     tmpfs_mb: int
     submission_kb: int
     sandbox_uid: int
+    submission_seconds: float = 120.0
 
 
 @dataclass(frozen=True)

@@ -130,3 +130,21 @@ def test_tampering_shapes_are_flagged_for_the_instructor(grader, tmp_path, refer
     report = grader.grade(path, parts=("relu",))
     assert any("for the instructor" in n and "modules" in n for n in report.notices)
     assert report.parts["relu"].score == report.parts["relu"].max_score
+
+
+def test_a_submission_has_one_total_time_budget(config, tmp_path, reference_source):
+    """Code that sleeps just under every check's limit must not hold a worker for checks × limit."""
+    import dataclasses
+
+    from autograder.pipeline import Grader
+
+    limits = dataclasses.replace(config.limits, wall_seconds=2, submission_seconds=3)
+    path = tmp_path / "kim.py"
+    path.write_text(reference_source + "\nclass ReLU(ReLU):\n    def forward(self, h):\n"
+                    "        import time\n        time.sleep(1.5)\n        return super().forward(h)\n")
+    with Grader(dataclasses.replace(config, limits=limits), hide=(tmp_path,)) as slow:
+        report = slow.grade(path)
+    assert report.execution_time < 8  # the 3 s budget (plus slack for a loaded machine), not checks × 2 s
+    assert report.parts["linear"].score == report.parts["linear"].max_score
+    last = report.checks[-1]
+    assert not last.passed and "total time limit (3 s)" in last.message

@@ -122,7 +122,15 @@ class Sandbox:
             index.append({"steps": list(probe.steps), "first": len(tensors), "count": len(probe.tensors)})
             tensors.extend(probe.tensors)
         start, restarts, in_group = 0, 0, {}
+        # one budget for the whole submission: code that sleeps just under every check's limit
+        # must not hold a batch worker for checks × wall_seconds
+        deadline = time.monotonic() + self.limits.submission_seconds
         while start < len(probes):
+            if time.monotonic() >= deadline:
+                for i in range(start, len(probes)):
+                    result.outcomes[i] = ProbeOutcome(failure=f"not run: the submission used up its total "
+                                                              f"time limit ({self.limits.submission_seconds:g} s)")
+                break
             if restarts == MAX_RESTARTS:
                 for i in range(start, len(probes)):
                     result.outcomes[i] = ProbeOutcome(failure="not run: the code crashed the grader too many times")
@@ -137,11 +145,11 @@ class Sandbox:
             restarts += 1
             in_group[group] = in_group.get(group, 0) + 1
             job = {"cells": cells, "checks": index, "start": start, "forbidden": self.forbidden}
-            start = self._one_child(job, tensors, probes, uid, output_fd, extra_hide, result)
+            start = self._one_child(job, tensors, probes, uid, output_fd, extra_hide, result, deadline)
         result.output = _read_capped(output_fd, self.limits.output_kb * 1024)
         return result
 
-    def _one_child(self, job, tensors, probes, uid, output_fd, extra_hide, result) -> int:
+    def _one_child(self, job, tensors, probes, uid, output_fd, extra_hide, result, deadline: float) -> int:
         """Run probes from job["start"] in one child; returns where the next child must start."""
         workdir = None if self.namespaces else tempfile.mkdtemp(prefix="autograder-child-")
         if workdir and self.as_root:
@@ -156,7 +164,7 @@ class Sandbox:
             wire.send(parent_end, job, tensors)
             first_timeout = max(p.wall_seconds for p in probes)
             try:
-                ready = _expect(parent_end, "ready", time.monotonic() + first_timeout)
+                ready = _expect(parent_end, "ready", min(time.monotonic() + first_timeout, deadline))
             except _Dead as dead:
                 if start == 0:
                     result.load_failure = f"while running your cells: {dead}"
@@ -171,7 +179,8 @@ class Sandbox:
             for i in range(start, len(probes)):
                 began = time.monotonic()
                 try:
-                    message, outs = _expect(parent_end, "result", began + probes[i].wall_seconds, index=i)
+                    message, outs = _expect(parent_end, "result", min(began + probes[i].wall_seconds, deadline),
+                                            index=i)
                 except _Dead as dead:
                     result.outcomes[i] = ProbeOutcome(failure=str(dead), seconds=time.monotonic() - began)
                     following = i + 1
