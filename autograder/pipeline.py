@@ -43,7 +43,8 @@ class Grader:
         """Never raises for a bad submission: it gets a zero report with the reason."""
         path = Path(path)
         started = time.perf_counter()
-        report = GradeReport(student=student or student_id_from_path(path), submission=str(path))
+        report = GradeReport(student=student or student_id_from_path(path), submission=str(path),
+                             isolation=self.sandbox.isolation)
         entries = [e for e in self.suite if parts is None or e.check.part in parts]
         try:
             submission = load_submission(path, self.config.limits.submission_kb * 1024)

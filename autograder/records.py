@@ -74,6 +74,7 @@ class GradeReport:
     student_output: str = ""  # captured prints, capped
     execution_time: float = 0.0
     error: str = ""  # set when the submission could not be graded at all
+    isolation: str = ""  # how the sandbox ran: "namespaces", "uid" or "user" (see README)
 
     @property
     def parts(self) -> dict[str, PartResult]:

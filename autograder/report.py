@@ -49,6 +49,7 @@ def results_json(report, config: Config) -> dict:
         "extra_data": {
             "student": report.student,
             "error": report.error,  # non-empty when the submission could not be graded at all
+            "isolation": report.isolation,
             "submission": report.submission,
             "notices": list(report.notices),
             "student_output": report.student_output,

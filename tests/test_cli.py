@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -26,6 +27,7 @@ def test_json_is_gradescope_shaped_and_free_of_student_prints(tmp_path):
         assert set(test) >= {"name", "score", "max_score", "status", "output"}
         assert test["status"] == "passed" and len(test["name"].split(".")) == 3
     assert "STUDENT-PRINT" in results["extra_data"]["student_output"]
+    assert results["extra_data"]["isolation"] == ("namespaces" if os.geteuid() == 0 else "user")
 
 
 def test_terminal_report_names_failed_checks(tmp_path):

@@ -51,6 +51,7 @@ def test_namespaces_are_reported_unavailable():
 def test_reference_still_gets_full_marks(tmp_path):
     results = grade_without_sys_admin(REFERENCE_LAYERS)
     assert results["score"] == results["max_score"] > 0
+    assert results["extra_data"]["isolation"] == "uid"
 
 
 def test_a_setsid_survivor_is_killed_with_its_uid(tmp_path):

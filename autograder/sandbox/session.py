@@ -80,6 +80,11 @@ class Sandbox:
             self._uids.put(uid)
         self._zygote = Zygote.start(mode)
 
+    @property
+    def isolation(self) -> str:
+        """The strongest isolation this machine allowed: see the README's threat model."""
+        return "namespaces" if self.namespaces else ("uid" if self.as_root else "user")
+
     def close(self) -> None:
         self._zygote.close()
         for lock in self._uid_locks:
