@@ -29,7 +29,7 @@ from autograder.config import KIT_ROOT, load_config
 from autograder.report import results_json
 from autograder.sandbox.session import MAX_RESTARTS
 from redteam.harness import (HONEST, SECRET_NAME, can_run_as_nobody, host_snapshot, hostile, make_targets,
-                             remove_targets, run_as_nobody, sandbox_processes, shared_memory_of, solution_copies,
+                             remove_targets, run_as_nobody, sandbox_processes, shared_memory_of, solution_copies, stray_solution_files,
                              wait_for_no_sandbox_processes, write_config)
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="the root guarantees need root")
@@ -222,6 +222,8 @@ def grade_attack(arena, grader, case: Case):
 @ROOT_ONLY
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.attack)
 def test_attack_is_contained(case, arena, grader, honest_reports, listeners):
+    if case.attack == "read_solution" and stray_solution_files():
+        pytest.skip(f"a readable copy of the layers lies on this machine: {stray_solution_files()[0]}")
     before = host_snapshot(arena.targets)
     report = grade_attack(arena, grader, case)
     assert not report.error, report.error

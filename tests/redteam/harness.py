@@ -140,6 +140,27 @@ def solution_copies() -> list[Path]:
     return sorted(copy for copy in found if copy.resolve() != KIT_ROOT)
 
 
+def stray_solution_files() -> list[Path]:
+    """Loose .py files holding finished layers in the folders read_solution searches, outside every
+    kit checkout (which the tests hide): a machine-specific gap the README documents ("keep no
+    readable copy of the solution"), not something the sandbox can hide without hiding the canary."""
+    roots = {KIT_ROOT.parent, *map(Path, ("/work", "/autograder", "/home", "/srv", "/opt"))}
+    kits = {str(kit) for kit in (KIT_ROOT, *solution_copies())}
+    stray, deadline = [], time.monotonic() + 5
+    for root in sorted(str(r) for r in roots if r.is_dir()):
+        for folder, folders, files in os.walk(root):  # as the attack walks: no dot folders
+            folders[:] = [] if time.monotonic() > deadline else [
+                f for f in folders if not f.startswith(".") and os.path.join(folder, f) not in kits]
+            for name in (n for n in files if n.endswith(".py")):
+                try:
+                    text = Path(folder, name).read_text(errors="replace")[:200_000]
+                except OSError:
+                    continue
+                if "class Softmax" in text and "NotImplementedError" not in text:
+                    stray.append(Path(folder, name))
+    return sorted(set(stray))
+
+
 def remove_targets(targets: dict) -> None:
     shutil.rmtree(targets["canary_dir"], ignore_errors=True)
 
