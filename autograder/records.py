@@ -49,10 +49,10 @@ class CheckResult:
         return self.name.split(".", 1)[0]
 
 
-@dataclass
-class PartResult:
-    name: str
-    checks: list[CheckResult] = field(default_factory=list)
+class _Scored:
+    """Points of a group of checks: a part, or a whole submission."""
+
+    checks: list
 
     @property
     def score(self) -> float:
@@ -64,7 +64,13 @@ class PartResult:
 
 
 @dataclass
-class GradeReport:
+class PartResult(_Scored):
+    name: str
+    checks: list[CheckResult] = field(default_factory=list)
+
+
+@dataclass
+class GradeReport(_Scored):
     """Everything known about one graded submission; reporters render it."""
 
     student: str
@@ -82,14 +88,6 @@ class GradeReport:
         for check in self.checks:
             parts.setdefault(check.part, PartResult(check.part)).checks.append(check)
         return parts
-
-    @property
-    def score(self) -> float:
-        return sum(check.score for check in self.checks)
-
-    @property
-    def max_score(self) -> float:
-        return sum(check.max_score for check in self.checks)
 
 
 def student_id_from_path(path: Path) -> str:
