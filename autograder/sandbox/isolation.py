@@ -53,6 +53,23 @@ class ChildLimits:
     hide: tuple[str, ...]  # folders to hide (root only)
 
 
+_own_pid_namespace: int | None = None  # an open /proc/self/ns/pid of the template
+
+
+def pid_namespace_for_next_child() -> None:
+    """The template's next child becomes PID 1 of a new PID namespace (the template stays where
+    it is): when that child dies, every process it left behind dies with it."""
+    global _own_pid_namespace
+    if _own_pid_namespace is None:
+        _own_pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+
+
+def own_pid_namespace_for_next_child() -> None:
+    """Undo pid_namespace_for_next_child once the child exists, so another can be made."""
+    _check(_libc.setns(_own_pid_namespace, CLONE_NEWPID), "setns(CLONE_NEWPID)")
+
+
 def new_namespaces() -> None:
     """Called in the child (already PID 1 of its own PID namespace, see zygote.py): no network, a
     private mount table and private System V IPC (shared memory segments and message queues

@@ -4,7 +4,7 @@ and forks one isolated child per request.
 Requests arrive on a SOCK_SEQPACKET control socket as JSON with two file descriptors attached (the
 child's end of its result socket and the write end of its output pipe); the reply is the pid of the
 child's process group, which the parent kills on a time-out. Per request the zygote forks the child
-(as root: clone into a new PID namespace) which starts a new session and, as root, makes new
+(as root: into a new PID namespace) which starts a new session and, as root, makes new
 network, mount and IPC namespaces; as PID 1 of its namespace it takes every process it started
 with it when it dies. The zygote reaps it and reports how it ended on the child's result socket.
 
@@ -17,10 +17,8 @@ Grader in a thread that outlives its use, e.g. the main thread or a dedicated wo
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -44,24 +42,15 @@ def _prepare_template() -> None:
     torch.einsum("ij,jk->ik", x, x).gather(1, torch.zeros(4, 1, dtype=torch.long)).where(x > 0, x)
 
 
-SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(platform.machine())
-_libc_with_gil = ctypes.PyDLL(None)  # like os.fork, the clone call keeps the GIL
-
-
 def fork_into_pid_namespace() -> int:
-    """os.fork(), except that the child is PID 1 of a new PID namespace: clone(CLONE_NEWPID)
-    wrapped in the interpreter's own before/after-fork hooks. One fork per child instead of fork,
-    unshare, fork (forking the torch-sized template is most of a child's cost)."""
-    api = ctypes.pythonapi
-    api.PyOS_BeforeFork()
-    pid = _libc_with_gil.syscall(ctypes.c_long(SYS_CLONE),
-                                 ctypes.c_ulong(isolation.CLONE_NEWPID | signal.SIGCHLD), 0, 0, 0, 0)
-    if pid == 0:
-        api.PyOS_AfterFork_Child()
-    else:
-        api.PyOS_AfterFork_Parent()
-    if pid < 0:
-        raise OSError(ctypes.get_errno(), "clone(CLONE_NEWPID) failed")
+    """os.fork(), except that the child is PID 1 of a new PID namespace. One fork per child instead
+    of fork, unshare, fork (forking the torch-sized template is most of a child's cost); glibc's own
+    fork, so the child's libc state is right (a raw clone() left it stale: forks inside the child
+    hung when the template had threads)."""
+    isolation.pid_namespace_for_next_child()
+    pid = os.fork()
+    if pid != 0:
+        isolation.own_pid_namespace_for_next_child()  # so the next request can make another
     return pid
 
 
@@ -131,10 +120,9 @@ def serve(control: socket.socket) -> None:
         if not data:
             return
         request = json.loads(data)
-        new_pid_namespace = request["namespaces"] and SYS_CLONE is not None
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # register before reaping
         try:
-            pid = fork_into_pid_namespace() if new_pid_namespace else os.fork()
+            pid = fork_into_pid_namespace() if request["namespaces"] else os.fork()
             if pid == 0:
                 control.close()
                 _run_child(request, fds, template)
