@@ -46,6 +46,5 @@ def checks(train, generator: torch.Generator):
     given = (f"an MLP {d} -> {train.hidden} -> {c} built from your classes, {len(X)} training digits, "
              f"{train.epochs} epochs of SGD (batch {train.batch_size}, lr {train.lr})")
     probe = Probe((step,), tensors, "train", train.wall_seconds)
-    methods = ("train",) + tuple(f"{cls}.{m}" for cls in ("Linear", "ReLU", "Softmax", "NLLLoss")
-                                 for m in ("forward", "backward"))
+    methods = tuple(f"{cls}.{m}" for cls in ("Linear", "ReLU", "Softmax", "NLLLoss") for m in ("forward", "backward"))
     return [Check("train.fit.accuracy", given, probe, methods=methods, judge=judge)]

@@ -120,36 +120,25 @@ def run_checks(sock, namespace: dict, job: dict, tensors: list) -> None:
         check = job["checks"][index]
         local = [t.clone() for t in tensors[check["first"]:check["first"] + check["count"]]]
         hits: dict[str, list[str]] = {}
+        # one guard per check, entered around each student call (the trainer stops asking after
+        # its first epochs); what it saw is filed under the method that was running
+        guard = ForbiddenGuard(forbidden["modules"], forbidden["functions"], forbidden["attributes"])
 
         def guarded_call(where, fn, args):
-            guard = ForbiddenGuard(forbidden["modules"], forbidden["functions"], forbidden["attributes"])
             try:
                 with guard:
                     return fn(*args)
             finally:
                 if guard.hits:
-                    hits.setdefault(where, []).extend(h for h in guard.hits if h not in hits.get(where, []))
+                    seen = hits.setdefault(where, [])
+                    seen.extend(h for h in guard.hits if h not in seen)
+                    guard.hits.clear()
 
         started = time.perf_counter()
         error = None
         outputs: dict = {}
         try:
-            if any(step["op"] == "train" for step in check["steps"]):
-                # thousands of calls: one guard, entered per call while the trainer asks for it
-                # (the first epochs), its hits counted as "train"
-                guard = ForbiddenGuard(forbidden["modules"], forbidden["functions"], forbidden["attributes"])
-
-                def train_call(where, fn, args):
-                    with guard:
-                        return fn(*args)
-
-                try:
-                    outputs = run_probe(classes, check["steps"], local, train_call)
-                finally:
-                    if guard.hits:
-                        hits["train"] = list(guard.hits)
-            else:
-                outputs = run_probe(classes, check["steps"], local, guarded_call)
+            outputs = run_probe(classes, check["steps"], local, guarded_call)
         except ProbeError as failure:
             error = _error_record(failure.where, failure.error)
         except BaseException as failure:  # SystemExit etc. raised by student code

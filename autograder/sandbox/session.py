@@ -132,20 +132,17 @@ class Sandbox:
         deadline = time.monotonic() + self.limits.submission_seconds
         while start < len(probes):
             if time.monotonic() >= deadline:
-                for i in range(start, len(probes)):
-                    result.outcomes[i] = ProbeOutcome(failure=f"not run: the submission used up its total "
-                                                              f"time limit ({self.limits.submission_seconds:g} s)")
+                _skip(result, range(start, len(probes)),
+                      f"the submission used up its total time limit ({self.limits.submission_seconds:g} s)")
                 break
             if restarts == MAX_RESTARTS:
-                for i in range(start, len(probes)):
-                    result.outcomes[i] = ProbeOutcome(failure="not run: the code crashed the grader too many times")
+                _skip(result, range(start, len(probes)), "the code crashed the grader too many times")
                 break
             group = probes[start].group
             if in_group.get(group, 0) == MAX_RESTARTS_PER_GROUP:  # this part keeps crashing: skip its rest
-                while start < len(probes) and probes[start].group == group:
-                    result.outcomes[start] = ProbeOutcome(
-                        failure="not run: earlier checks of this part crashed the grader too many times")
-                    start += 1
+                end = _group_end(probes, start)
+                _skip(result, range(start, end), "earlier checks of this part crashed the grader too many times")
+                start = end
                 continue
             restarts += 1
             in_group[group] = in_group.get(group, 0) + 1
@@ -173,8 +170,7 @@ class Sandbox:
             except _Dead as dead:
                 if start == 0:
                     result.load_failure = f"while running your cells: {dead}"
-                    for i in range(len(probes)):
-                        result.outcomes[i] = ProbeOutcome(failure="not run: " + str(dead))
+                    _skip(result, range(len(probes)), str(dead))
                     return len(probes)
                 raise
             if start == 0:
@@ -188,12 +184,9 @@ class Sandbox:
                                             index=i)
                 except _Dead as dead:
                     result.outcomes[i] = ProbeOutcome(failure=str(dead), seconds=time.monotonic() - began)
-                    following = i + 1
-                    if "time limit" in str(dead):  # the same method would hang again: skip its group
-                        while following < len(probes) and probes[following].group == probes[i].group:
-                            result.outcomes[following] = ProbeOutcome(
-                                failure=f"not run: an earlier check of this part hit the time limit")
-                            following += 1
+                    # after a time-out the same method would hang again: skip the rest of its group
+                    following = _group_end(probes, i) if "time limit" in str(dead) else i + 1
+                    _skip(result, range(i + 1, following), "an earlier check of this part hit the time limit")
                     return following
                 result.outcomes[i] = _outcome(message, outs)
             return len(probes)
@@ -211,6 +204,19 @@ class Sandbox:
             parent_end.close()
             if workdir:
                 shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _skip(result: RunOutcome, indices, reason: str) -> None:
+    for i in indices:
+        result.outcomes[i] = ProbeOutcome(failure=f"not run: {reason}")
+
+
+def _group_end(probes: list, start: int) -> int:
+    """Index just past the run of probes sharing probes[start]'s group (a part)."""
+    end = start
+    while end < len(probes) and probes[end].group == probes[start].group:
+        end += 1
+    return end
 
 
 def _expect(sock, kind: str, deadline: float, index: int | None = None):
