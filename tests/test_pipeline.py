@@ -148,3 +148,17 @@ def test_a_submission_has_one_total_time_budget(config, tmp_path, reference_sour
     assert report.parts["linear"].score == report.parts["linear"].max_score
     last = report.checks[-1]
     assert not last.passed and "total time limit (3 s)" in last.message
+
+
+def test_code_that_forks_runs_in_a_spawned_template_too(config, tmp_path, reference_source):
+    """A template started as a fresh interpreter (Jupyter kernels, Dask workers, any host that
+    imported `solution`) must give children a working fork: a regression of the raw-clone zygote."""
+    from autograder.pipeline import Grader
+
+    path = tmp_path / "lea.py"
+    path.write_text(reference_source + "\n_os = __import__('random')._os\n_pid = _os.fork()\n"
+                    "if _pid == 0:\n    _os._exit(0)\n_os.waitpid(_pid, 0)\nprint('forked and reaped')\n")
+    with Grader(config, hide=(tmp_path,), mode="spawn") as spawned:
+        report = spawned.grade(path, parts=("relu",))
+    assert "forked and reaped" in report.student_output
+    assert report.score == report.max_score
