@@ -44,6 +44,17 @@ def score_check(entry, outcome, static_forbidden: dict, tolerance: dict) -> Chec
     if check.judge:
         passed, message = check.judge(outcome.outputs)
         return result(passed, message)
+    for output in check.produced:
+        expected = entry.expected[output]
+        got = outcome.outputs.get(output, "missing")
+        mismatch = compare(output, got, expected, EXACT, shape_only=True)
+        if mismatch is None and got.dtype != expected.dtype:
+            mismatch = f"{output} has dtype {str(got.dtype)[6:]}, expected {str(expected.dtype)[6:]}"
+        if mismatch:
+            problem = mismatch if isinstance(mismatch, str) else mismatch.problem
+            method = check.name.split(".")[1]
+            return result(False, f"This check counts only when {method} returns a tensor of the right shape "
+                                 f"and dtype: {problem}.")
     for output in check.compare:
         expected = entry.expected[output]
         # an input must come back bit for bit; outputs within the dtype's tolerance

@@ -79,6 +79,7 @@ CASES = [
     Case("huge_outputs", lost=("linear", "train"), says=r"outputs over 4 MB"),
     Case("sysv_ipc", says=r"segment \d+"),
     Case("kill_grader", says=r"ancestor\(s\) seen", absent=r"^killed"),
+    Case("do_nothing_layers", honest="stubs", says=r"counts only when forward returns a tensor"),
 ]
 BY_NAME = {case.attack: case for case in CASES}
 

@@ -25,6 +25,9 @@ class Check:
     shape_only: compare shapes only
     methods:  "Class.method"s whose forbidden calls zero this check
     judge:    custom verdict instead of comparing (train): outputs -> (passed, message)
+    produced: outputs that must come back as tensors of the oracle's shape and dtype (values are
+              not compared) for the check to count: an inputs-unchanged check is no achievement
+              for a method that computes nothing
     """
 
     name: str
@@ -34,6 +37,7 @@ class Check:
     shape_only: bool = False
     methods: tuple[str, ...] = ()
     judge: Callable | None = field(default=None, compare=False)
+    produced: tuple[str, ...] = ()
 
     @property
     def part(self) -> str:
@@ -54,6 +58,7 @@ class LayerProbe:
         self.labels: list[str] = []
         self.notes: list[str] = []
         self.methods: list[str] = [f"{cls}.__init__"]
+        self.kept_inputs = False
 
     def _add(self, label: str, tensor: torch.Tensor) -> int:
         self.tensors.append(tensor)
@@ -82,6 +87,7 @@ class LayerProbe:
     def keep_inputs(self) -> tuple[str, ...]:
         """Snapshot every input after the calls; returns the snapshot names (`<label>_after`)."""
         names = []
+        self.kept_inputs = True
         for index, label in enumerate(self.labels):
             names.append(f"{label.split()[-1]}_after")
             self.steps.append({"op": "keep", "tensor": index, "out": names[-1]})
@@ -97,7 +103,11 @@ class LayerProbe:
 
     def check(self, name: str, *compare: str, wall_seconds: float, shape_only: bool = False) -> Check:
         probe = Probe(tuple(self.steps), tuple(self.tensors), name.split(".")[0], wall_seconds)
-        return Check(name, self.given(), probe, compare, shape_only, tuple(self.methods))
+        # an inputs-unchanged check counts only when the method under test (the last call) returned
+        # a result: else `pass` everywhere would earn every one of them
+        calls = [step["out"] for step in self.steps if step["op"] == "call"]
+        produced = (calls[-1],) if self.kept_inputs and calls else ()
+        return Check(name, self.given(), probe, compare, shape_only, tuple(self.methods), produced=produced)
 
 
 @dataclass
