@@ -30,6 +30,9 @@ SKIPPED = ("__pycache__", ".ipynb_checkpoints", ".pytest_cache")
 TORCH_PLACEHOLDER = "@@TORCH_VERSION@@"
 DEFAULT_ROOT = "/autograder"
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
+# From most to least shown. Gradescope has no "after the due date AND once published"; publishing is
+# an explicit act that normally follows the due date, so after_published counts as the stricter.
+_OPENNESS = {"visible": 0, "after_due_date": 1, "after_published": 2, "hidden": 3}
 ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # fixed, so the same kit always builds the same zip
 
 
@@ -141,13 +144,32 @@ def explain_unusable(report, submission: Path) -> str:
             f"Linear, ReLU, Softmax and NLLLoss), then submit again.\n\n")
 
 
+def stricter(*visibilities: str) -> str:
+    """The visibility that shows least of those given."""
+    return max(visibilities, key=_OPENNESS.__getitem__)
+
+
 def gradescope_results(report, config: Config, submission: Path) -> dict:
+    """results.json with Gradescope's visibility rules applied (a test's own `visibility` overrides
+    the top level; the top-level `output` and `score` follow the top level):
+      - each check is shown no earlier than `visibility` (the whole result) allows, nor earlier than
+        `hidden_check_visibility` does;
+      - the total score and the per-part breakdown would give the hidden checks away, so while
+        they are hidden the top level (output and score) is hidden as long.
+    A submission that could not be graded at all keeps its explanation visible as `visibility`
+    says: it reveals no check, and the student must learn what to upload instead."""
     from .report import results_json
 
+    visibility = config.gradescope.visibility
+    checks = stricter(visibility, config.gradescope.hidden_check_visibility)
     results = results_json(report, config)
     results.pop("max_score", None)  # not a results.json field; Gradescope takes it from the tests
+    for test in results["tests"]:
+        test["visibility"] = checks
     if report.error:
         results["output"] = explain_unusable(report, submission) + results["output"]
+    else:  # the score and the output's per-part breakdown would give the checks away
+        results["visibility"] = checks
     return results
 
 
@@ -172,8 +194,47 @@ def write_results(results_dir: Path, results: dict) -> Path:
 
 def run(root: str | Path | None = None, config_path: str | Path | None = None):
     """Grade <root>/submission and write <root>/results/results.json. Returns (report, path).
-    A bad submission is a zero with a message; only a broken kit or configuration raises."""
+    A bad submission is a zero with a message. When the grader itself fails (a broken kit or
+    configuration, a sandbox the container refuses), results.json still says so (see
+    failure_results) and GraderError is raised, so run_autograder exits non-zero."""
     root = Path(root) if root else container_root()
+    try:
+        return _grade_into_results(root, config_path)
+    except Exception as failure:  # whatever went wrong, Gradescope gets a results.json that says so
+        reason = str(failure) if isinstance(failure, GraderError) else f"{type(failure).__name__}: {failure}"
+        reason = " ".join(reason.split())
+        try:
+            write_results(root / "results", failure_results(reason))
+        except OSError:
+            pass  # run_autograder writes its own minimal results.json when none is there
+        if isinstance(failure, GraderError):
+            raise
+        raise GraderError(f"the grader failed: {reason}") from failure
+
+
+def failure_results(reason: str) -> dict:
+    """results.json for a run the grader could not finish: score 0, a sentence for the student and
+    one for the instructor, the error in extra_data. Visible, since it reveals no check."""
+    return {
+        "score": 0,
+        "execution_time": 0,
+        "output": ("The autograder failed while grading your submission; this is not a problem with your "
+                   "work. Your instructors can see what happened: please tell them, and submit again "
+                   "once they have fixed it.\n"),
+        "output_format": "text",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": [],
+        "extra_data": {
+            "error": reason,
+            "for_instructor": ("The grader itself failed (not the student's code), so this score of 0 "
+                               "is not a grade: fix the cause named in 'error' (the autograder's "
+                               "stdout has the details) and rerun the submission."),
+        },
+    }
+
+
+def _grade_into_results(root: Path, config_path):
     source, submission, results_dir = root / "source", root / "submission", root / "results"
     config = load_config(config_path)
     check_visibility(config)

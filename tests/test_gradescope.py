@@ -87,8 +87,8 @@ def container(built_zip):
     shutil.rmtree(root, ignore_errors=True)
 
 
-def run_autograder(root: Path) -> tuple[subprocess.CompletedProcess, dict | None]:
-    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable}
+def run_autograder(root: Path, **env: str) -> tuple[subprocess.CompletedProcess, dict | None]:
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable, **env}
     done = subprocess.run([str(root / "source" / "run_autograder")], env=env, cwd=root,
                           capture_output=True, text=True, timeout=300)
     results_file = root / "results" / "results.json"
@@ -220,17 +220,112 @@ def test_missing_or_wrongly_named_submission_is_a_zero_with_a_clear_message(cont
     assert "nn_from_scratch.ipynb" in first_lines[2]
 
 
-def test_visibility_of_checks_comes_from_the_grading_toml_in_the_zip(container):
-    toml = container / "source" / "grading.toml"
-    toml.write_text(toml.read_text()
-                    .replace('hidden_check_visibility = "visible"', 'hidden_check_visibility = "after_due_date"')
-                    .replace('stdout_visibility = "hidden"', 'stdout_visibility = "visible"'))
-    (container / "submission" / "nn_from_scratch.py").write_text(SOLUTION)
+def shown_to_student(results: dict, moment: str) -> dict:
+    """What a student sees of results.json at `moment` ("before_due", "after_due", "published"),
+    by Gradescope's rules: a test's own visibility overrides the top level's; the top-level output
+    and score follow the top level."""
+    open_at = {"visible": {"before_due", "after_due", "published"}, "after_due_date": {"after_due", "published"},
+               "after_published": {"published"}, "hidden": set()}
+    top = results.get("visibility", "visible")
+    shown = {"tests": [t["name"] for t in results["tests"] if moment in open_at[t.get("visibility", top)]]}
+    if moment in open_at[top]:
+        shown.update(output=results["output"], score=results["score"])
+    return shown
+
+
+def set_visibility(toml: Path, **values: str) -> None:
+    import re
+
+    text = toml.read_text()
+    for key, value in values.items():
+        text = re.sub(rf'(?m)^{key} = "[a-z_]+"', f'{key} = "{value}"', text)
+    toml.write_text(text)
+
+
+def visibility_config(tmp_path: Path, **values: str):
+    toml = tmp_path / "grading.toml"
+    toml.write_text((KIT_ROOT / "grading.toml").read_text())
+    set_visibility(toml, **values)
+    return load_config(toml)
+
+
+def assert_shown_no_earlier_than_both_settings(results: dict, visibility: str, checks: str) -> None:
+    """`visibility` is when the whole result shows; `hidden_check_visibility` is when the checks
+    show, and with them anything that gives them away (the score, the per-part breakdown)."""
+    first = {"visible": 0, "after_due_date": 1, "after_published": 2, "hidden": 3}
+    opens = max(first[visibility], first[checks])
+    for number, moment in enumerate(["before_due", "after_due", "published"]):
+        seen = shown_to_student(results, moment)
+        if number >= opens:
+            assert len(seen["tests"]) == len(results["tests"]) and seen["score"] == results["score"], moment
+            assert "relu" in seen["output"]
+        else:
+            assert seen == {"tests": []}, moment  # no check, no score, no breakdown
+
+
+@pytest.mark.parametrize("visibility, checks", [
+    ("visible", "visible"), ("visible", "after_due_date"), ("after_due_date", "visible"),
+    ("after_published", "after_due_date"), ("hidden", "visible"), ("visible", "hidden"),
+    ("after_due_date", "after_published")])
+def test_visibility_does_what_the_readme_says_under_gradescopes_rules(grader, tmp_path, visibility, checks):
+    from autograder.gradescope import gradescope_results
+
+    (tmp_path / "submission").mkdir()
+    submitted = tmp_path / "submission" / "nn_from_scratch.py"
+    submitted.write_text(SOLUTION + BUGGY_RELU)
+    config = visibility_config(tmp_path, visibility=visibility, hidden_check_visibility=checks)
+    results = gradescope_results(grader.grade(submitted), config, submitted.parent)
+    validate_results(results)
+    assert_shown_no_earlier_than_both_settings(results, visibility, checks)
+
+
+def test_run_autograder_applies_the_visibility_in_the_zips_grading_toml(container):
+    set_visibility(container / "source" / "grading.toml", hidden_check_visibility="after_due_date",
+                   stdout_visibility="visible")
+    (container / "submission" / "nn_from_scratch.py").write_text(SOLUTION + BUGGY_RELU)
     done, results = run_autograder(container)
     assert done.returncode == 0, done.stderr
     validate_results(results)
-    assert {t["visibility"] for t in results["tests"]} == {"after_due_date"}
     assert results["stdout_visibility"] == "visible"
+    assert_shown_no_earlier_than_both_settings(results, "visible", "after_due_date")
+
+
+@pytest.mark.parametrize("files", [{}, {"notes.txt": "hello"}], ids=["nothing uploaded", "wrong file"])
+def test_a_student_who_uploaded_the_wrong_file_sees_why_even_while_checks_are_hidden(container, files):
+    set_visibility(container / "source" / "grading.toml", hidden_check_visibility="after_due_date")
+    for name, text in files.items():
+        (container / "submission" / name).write_text(text)
+    done, results = run_autograder(container)
+    assert done.returncode == 0, done.stderr
+    seen = shown_to_student(results, "before_due")
+    assert seen["score"] == 0 and seen["output"].startswith("Your submission could not be graded")
+    assert seen["tests"] == []
+
+
+@pytest.mark.parametrize("breakage", ["broken grading.toml", "no interpreter", "grader crashes"])
+def test_a_grader_failure_still_writes_a_results_json_and_exits_non_zero(container, breakage):
+    (container / "submission" / "nn_from_scratch.py").write_text(SOLUTION)
+    (container / "results" / "results.json").write_text('{"score": 58}')  # stale: must not survive
+    env = {}
+    if breakage == "broken grading.toml":
+        (container / "source" / "grading.toml").write_text("[limits\nwall_seconds = ")
+    elif breakage == "no interpreter":
+        env["AUTOGRADER_PYTHON"] = str(container / "no-such-python")
+    else:  # the kit itself is broken in the container: an import fails mid-run
+        (container / "source" / "autograder" / "pipeline.py").write_text("raise RuntimeError('kit broken')\n")
+    done, results = run_autograder(container, **env)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stdout
+    assert results is not None, "Gradescope must get a results.json that says what happened"
+    assert set(results) <= SPEC_TOP and results["score"] == 0 and results["tests"] == []
+    assert results["visibility"] == "visible"
+    assert "not a problem with your work" in results["output"] and "instructor" in results["output"]
+    error = results["extra_data"]["error"]
+    assert error and "\n" not in error
+    expected = {"broken grading.toml": "grading.toml", "no interpreter": "no-such-python",
+                "grader crashes": "kit broken"}[breakage]
+    assert expected in error
+    assert "not a grade" in results["extra_data"]["for_instructor"]
 
 
 def _processes_of_run(root: Path) -> list[str]:

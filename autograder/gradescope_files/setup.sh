@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Gradescope runs this once, as root, while it builds the autograder image (Ubuntu 22.04 by default).
-# It installs a Python >= 3.11, CPU-only torch and the kit (editable, so the kit stays in
-# /autograder/source, which the sandbox hides from student code), creates named accounts for the
-# sandbox's uids, and finally grades the reference solution to prove the sandbox works here.
+# It uses the image's own python3 when it is 3.10 or newer (Ubuntu 22.04 ships 3.10; its universe
+# archive's python3.11 is a release candidate, so it is never installed), installs CPU-only torch and
+# the kit (editable, so the kit stays in /autograder/source, which the sandbox hides from student
+# code), creates named accounts for the sandbox's uids, and finally grades the reference solution
+# to prove the sandbox works here.
 set -euo pipefail
 
 SOURCE=/autograder/source
@@ -11,10 +13,10 @@ TORCH_VERSION="@@TORCH_VERSION@@"                        # filled in by `autogra
 TORCH_CPU_INDEX=https://download.pytorch.org/whl/cpu      # CPU wheels: no multi-GB CUDA download
 export DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
-find_python() {  # the newest python3 >= 3.11 on the image, if any (the kit reads TOML with tomllib)
-    for candidate in python3.13 python3.12 python3.11 python3; do
+find_python() {  # the image's own python3 if it is >= 3.10, else another python3.x >= 3.10 on it
+    for candidate in python3 python3.10 python3.11 python3.12 python3.13 python3.14; do
         if command -v "$candidate" >/dev/null &&
-           "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+           "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
             echo "$candidate"; return 0
         fi
     done
@@ -22,10 +24,14 @@ find_python() {  # the newest python3 >= 3.11 on the image, if any (the kit read
 }
 
 PYTHON="$(find_python || true)"
-if [ -z "$PYTHON" ]; then  # Ubuntu 22.04 ships 3.10 as python3; 3.11 is in its universe archive
+if [ -z "$PYTHON" ]; then  # a minimal image without python3: the distribution's own one
     apt-get update -q
-    apt-get install -y -q python3.11 python3.11-venv
-    PYTHON=python3.11
+    apt-get install -y -q python3 python3-venv
+    PYTHON="$(find_python || true)"
+fi
+if [ -z "$PYTHON" ]; then
+    echo "setup.sh: this image has no Python 3.10 or newer; choose Gradescope's Ubuntu 22.04 (or newer) base image" >&2
+    exit 1
 fi
 if ! "$PYTHON" -m venv "$VENV"; then  # Debian/Ubuntu keep ensurepip in a separate package
     apt-get update -q
