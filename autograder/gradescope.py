@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .config import KIT_ROOT, Config, load_config
 from .records import GraderError
+from .secret import SUFFIX, ensure_secret, read_secret, secret_path
 
 TEMPLATES = Path(__file__).resolve().parent / "gradescope_files"
 SCRIPTS = ("setup.sh", "run_autograder")  # at the zip's root, executable
@@ -71,10 +72,10 @@ def _kit_files(kit: Path):
                     yield path
 
 
-def _add(archive: zipfile.ZipFile, name: str, data: bytes, executable: bool = False) -> None:
+def _add(archive: zipfile.ZipFile, name: str, data: bytes, executable: bool = False, mode: int = 0o644) -> None:
     info = zipfile.ZipInfo(name, ZIP_TIME)
     info.create_system = 3  # Unix, so the mode below is honoured when unzipped
-    info.external_attr = (0o100755 if executable else 0o100644) << 16
+    info.external_attr = (0o100000 | (0o755 if executable else mode)) << 16
     info.compress_type = zipfile.ZIP_DEFLATED
     archive.writestr(info, data)
 
@@ -102,6 +103,10 @@ def build_zip(out: str | Path, config_path: str | Path | None = None,
             data = config.path.read_bytes() if name == "grading.toml" else path.read_bytes()
             _add(archive, name, data)
             members.append(name)
+        # the course's own secret, so Gradescope draws the same hidden inputs as a local regrade
+        secret = ensure_secret(secret_path(config))
+        _add(archive, "grading" + SUFFIX, read_secret(secret) + b"\n", mode=0o600)
+        members.append("grading" + SUFFIX)
     os.replace(partial, out)
     return BuildResult(out, tuple(members), torch_version)
 

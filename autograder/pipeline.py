@@ -27,8 +27,14 @@ class Grader:
         self.sandbox = Sandbox(config.limits, config.forbidden, hide=(KIT_ROOT, *hide), mode=mode,
                                slots=max(8, workers))
         from .checks import build_suite
+        from .secret import course_inputs
 
-        self.suite = build_suite(config)
+        try:  # read only now, in the parent: the template forked above never holds the course secret
+            seed, self.course_secret_id = course_inputs(config)
+            self.suite = build_suite(config, seed)
+        except BaseException:
+            self.sandbox.close()
+            raise
 
     def __enter__(self):
         return self
@@ -44,7 +50,7 @@ class Grader:
         path = Path(path)
         started = time.perf_counter()
         report = GradeReport(student=student or student_id_from_path(path), submission=str(path),
-                             isolation=self.sandbox.isolation)
+                             isolation=self.sandbox.isolation, course_secret_id=self.course_secret_id)
         entries = [e for e in self.suite if parts is None or e.check.part in parts]
         try:
             submission = load_submission(path, self.config.limits.submission_kb * 1024)

@@ -81,6 +81,7 @@ class GradeReport(_Scored):
     execution_time: float = 0.0
     error: str = ""  # set when the submission could not be graded at all
     isolation: str = ""  # how the sandbox ran: "namespaces", "uid" or "user" (see README)
+    course_secret_id: str = ""  # fingerprint of the secret the hidden inputs came from (secret.py)
 
     @property
     def parts(self) -> dict[str, PartResult]:

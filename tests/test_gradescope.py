@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from autograder.config import KIT_ROOT, load_config
+from autograder.secret import fingerprint, read_secret
 
 SOLUTION = (KIT_ROOT / "solution" / "layers.py").read_text()
 SPEC_TOP = {"score", "execution_time", "output", "output_format", "test_output_format", "test_name_format",
@@ -156,6 +157,9 @@ def test_build_with_config_puts_that_config_in_the_zip(tmp_path):
     built = build_zip(tmp_path / "a.zip", config_path=config, torch_version="2.99.0")
     with zipfile.ZipFile(built.path) as archive:
         assert archive.read("grading.toml").decode() == config.read_text()
+        # that course's own secret (drawn now), closed to every other uid once unzipped
+        assert archive.read("grading.secret") == (tmp_path / "course.secret").read_bytes()
+        assert stat.S_IMODE(archive.getinfo("grading.secret").external_attr >> 16) == 0o600
         assert 'TORCH_VERSION="2.99.0"' in archive.read("setup.sh").decode()
 
 
@@ -173,6 +177,9 @@ def test_full_marks_submission_gets_a_valid_results_json_with_the_student_name(c
     assert results["score"] == sum(config.points.values())
     assert all(t["status"] == "passed" for t in results["tests"])
     assert {t["name"] for t in results["tests"]} == set(config.points)
+    # the hidden inputs came from the kit's own course secret, as in a local regrade
+    secret = read_secret(KIT_ROOT / "grading.secret")
+    assert results["extra_data"]["course_secret_id"] == fingerprint(secret)
     assert results["extra_data"]["student"] == "Ada Lovelace"
     assert results["visibility"] == config.gradescope.visibility
     assert results["stdout_visibility"] == config.gradescope.stdout_visibility

@@ -507,3 +507,43 @@ def test_as_an_ordinary_user_a_submission_can_kill_the_grader(nobody_arena):
         for left in set(Path(tempfile.gettempdir()).glob("autograder-child-*")) - workdirs:
             shutil.rmtree(left, ignore_errors=True)
 
+
+
+def public_seed_answers(config) -> dict:
+    """What a student can compute from the public kit: every forward probe's input and output,
+    with the inputs drawn from grading.toml's [inputs] seed alone."""
+    from autograder.checks import build_suite
+    from autograder.sandbox.probe import run_probe
+    from autograder.checks import reference
+
+    answers = {}
+    for entry in build_suite(config, config.inputs.seed):
+        steps, tensors = entry.check.probe.steps, entry.check.probe.tensors
+        outputs = run_probe(reference.CLASSES, list(steps), [t.clone() for t in tensors])
+        for step in steps:
+            if step["op"] == "call" and step["method"] == "forward":
+                given, answer = tensors[step["args"][0]], outputs[step["out"]]
+                key = " ".join(f"{v:.6e}" for v in given.double().flatten().tolist())
+                answers[key] = (list(answer.shape), str(answer.dtype)[6:], answer.flatten().tolist())
+    return answers
+
+
+@ROOT_ONLY
+def test_hidden_inputs_cannot_be_predicted_from_the_public_seed(arena, grader, honest_reports, monkeypatch):
+    targets = dict(arena.targets, answers=public_seed_answers(arena.config))
+    path = arena.root / "attacks" / "predicted_inputs.py"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(hostile("predicted_inputs", "stubs", targets))
+    report = grader.grade(path)
+    assert not report.error, report.error
+    assert check_table(report) == {name: (0.0, check_table(report)[name][1]) for name in check_table(report)}
+    assert report.course_secret_id and "KeyError" in report_text(report)
+    # the control: with the public seed as the hidden one (the kit before the course secret),
+    # the same table earns the forward checks
+    import autograder.secret
+    from autograder.pipeline import Grader
+
+    monkeypatch.setattr(autograder.secret, "course_inputs", lambda config: (config.inputs.seed, "public"))
+    with Grader(arena.config, hide=(arena.root, *solution_copies())) as public:
+        predicted = public.grade(path, parts=["linear", "relu", "softmax", "nll"])
+    assert predicted.score >= 10, "the control attack should work against public inputs"

@@ -25,6 +25,7 @@ from distributed import Client, WorkerPlugin, get_worker
 from distributed import wait as dask_wait
 
 from ..records import GraderError
+from ..secret import SUFFIX, ensure_secret, read_secret, secret_path
 from . import safezip
 from .layouts import Item
 from .runner import grade_to_result
@@ -41,10 +42,11 @@ class _GraderHost:
     the template dies with the thread that started it (PR_SET_PDEATHSIG is per thread), and
     Dask's task threads are not ours to keep alive."""
 
-    def __init__(self, config_text: str, threads: int):
+    def __init__(self, config_text: str, secret_text: str, threads: int):
         _remove_orphaned_staging()
         self.staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-"))
         self._config_text = config_text
+        self._secret_text = secret_text
         self._threads = threads
         self._ready, self._stop = threading.Event(), threading.Event()
         self._grader = None
@@ -59,6 +61,10 @@ class _GraderHost:
         try:
             config_path = self.staging / "grading.toml"  # hidden from the children with the rest
             config_path.write_text(self._config_text, encoding="utf-8")
+            # the course secret beside it: the workers draw the same hidden inputs as a local run
+            secret = os.open(config_path.with_suffix(SUFFIX), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(secret, "w", encoding="latin-1") as file:
+                file.write(self._secret_text)
             self._grader = Grader(load_config(config_path), hide=(self.staging,), mode="spawn",
                                   workers=self._threads)
         except BaseException as failure:
@@ -93,15 +99,15 @@ _hosts: dict[str, _GraderHost] = {}
 _hosts_lock = threading.Lock()
 
 
-def _host_for(config_text: str) -> _GraderHost:
-    key = hashlib.sha256(config_text.encode()).hexdigest()
+def _host_for(config_text: str, secret_text: str) -> _GraderHost:
+    key = hashlib.sha256(f"{config_text}\0{secret_text}".encode()).hexdigest()
     with _hosts_lock:
         if key not in _hosts:
             try:
                 threads = get_worker().state.nthreads
             except ValueError:  # not on a worker (called directly)
                 threads = 1
-            _hosts[key] = _GraderHost(config_text, threads)
+            _hosts[key] = _GraderHost(config_text, secret_text, threads)
         return _hosts[key]
 
 
@@ -130,10 +136,10 @@ def _safe_name(name: str, fallback: str) -> str:
     return name if name not in ("", ".", "..") and not name.startswith(".") else fallback
 
 
-def grade_on_worker(config_text: str, student: str, kind: str, name: str, data: bytes) -> dict:
+def grade_on_worker(config_text: str, secret_text: str, student: str, kind: str, name: str, data: bytes) -> dict:
     """Runs on a Dask worker: unpack one submission into a private folder, grade it, return its
     results.json object. kind: "file" (data is the file) or "folder" (data is a zip of it)."""
-    host = _host_for(config_text)
+    host = _host_for(config_text, secret_text)
     grader = host.grader()
     job = Path(tempfile.mkdtemp(dir=host.staging))
     try:
@@ -167,6 +173,7 @@ class DaskRunner:
         # hide: the local folders; remote workers hide their own copies (their staging folder)
         self.address = address
         self.config_text = Path(config.path).read_text(encoding="utf-8")
+        self.secret_text = read_secret(ensure_secret(secret_path(config))).decode("latin-1")
         self.client: Client | None = None
         self._futures: dict = {}  # future -> Item
         self._capacity, self._capacity_checked = 2, 0.0
@@ -189,7 +196,7 @@ class DaskRunner:
 
     def submit(self, item: Item) -> None:
         kind, name, data = pack(item)
-        future = self.client.submit(grade_on_worker, self.config_text, item.key, kind, name, data,
+        future = self.client.submit(grade_on_worker, self.config_text, self.secret_text, item.key, kind, name, data,
                                     key=f"autograder-{item.key}-{uuid.uuid4().hex[:8]}", pure=False)
         self._futures[future] = item
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..records import GraderError
+from ..secret import course_secret_id
 from . import layouts, outputs
 from .progress import for_stderr
 
@@ -96,7 +97,9 @@ def grade_batch(path: Path, out: Path, config, *, workers: int | None = None, sc
         except OSError as failure:
             raise GraderError(f"cannot read {failure.filename or path}: {failure.strerror}") from None
         config_digest = outputs.digest_bytes(Path(config.path).read_bytes())
-        stamps = {item.key: {"config": config_digest, "submission": outputs.submission_digest(item, member_cap)}
+        secret_id = course_secret_id(config)  # another secret draws other hidden inputs: regrade
+        stamps = {item.key: {"config": config_digest, "course_secret_id": secret_id,
+                             "submission": outputs.submission_digest(item, member_cap)}
                   for item in found.items}
         results, todo = {}, []
         for item in found.items:

@@ -24,9 +24,10 @@ class SuiteEntry:
     points: float
 
 
-def build_suite(config) -> list[SuiteEntry]:
-    """Every check named in grading.toml, with its expected outputs, in grading.toml order."""
-    generator = torch.Generator().manual_seed(config.inputs.seed)
+def build_suite(config, seed: int) -> list[SuiteEntry]:
+    """Every check named in grading.toml, with its expected outputs, in grading.toml order.
+    seed: of every hidden input, from the course secret (secret.course_inputs)."""
+    generator = torch.Generator().manual_seed(seed)
     inputs = Inputs(config.inputs.n, config.inputs.d_in, config.inputs.d_out, config.inputs.classes,
                     config.limits.wall_seconds, generator)
     available: dict[str, Check] = {}
