@@ -26,7 +26,8 @@ from .secret import SUFFIX, ensure_secret, read_secret, secret_path
 
 TEMPLATES = Path(__file__).resolve().parent / "gradescope_files"
 SCRIPTS = ("setup.sh", "run_autograder")  # at the zip's root, executable
-KIT_MEMBERS = ("autograder", "solution", "grading.toml", "pyproject.toml", "README.md")
+REFERENCE_NOTEBOOK = "assignment/nn_from_scratch.ipynb"  # holds the reference answers solution/ runs
+KIT_MEMBERS = ("autograder", "solution", REFERENCE_NOTEBOOK, "grading.toml", "pyproject.toml", "README.md")
 SKIPPED = ("__pycache__", ".ipynb_checkpoints", ".pytest_cache")
 TORCH_PLACEHOLDER = "@@TORCH_VERSION@@"
 DEFAULT_ROOT = "/autograder"
@@ -86,7 +87,7 @@ def build_zip(out: str | Path, config_path: str | Path | None = None,
     config = load_config(config_path)
     check_visibility(config)
     torch_version = torch_version or installed_torch_version()
-    for required in ("autograder", "solution", "pyproject.toml"):
+    for required in ("autograder", "solution", REFERENCE_NOTEBOOK, "pyproject.toml"):
         if not (KIT_ROOT / required).exists():
             raise GraderError(f"the kit at {KIT_ROOT} has no {required}; build from a checkout of the kit")
     out = Path(out)
@@ -265,7 +266,7 @@ def selfcheck(config_path: str | Path | None = None):
     from .pipeline import Grader
 
     with Grader(config) as grader:
-        report = grader.grade(KIT_ROOT / "solution" / "layers.py", student="reference solution")
+        report = grader.grade(KIT_ROOT / REFERENCE_NOTEBOOK, student="reference solution")
     if report.score < report.max_score or report.error:
         failed = [c for c in report.checks if not c.passed]
         reason = report.error or (f"{failed[0].name}: {failed[0].message}" if failed else "")

@@ -3,7 +3,7 @@
 Goal: ratio <= 1.5. Both are measured as whole processes, alternating A, B, A, B so machine noise
 hits both alike; prints medians and the ratio.
 
-    .venv/bin/python bench/grade_one.py [--reps 7] [--submission solution/layers.py]
+    .venv/bin/python bench/grade_one.py [--reps 7] [--submission assignment/nn_from_scratch.ipynb]
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def timed(command: list[str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=7)
-    parser.add_argument("--submission", default=str(ROOT / "solution" / "layers.py"))
+    parser.add_argument("--submission", default=str(ROOT / "assignment" / "nn_from_scratch.ipynb"))
     args = parser.parse_args()
     grade = [sys.executable, "-m", "autograder", "grade", args.submission, "--json"]
     bare = [sys.executable, "-c", "import torch"]

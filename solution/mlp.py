@@ -48,13 +48,10 @@ class MLP:
     def backward(self):
         """
         Backpropagate the last loss through every layer; sets dW, db of both Linear layers.
-        The data x needs no gradient, so the first layer stops at its parameters (as autograd
-        does): dx = dh W1^T would be one of the step's largest matmuls, for nothing.
         """
         d = self.loss_fn.backward()
-        for layer in reversed(self.layers[1:]):
+        for layer in reversed(self.layers):
             d = layer.backward(d)
-        self.fc1.param_backward(d)
 
     def parameters(self):
         """

@@ -1,14 +1,23 @@
 """Shared fixtures: the kit's config, the reference answers as a submission, one warm grader."""
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from autograder.config import KIT_ROOT, load_config
+import solution.layers
+from autograder.config import load_config
 
-REFERENCE_LAYERS = KIT_ROOT / "solution" / "layers.py"
+# The reference answers live in the source notebook's answer cells; as a .py submission they are
+# one file, written once per run into a private (0700) folder removed at exit.
+_REFERENCE_DIR = Path(tempfile.mkdtemp(prefix="kit-reference-"))
+atexit.register(shutil.rmtree, _REFERENCE_DIR, True)
+REFERENCE_LAYERS = _REFERENCE_DIR / "layers.py"
+REFERENCE_LAYERS.write_text(solution.layers.source(), encoding="utf-8")
 LAYER_PARTS = ("linear", "relu", "softmax", "nll")
 
 

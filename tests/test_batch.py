@@ -23,8 +23,9 @@ from autograder.batch.progress import QuietProgress
 from autograder.batch.runner import LocalRunner
 from autograder.config import KIT_ROOT, load_config
 from autograder.report import results_json
+from conftest import REFERENCE_LAYERS
 
-REFERENCE = (KIT_ROOT / "solution" / "layers.py").read_text()
+REFERENCE = REFERENCE_LAYERS.read_text()
 # A ReLU whose gradient at exactly 0 is 1 (rule 4): fails relu.backward.zero_input only.
 BUGGY_RELU = REFERENCE + '''
 

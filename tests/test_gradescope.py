@@ -20,8 +20,9 @@ import pytest
 
 from autograder.config import KIT_ROOT, load_config
 from autograder.secret import fingerprint, read_secret
+from conftest import REFERENCE_LAYERS
 
-SOLUTION = (KIT_ROOT / "solution" / "layers.py").read_text()
+SOLUTION = REFERENCE_LAYERS.read_text()
 SPEC_TOP = {"score", "execution_time", "output", "output_format", "test_output_format", "test_name_format",
             "visibility", "stdout_visibility", "extra_data", "tests", "leaderboard"}
 SPEC_TEST = {"score", "max_score", "status", "name", "name_format", "number", "output", "output_format",

@@ -5,9 +5,10 @@
 """
 from pathlib import Path
 
+import solution.layers
+
 from .mutations import MUTATIONS, Mutation
 
-REFERENCE_LAYERS = Path(__file__).resolve().parents[2] / "solution" / "layers.py"
 VALID_DIR = Path(__file__).resolve().parent / "valid"
 VALID = sorted(VALID_DIR.glob("*.py"))
 
@@ -15,15 +16,16 @@ __all__ = ["MUTATIONS", "Mutation", "VALID", "reference_source", "mutated_source
 
 
 def reference_source() -> str:
-    """solution/layers.py as text: it imports only torch and math, so it runs as a submission."""
-    return REFERENCE_LAYERS.read_text()
+    """The reference layers (the source notebook's set-up and answer cells) as one module's text:
+    it imports only torch and math, so it runs as a submission."""
+    return solution.layers.source()
 
 
 def mutated_source(mutation: Mutation) -> str:
     """The reference source with mutation.old replaced by mutation.new (old must occur exactly once)."""
     source = reference_source()
     count = source.count(mutation.old)
-    assert count == 1, f"{mutation.name}: snippet occurs {count} times in solution/layers.py: {mutation.old!r}"
+    assert count == 1, f"{mutation.name}: snippet occurs {count} times in the reference: {mutation.old!r}"
     return source.replace(mutation.old, mutation.new)
 
 

@@ -1,4 +1,5 @@
-"""Single-bug mutations of solution/layers.py: the mistakes students really make.
+"""Single-bug mutations of the reference layers (the source notebook's answer cells): the mistakes
+students really make.
 
 Each Mutation replaces one snippet `old`, which occurs exactly once in the reference source, by its
 buggy version `new`. `part` is the part whose hidden checks must catch it: that part loses points,

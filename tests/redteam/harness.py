@@ -15,10 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import solution.layers
 from autograder.config import KIT_ROOT
 
 ATTACKS = Path(__file__).parent
-REFERENCE = (KIT_ROOT / "solution" / "layers.py").read_text()
+REFERENCE = solution.layers.source()  # the source notebook's answer cells, as one module
 # The released template's answer cells: every method raises, so the honest score is zero.
 STUBS = '''
 import torch
