@@ -20,7 +20,7 @@ from autograder.config import KIT_ROOT, load_config
 from autograder.sandbox import isolation, wire, zygote
 from autograder.sandbox.guard import ForbiddenGuard
 from autograder.sandbox.session import CHILD_FRAME_BYTES, _outcome
-from redteam.harness import REFERENCE, SANDBOX_UID, attack
+from redteam.harness import REFERENCE, SANDBOX_UID, attack, host_folder
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="namespaces, mounts and uids need root")
 
@@ -225,9 +225,8 @@ def write_file(path):
 @pytest.fixture
 def world_writable(tmp_path):
     """A world-writable folder and file outside everything the sandbox hides or replaces (next to
-    the kit when possible), so only the read-only mounts can protect them."""
-    parent = KIT_ROOT.parent if os.access(KIT_ROOT.parent, os.W_OK) else tmp_path
-    folder = Path(tempfile.mkdtemp(prefix="autograder-sandbox-test-", dir=parent))
+    the kit when possible, see harness.host_folder), so only the read-only mounts can protect them."""
+    folder = Path(tempfile.mkdtemp(prefix="autograder-sandbox-test-", dir=host_folder(tmp_path)))
     folder.chmod(0o1777)
     canary = folder / "canary.txt"
     canary.write_text("alive\n")

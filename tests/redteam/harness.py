@@ -109,16 +109,36 @@ def hostile(name: str, honest: str, targets: dict) -> str:
     return f"{HONEST[honest]}\n\nREDTEAM = {targets!r}\n\n{attack(name)}"
 
 
+# What a child (as root with namespaces) gets fresh or empty instead of the host's folder.
+PRIVATE_IN_THE_CHILD = ("/tmp", "/var/tmp", "/dev/shm", "/run")
+
+
+def host_folder(fallback: Path) -> Path:
+    """A writable folder that a child sees as the host's own (read-only, as root with namespaces)
+    and that any uid can enter: next to the kit, unless the kit lies where a child gets a fresh
+    folder instead (a clone in /tmp); else a system folder; else `fallback`."""
+    def usable(folder: Path) -> bool:
+        resolved = folder.resolve()
+        return (os.access(resolved, os.W_OK)
+                and not any(resolved.is_relative_to(private) for private in PRIVATE_IN_THE_CHILD)
+                and all(ancestor.stat().st_mode & 0o001 for ancestor in (resolved, *resolved.parents)))
+
+    for candidate in (KIT_ROOT.parent, Path("/var/lib"), Path("/srv"), Path("/opt"), Path("/mnt")):
+        if candidate.is_dir() and usable(candidate):
+            return candidate
+    return fallback
+
+
 def make_targets(root: Path, canary_parent: Path | None = None) -> dict:
     """What the attacks aim at, created under `root` (which the test hides from the children):
     another student's results; and a world-writable folder with a world-writable canary file
     outside every folder the sandbox hides or replaces, so only the read-only mounts and the uid
-    protect it (under the kit's parent folder when that is writable)."""
+    protect it (see host_folder)."""
     marker = "rt" + secrets.token_hex(5)  # also a process name: at most 15 characters
     results = root / "results"
     results.mkdir(parents=True, exist_ok=True)
     (results / "alice.json").write_text('{"score": 58.0, "tests": []}\n')
-    parent = canary_parent or (KIT_ROOT.parent if os.access(KIT_ROOT.parent, os.W_OK) else root)
+    parent = canary_parent or host_folder(root)
     canary_dir = Path(tempfile.mkdtemp(prefix="autograder-redteam-canary-", dir=parent))
     canary_dir.chmod(0o1777)
     canary_file = canary_dir / "canary.txt"
@@ -153,6 +173,8 @@ def stray_solution_files() -> list[Path]:
             folders[:] = [] if time.monotonic() > deadline else [
                 f for f in folders if not f.startswith(".") and os.path.join(folder, f) not in kits]
             for name in (n for n in files if n.endswith(".py")):
+                if not os.path.isfile(os.path.join(folder, name)):  # a FIFO (test_malformed leaves one) blocks open()
+                    continue
                 try:
                     text = Path(folder, name).read_text(errors="replace")[:200_000]
                 except OSError:
