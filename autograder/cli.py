@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .records import GraderError
+from .terminal import printable
 
 EXIT_OK, EXIT_UNUSABLE, EXIT_INTERRUPTED = 0, 2, 130
 
@@ -81,8 +82,8 @@ def cmd_gradescope_run(args) -> int:
     from .report import summary_text
 
     report, written = run(args.root, config_path=args.config)
-    print(summary_text(report))  # run_autograder's stdout: the instructor's debugging view
-    print(f"wrote {written}")
+    print(printable(summary_text(report)))  # run_autograder's stdout: the instructor's debugging view
+    print(printable(f"wrote {written}"))
     return EXIT_OK
 
 
@@ -103,7 +104,7 @@ def cmd_nbgrader_autograde(args) -> int:
                        config_path=args.config)
     for student in result.students:
         notes = f"  ({'; '.join(student.notes)})" if student.notes else ""
-        print(f"{student.student:<24} {student.score:g} / {student.max_score:g}{notes}")
+        print(printable(f"{student.student:<24} {student.score:g} / {student.max_score:g}{notes}"))
     print(f"autograded {len(result.students)} submission(s) of {result.assignment} in {result.seconds:.1f} s; "
           f"scores are in the gradebook: `nbgrader export`, `nbgrader generate_feedback {result.assignment}`")
     return EXIT_OK
@@ -163,7 +164,7 @@ def main(argv=None) -> int:
     try:
         return args.run(args)
     except GraderError as error:
-        print(f"autograder: error: {error}", file=sys.stderr)
+        print(f"autograder: error: {printable(error).replace(chr(10), ' ')}", file=sys.stderr)
         return EXIT_UNUSABLE
     except BrokenPipeError:  # output piped into `head` and friends
         sys.stderr.close()

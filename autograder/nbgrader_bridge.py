@@ -31,6 +31,7 @@ from pathlib import Path
 
 from .config import Config, load_config
 from .records import GraderError
+from .terminal import printable
 
 GRADE_PART_CALL = re.compile(r"""grade_part\(\s*["']([A-Za-z_]\w*)["']""")
 
@@ -253,11 +254,18 @@ def _quiet(log):
         logger.setLevel(level)
 
 
+class _PrintableFormatter(logging.Formatter):
+    """nbgrader's log lines name student folders and quote notebook errors: no escapes reach the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def _logger() -> logging.Logger:
     log = logging.getLogger("autograder.nbgrader")
     if not log.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("[nbgrader | %(levelname)s] %(message)s"))
+        handler.setFormatter(_PrintableFormatter("[nbgrader | %(levelname)s] %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.WARNING)
         log.propagate = False

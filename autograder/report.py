@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .config import Config
+from .terminal import printable
 
 
 def summary_text(report) -> str:
@@ -60,9 +61,10 @@ def results_json(report, config: Config) -> dict:
 
 def print_report(report, console: Console | None = None) -> None:
     console = console or Console()
-    console.rule(f"[bold]{report.student}[/] — {report.score:g} / {report.max_score:g} points")
+    title = Text(printable(report.student), style="bold")
+    console.rule(title.append(f" — {report.score:g} / {report.max_score:g} points", style="none"))
     if report.error:
-        console.print(f"[red]Not graded:[/] {report.error}")
+        console.print(Text("Not graded: ", style="red").append(printable(report.error), style="none"))
         return
     table = Table(show_edge=False, pad_edge=False)
     for column in ("part", "score", "failed checks"):
@@ -73,11 +75,11 @@ def print_report(report, console: Console | None = None) -> None:
         table.add_row(name, f"[{colour}]{part.score:g} / {part.max_score:g}[/]", ", ".join(failed) or "—")
     console.print(table)
     for notice in report.notices:
-        console.print(Text("Note: " + notice, style="yellow"))
+        console.print(Text("Note: " + printable(notice), style="yellow"))
     for check in report.checks:
         if not check.passed:
             console.print(Text(f"✗ {check.name}", style="bold red"))
-            console.print(Text("  " + check.message.replace("\n", "\n  ")))
+            console.print(Text("  " + printable(check.message).replace("\n", "\n  ")))
     if report.student_output.strip():
         console.print(Text("Your code printed (first lines):", style="dim"))
-        console.print(Text("\n".join(report.student_output.splitlines()[:10]), style="dim"))
+        console.print(Text(printable("\n".join(report.student_output.splitlines()[:10])), style="dim"))

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +81,7 @@ CASES = [
     Case("sysv_ipc", says=r"segment \d+"),
     Case("kill_grader", says=r"ancestor\(s\) seen", absent=r"^killed"),
     Case("do_nothing_layers", honest="stubs", says=r"counts only when forward returns a tensor"),
+    Case("terminal_escapes", says=r"_Escapes: escapes in a message"),
 ]
 BY_NAME = {case.attack: case for case in CASES}
 
@@ -306,6 +308,45 @@ def test_autograder_grade_reports_only_what_the_grader_measured(name, arena, hon
     assert secret not in done.stdout + done.stderr
     assert wait_for_no_sandbox_processes(arena.targets["marker"]) == []
     assert host_snapshot(arena.targets) == before
+
+
+TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_no_escape_sequence_reaches_the_instructors_terminal(arena, tmp_path):
+    """Student prints, exception messages, file names and zip member names are stripped of escape
+    sequences and control characters on the terminal (`grade`, `batch`, `gradescope run`), and
+    kept as they were in results.json."""
+    esc = "\x1b"
+    evil_name = f"mmm{esc}]52;c;cHduZWQ=\x07{esc}[2J"
+    source = hostile("terminal_escapes", "reference", arena.targets)
+    single = tmp_path / "grade" / f"{evil_name}.py"
+    single.parent.mkdir()
+    single.write_text(source)
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    (batch / "mmm_terminal_escapes.py").write_text(source)
+    (batch / f"notes{esc}[2J.txt").write_text("not a submission")
+    with zipfile.ZipFile(batch / "carol.zip", "w") as two_candidates:
+        two_candidates.writestr(f"a{esc}]0;owned\x07.py", "x = 1")
+        two_candidates.writestr(f"b{esc}[31m.py", "x = 2")
+    gradescope = tmp_path / "gradescope"
+    (gradescope / "submission").mkdir(parents=True)
+    (gradescope / "submission" / f"{evil_name}.py").write_text(source)
+    runs = {
+        "grade": cli(arena, "grade", str(single)),
+        "batch": cli(arena, "batch", str(batch), "--out", str(tmp_path / "out"), "--workers", "1"),
+        "gradescope run": cli(arena, "gradescope", "run", "--root", str(gradescope)),
+    }
+    for command, done in runs.items():
+        assert done.returncode == 0, (command, done.stderr)
+        shown = done.stdout + done.stderr
+        assert "escapes in a message" in shown or command == "batch", command
+        assert not TERMINAL_CONTROLS.search(shown), (command, repr(TERMINAL_CONTROLS.search(shown)))
+    assert "holds several candidate files" in runs["batch"].stdout
+    kept = json.loads((tmp_path / "out" / "results" / "mmm_terminal_escapes.json").read_text())
+    assert f"{esc}]52;c;ZWNobyBwd25lZA==" in kept["extra_data"]["student_output"]
+    assert any(f"{esc}[2J" in notice for notice in kept["extra_data"]["notices"])
 
 
 @ROOT_ONLY

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
+from ..terminal import printable
+
 
 class PlainProgress:
     """Occasional `graded 120/1000 (9.8/s, ETA 1m30s)` lines, for logs."""
@@ -19,7 +21,7 @@ class PlainProgress:
         self.next_share = 0.1
 
     def status(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        print(printable(text), file=self.stream, flush=True)
 
     def advance(self, failed: bool = False) -> None:
         self.done += 1
@@ -71,7 +73,7 @@ class BarProgress:
         self._bar.start()
 
     def status(self, text: str) -> None:
-        self.console.print(text)
+        self.console.print(printable(text), markup=False)
 
     def advance(self, failed: bool = False) -> None:
         self._done += 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
+from ..terminal import printable
+
 NOT_GRADED = "Not graded: "
 
 
@@ -79,13 +81,14 @@ def print_summary(outcome, config, console=None, top: int = 10) -> None:
     if ungraded:
         console.print(f"[yellow]{len(ungraded)} submission(s) could not be graded (zero):[/]")
         for student, reason in ungraded[:5]:
-            console.print(f"  {student}: {reason}", markup=False)
+            console.print(printable(f"  {student}: {reason}"), markup=False)
     for label, reason in outcome.failures[:5]:
-        console.print(f"grader failure on {label}: {reason} (not graded; a re-run retries it)",
+        console.print(printable(f"grader failure on {label}: {reason} (not graded; a re-run retries it)"),
                       markup=False, style="red")
     if outcome.interrupted:
         remaining = outcome.submissions - outcome.graded - outcome.skipped
         console.print(f"[yellow]interrupted:[/] {remaining} submission(s) not graded yet; "
                       f"run the same command again to finish")
     written = [str(p) for p in (outcome.csv_path, outcome.html_path) if p]
-    console.print("wrote " + ", ".join(written) + f" and {outcome.csv_path.parent / 'results'}/", markup=False)
+    console.print(printable("wrote " + ", ".join(written) + f" and {outcome.csv_path.parent / 'results'}/"),
+                  markup=False)
