@@ -305,6 +305,28 @@ def test_gradescope_export_zip_gives_each_group_member_the_grade(config, grader,
     assert rows["31"]["score"] == rows["31"]["max_score"]
 
 
+def test_ids_never_become_spreadsheet_formulas_nor_collide_by_case(config, grader, tmp_path):
+    """Gradescope SIDs (and file names) reach grades.csv: one starting with + - @ (or = before it
+    is sanitised) would be a formula in a spreadsheet; it gets the usual leading apostrophe. Ids
+    that differ only in letter case would share a file on a case-insensitive disk: renamed, and
+    the warning says why."""
+    sids = ["+1-555-0100", "-2", "@SUM(A1)", "=HYPERLINK(evil)", "Ada", "ada"]
+    metadata = "".join(f"submission_{n}:\n  :submitters:\n  - :sid: '{sid}'\n" for n, sid in enumerate(sids))
+    export = tmp_path / "export.zip"
+    with zipfile.ZipFile(export, "w") as archive:
+        archive.writestr("submission_metadata.yml", metadata)
+        for n in range(len(sids)):
+            archive.writestr(f"submission_{n}/layers.py", "x = 1\n")
+    out = tmp_path / "out"
+    outcome = batch(export, out, config, grader)
+    ids = ["+1-555-0100", "-2", "@SUM_A1_", "_HYPERLINK_evil_", "Ada", "ada-2"]
+    assert sorted(p.stem for p in (out / "results").glob("*.json")) == sorted(ids)
+    cells = [row["student"] for row in read_csv(out / "grades.csv")]
+    assert cells == sorted(["'+1-555-0100", "'-2", "'@SUM_A1_", "_HYPERLINK_evil_", "Ada", "ada-2"])
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
+    assert any("submission_5 -> ada-2 (differs from Ada only in letter case)" in w for w in outcome.warnings)
+
+
 def run_cli(*args, **options) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "autograder", *args], cwd=KIT_ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **options)

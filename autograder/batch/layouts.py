@@ -207,8 +207,10 @@ def _gradescope(metadata_path: Path) -> Found:
 def _make_unique(found: Found) -> None:
     """Two submissions with one id (alice.py and alice.ipynb, or ids that sanitise alike) would
     overwrite each other's results: later ones (in input order) get -2, -3, ... and a warning.
-    Compared case-insensitively, for file systems that are."""
-    taken: set[str] = set()
+    Ids that differ only in letter case (Alice, alice) collide too: on a case-insensitive disk
+    (macOS, Windows, many shares) results/Alice.json and results/alice.json are one file, and a
+    gradebook matching ids may merge them; the warning says so."""
+    taken: dict[str, str] = {}  # lower-cased id -> the id that holds it
     renamed = []
     items = []
     for item in found.items:
@@ -219,8 +221,10 @@ def _make_unique(found: Found) -> None:
                 n += 1
                 unique = f"{member}-{n}"
             if unique != member:
-                renamed.append(f"{item.label} -> {unique}")
-            taken.add(unique.lower())
+                holder = taken[member.lower()]
+                case_only = f" (differs from {holder} only in letter case)" if holder != member else ""
+                renamed.append(f"{item.label} -> {unique}{case_only}")
+            taken[unique.lower()] = unique
             members.append(unique)
         items.append(Item(tuple(members), item.source, item.label))
     found.items = items

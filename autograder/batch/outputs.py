@@ -23,6 +23,9 @@ RESULTS = "results"
 CSV_NAME = "grades.csv"
 FIXED_COLUMNS = ("student", "score", "max_score")
 UNREADABLE = "unreadable"
+# A spreadsheet reads a cell starting with one of these as a formula (CSV injection); ids can
+# (Gradescope SIDs, file names like "+1.ipynb"). The usual leading apostrophe makes it text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def digest_bytes(data: bytes) -> str:
@@ -120,9 +123,14 @@ def format_number(value) -> str:
     return f"{number:.6f}".rstrip("0")
 
 
+def as_text_cell(text: str) -> str:
+    """A CSV cell a spreadsheet shows as the text it is, never evaluates."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def csv_text(results: dict[str, dict], check_names: list[str]) -> str:
-    """One row per student, sorted; columns student, score, max_score, then every check in
-    grading.toml order (empty where a result has no such check)."""
+    """One row per student, sorted; columns student (as_text_cell), score, max_score, then every
+    check in grading.toml order (empty where a result has no such check)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([*FIXED_COLUMNS, *check_names])
@@ -131,7 +139,7 @@ def csv_text(results: dict[str, dict], check_names: list[str]) -> str:
         by_name = {t.get("name"): t.get("score") for t in result["tests"] if isinstance(t, dict)}
         score = result.get("score", sum(float(s or 0) for s in by_name.values()))
         max_score = result.get("max_score", sum(float(t.get("max_score") or 0) for t in result["tests"]))
-        writer.writerow([student, format_number(score), format_number(max_score),
+        writer.writerow([as_text_cell(student), format_number(score), format_number(max_score),
                          *(format_number(by_name.get(name)) for name in check_names)])
     return buffer.getvalue()
 
