@@ -41,26 +41,35 @@ def score_check(entry, outcome, static_forbidden: dict, tolerance: dict) -> Chec
         return result(False, f"Forbidden API: {used}. Implement it with basic tensor operations.")
     if outcome.error:
         return result(False, _error_text(outcome.error))
+    try:
+        passed, message = _verdict(entry, outcome.outputs, tolerance)
+    except Exception as unusable:  # the outputs are the student's: an odd one costs this check, never the grader
+        passed, message = False, (f"your outputs could not be checked ({type(unusable).__name__}: "
+                                  f"{str(unusable)[:200]})")
+    return result(passed, message)
+
+
+def _verdict(entry, outputs: dict, tolerance: dict) -> tuple[bool, str]:
+    check = entry.check
     if check.judge:
-        passed, message = check.judge(outcome.outputs)
-        return result(passed, message)
+        return check.judge(outputs)
     for output in check.produced:
         expected = entry.expected[output]
-        got = outcome.outputs.get(output, "missing")
+        got = outputs.get(output, "missing")
         mismatch = compare(output, got, expected, EXACT, shape_only=True)
         if mismatch is None and got.dtype != expected.dtype:
             mismatch = f"{output} has dtype {str(got.dtype)[6:]}, expected {str(expected.dtype)[6:]}"
         if mismatch:
             problem = mismatch if isinstance(mismatch, str) else mismatch.problem
             method = check.name.split(".")[1]
-            return result(False, f"This check counts only when {method} returns a tensor of the right shape "
-                                 f"and dtype: {problem}.")
+            return False, (f"This check counts only when {method} returns a tensor of the right shape "
+                           f"and dtype: {problem}.")
     for output in check.compare:
         expected = entry.expected[output]
         # an input must come back bit for bit; outputs within the dtype's tolerance
         tol = EXACT if output.endswith("_after") else tolerance[str(expected.dtype).replace("torch.", "")]
-        mismatch = compare(output, outcome.outputs.get(output, "missing"), expected, tol, check.shape_only)
+        mismatch = compare(output, outputs.get(output, "missing"), expected, tol, check.shape_only)
         if mismatch:
             hint = hint_for(mismatch, check)
-            return result(False, mismatch.problem + (f"\nHint: {hint}" if hint else ""))
-    return result(True, "passed")
+            return False, mismatch.problem + (f"\nHint: {hint}" if hint else "")
+    return True, "passed"

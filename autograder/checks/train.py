@@ -38,7 +38,7 @@ def checks(train, generator: torch.Generator):
         S = outputs.get("S_test")
         if not isinstance(S, torch.Tensor) or S.shape != (len(X_test), c):
             return False, f"the trained network's output on the test digits was not a ({len(X_test)}, {c}) tensor"
-        accuracy = (S.argmax(dim=1) == test_labels).double().mean().item()
+        accuracy = (S.double().argmax(dim=1) == test_labels).double().mean().item()  # any dtype, bool too
         verdict = "reached" if accuracy >= train.accuracy_threshold else "is below"
         return accuracy >= train.accuracy_threshold, (
             f"test accuracy {accuracy:.1%} {verdict} the threshold {train.accuracy_threshold:.0%}")

@@ -255,10 +255,26 @@ def _explain_exit(status: str) -> str:
 
 
 # Everything below reads a frame written by the child, that is by student code if it wants to: any
-# field may have any JSON type, and every string ends up in the report, so each is checked and cut.
+# field may have any JSON type (ints of 4000 digits, lists nested 900 deep, lone surrogates), and
+# every string ends up in the report, so each is checked and cut. tests/test_wire_fuzz.py fuzzes it.
 
 def _text(value, limit: int = 500) -> str:
-    return str(value)[:limit]
+    """A string field as text of at most `limit` characters that any UTF-8 writer accepts (a lone
+    surrogate, sent as "\\ud800", becomes '?'); another JSON value is named by its type."""
+    if not isinstance(value, str):
+        value = f"<{type(value).__name__}>" if isinstance(value, (list, dict)) else str(value)[:limit]
+    return value[:limit].encode("utf-8", "replace").decode("utf-8")
+
+
+def _seconds(value) -> float:
+    """A duration the child reports, or 0.0 when it is not a plain finite number (10**400, NaN)."""
+    if type(value) not in (int, float):
+        return 0.0
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return 0.0
+    return seconds if 0.0 <= seconds < float("inf") else 0.0
 
 
 def _error(error) -> dict | None:
@@ -289,13 +305,12 @@ def _outcome(message: dict, tensors: list) -> ProbeOutcome:
         elif kind in ("none", "missing"):
             outputs[name] = kind
         else:
-            outputs[name] = f"other:{str(described.get('type', '?'))[:40] if isinstance(described, dict) else '?'}"
-    seconds = message.get("seconds")
+            outputs[name] = f"other:{_text(described.get('type', '?'), 40) if isinstance(described, dict) else '?'}"
     return ProbeOutcome(
         outputs=outputs,
         error=_error(message.get("error")),
         forbidden=_forbidden(message.get("forbidden")),
-        seconds=float(seconds) if isinstance(seconds, (int, float)) else 0.0,
+        seconds=_seconds(message.get("seconds")),
     )
 
 

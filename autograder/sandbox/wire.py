@@ -50,8 +50,14 @@ def encode_tensor(tensor: torch.Tensor) -> tuple[dict, bytes]:
     return {"dtype": name, "shape": list(plain.shape)}, data
 
 
+def _dtype(spec: dict):
+    """The allowed dtype a description names, or None (the name may be any JSON value)."""
+    name = spec.get("dtype")
+    return DTYPES.get(name) if isinstance(name, str) else None
+
+
 def decode_tensor(spec: dict, data: bytes) -> torch.Tensor:
-    dtype = DTYPES.get(spec.get("dtype"))
+    dtype = _dtype(spec)
     shape = spec.get("shape")
     if (dtype is None or not isinstance(shape, list) or len(shape) > MAX_DIMS
             or not all(type(d) is int and 0 <= d < 1 << 31 for d in shape)):
@@ -107,7 +113,7 @@ def receive(sock: socket.socket, deadline: float | None = None,
         raise FrameTooLarge(f"frame of {(json_size + payload_size) >> 20} MB")
     try:
         message = json.loads(_read_exact(sock, json_size, deadline))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # deep nesting: RecursionError
+    except (ValueError, RecursionError):  # not UTF-8 or JSON, an int of 5000 digits; deep nesting
         raise WireError("frame is not JSON") from None
     payload = _read_exact(sock, payload_size, deadline)
     if not isinstance(message, dict) or not isinstance(message.get("tensors"), list):
@@ -119,7 +125,7 @@ def receive(sock: socket.socket, deadline: float | None = None,
         if "unsupported_dtype" in spec:
             tensors.append(None)
             continue
-        dtype = DTYPES.get(spec.get("dtype"))
+        dtype = _dtype(spec)
         size = 0
         if dtype is not None and isinstance(spec.get("shape"), list):
             size = dtype.itemsize
