@@ -222,10 +222,20 @@ def _converter_class():
                         path.write_text(text, encoding="utf-8")
                         staged.append((key, path))
                 with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                    reports = pool.map(lambda job: self.grader.grade(job[1], parts=parts, student=job[0][0]),
-                                       staged)
-                    self.reports.update(zip((key for key, _ in staged), reports))
+                    reports = pool.map(lambda job: self._grade_one(job[1], parts, job[0][0]), staged)
+                    for (key, _), report in zip(staged, reports):
+                        if isinstance(report, Exception):  # scored 0 like an unreadable notebook, said why
+                            self.unreadable[key] = f"the grader failed on it ({type(report).__name__}: {report})"
+                        else:
+                            self.reports[key] = report
             self.graded = sorted({student for student, _ in self.reports} | {s for s, _ in self.unreadable})
+
+        def _grade_one(self, path: Path, parts: list, student: str):
+            """The report, or the exception the grader raised: one notebook never stops the class."""
+            try:
+                return self.grader.grade(path, parts=parts, student=student)
+            except Exception as failure:
+                return failure
 
         def convert_single_notebook(self, notebook_filename: str) -> None:
             resources = self.init_single_notebook_resources(notebook_filename)
