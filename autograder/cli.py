@@ -1,7 +1,7 @@
 """The command line: parse arguments, call a core function, turn the result into an exit code.
 
 Exit 0 when the work completed (whatever the scores), 2 for unusable input or configuration
-(one line on stderr), 130 on Ctrl-C. GraderError becomes an exit code here and nowhere else.
+(one line on stderr), 130 on Ctrl-C; `check` exits 1 when it lists disagreements. GraderError becomes an exit code here and nowhere else.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from .records import GraderError
 from .terminal import printable
 
-EXIT_OK, EXIT_UNUSABLE, EXIT_INTERRUPTED = 0, 2, 130
+EXIT_OK, EXIT_DISAGREES, EXIT_UNUSABLE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def cmd_grade(args) -> int:
@@ -61,11 +61,40 @@ def cmd_batch(args) -> int:
 
 
 def cmd_release(args) -> int:
-    from .release import DEFAULT_OUT_DIR, DEFAULT_SOURCE, release
+    from .config import load_config
+    from .release import DEFAULT_OUT_DIR, DEFAULT_SOURCE, release, stamp_source
 
-    out = release(Path(args.source or DEFAULT_SOURCE), Path(args.out or DEFAULT_OUT_DIR))
+    source, config = Path(args.source or DEFAULT_SOURCE), load_config(args.config)
+    if _print_disagreements(source, config, stampable=False):
+        raise GraderError(f"release refused: {source} disagrees with {config.path.name} (listed above)")
+    for change in stamp_source(source, config):
+        print(f"from {config.path.name}: {change}")
+    out = release(source, Path(args.out or DEFAULT_OUT_DIR), config)
     print(f"released {out}")
     return EXIT_OK
+
+
+def cmd_check(args) -> int:
+    from .config import load_config
+    from .release import DEFAULT_SOURCE
+
+    source, config = Path(args.notebook or DEFAULT_SOURCE), load_config(args.config)
+    found = _print_disagreements(source, config)
+    if found:
+        print(f"{found} disagreement(s) between {source} and {config.path}")
+        return EXIT_DISAGREES
+    print(f"{source} agrees with {config.path}")
+    return EXIT_OK
+
+
+def _print_disagreements(source: Path, config, stampable: bool = True) -> int:
+    """Print each disagreement (those release stamps only if `stampable`); return how many."""
+    from .consistency import check_assignment
+
+    found = [d for d in check_assignment(source, config) if stampable or not d.stampable]
+    for disagreement in found:
+        print(disagreement.describe(source.name))
+    return len(found)
 
 
 def cmd_gradescope_build(args) -> int:
@@ -134,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--source", help="source notebook (default: assignment/nn_from_scratch.ipynb)")
     release.add_argument("--out", help="output folder (default: student_template/)")
     release.set_defaults(run=cmd_release)
+
+    check = commands.add_parser(
+        "check", help="list every disagreement between the source notebook, grading.toml and the checks "
+                      "(exit 1 if any, 0 if none)")
+    check.add_argument("notebook", nargs="?", help="source notebook (default: assignment/nn_from_scratch.ipynb)")
+    check.set_defaults(run=cmd_check)
 
     gradescope = commands.add_parser("gradescope", help="Gradescope autograder: build the zip, run inside it")
     gradescope_commands = gradescope.add_subparsers(dest="gradescope_command", required=True)

@@ -26,7 +26,6 @@ from autograder.release import release
 KIT = Path(__file__).resolve().parent.parent
 SOURCE = KIT / "assignment" / "nn_from_scratch.ipynb"
 TEMPLATE = KIT / "student_template" / "nn_from_scratch.ipynb"
-PAIRED = SOURCE.with_suffix(".md")  # the jupytext twin reviewers read as a diff
 PARTS = ("linear", "relu", "softmax", "nll")  # the parts with an answer cell
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.S)
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
@@ -105,16 +104,6 @@ def errors(c) -> list:
 
 
 # --------------------------------------------------------------------------- the source notebook
-
-
-def test_paired_markdown_holds_the_same_cells_as_the_notebook(source):
-    """The .md twin is what a reviewer diffs: every cell's type, source and metadata, in order."""
-    import jupytext
-
-    paired = jupytext.read(PAIRED)
-    assert [(c.cell_type, c.source, c.metadata) for c in paired.cells] == \
-        [(c.cell_type, c.source, c.metadata) for c in source.cells], \
-        f"{PAIRED.name} is out of step with the notebook: run jupytext --sync {SOURCE.relative_to(KIT)}"
 
 
 def test_reference_solution_is_the_notebooks_answer_cells():
