@@ -281,11 +281,12 @@ def test_release_refuses_unusable_input_with_a_grader_error(tmp_path, name, cont
 
 
 def test_release_reports_nbgrader_rejections_in_one_line(tmp_path, source):
+    """A rule of nbgrader's own that `autograder check` leaves to it: solution regions only in answer cells."""
     broken = nbformat.from_dict(source)
-    nbgrader_meta(broken.cells[-1])["grade_id"] = "intro"  # a duplicate grade_id
+    cell(broken, "plot_loss").source += "\n### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION"
     path = tmp_path / "nn_from_scratch.ipynb"
     nbformat.write(broken, path)
-    with pytest.raises(GraderError, match="Duplicate grade id: intro") as raised:
+    with pytest.raises(GraderError, match="Solution region detected in a non-solution cell") as raised:
         release(path, tmp_path / "out")
     assert "\n" not in str(raised.value)
 
