@@ -35,6 +35,9 @@ class Grader:
         except BaseException:
             self.sandbox.close()
             raise
+        from .diagnosis import Catalogue
+
+        self.catalogue = Catalogue()  # wrong variants' outputs on the suite's inputs, computed once
 
     def __enter__(self):
         return self
@@ -80,15 +83,14 @@ class Grader:
             report.notices.append(
                 f"{error.get('where')}: {error.get('type')}: {error.get('message')}"
                 + (f" ({error['line']})" if error.get("line") else ""))
-        from .score import score_check
+        from .score import score_all
 
         # A method seen calling a forbidden API in any check loses every check that calls it.
         known = {method: list(calls) for method, calls in static.items()}
         for outcome in run.outcomes:
             for method, calls in (outcome.forbidden if outcome else {}).items():
                 known.setdefault(method, []).extend(c for c in calls if c not in known[method])
-        report.checks = [score_check(e, outcome, known, self.config.tolerance)
-                         for e, outcome in zip(entries, run.outcomes)]
+        report.checks = score_all(entries, run.outcomes, known, self.config.tolerance, self.catalogue)
         report.student_output = run.output
         report.execution_time = time.perf_counter() - started
         return report

@@ -43,6 +43,7 @@ class CheckResult:
     max_score: float
     passed: bool
     message: str = ""
+    cause: dict | None = None  # diagnosis.Cause.as_dict() of a failed check: key, method, text, hint
 
     @property
     def part(self) -> str:

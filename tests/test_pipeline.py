@@ -74,7 +74,7 @@ def test_unfinished_part_loses_only_its_points(grader, tmp_path, reference_sourc
 
 @pytest.mark.parametrize("old, new, check, hint", [
     ("self.db = dh.sum(dim=0)", "self.db = dh.sum(dim=0, keepdim=True)", "linear.backward.grad_b", "keepdim"),
-    ("return -self.p.log().mean()", "return -self.p.log().sum()", "nll.forward.value", "factor N"),
+    ("return -self.p.log().mean()", "return -self.p.log().sum()", "nll.forward.value", "a 1/N is missing"),
 ])
 def test_known_mistakes_get_a_hint(grader, tmp_path, reference_source, old, new, check, hint):
     assert reference_source.count(old) == 1, f"reference changed: update this test ({old!r})"

@@ -1,0 +1,125 @@
+"""Diagnosis: failed checks get a named cause, measured on generated mutants of the reference.
+
+- the catalogue is alive: every wrong variant runs on its class's probes and differs from the oracle;
+- coverage: the AST mutants of solution/layers.py (tests/corpus/mutants.py) are graded by one warm
+  Grader; of those that lose value-level points (a wrong value, shape, dtype, None, an input changed:
+  not an exception, which is reported by class, method and line), at least 90% get a named cause on
+  every such failed check;
+- no wrong diagnosis: each diagnosed mutant is run again, in this process, on fresh hidden inputs
+  (another seed) and must get the same cause for the same checks: a cause whose variant matched by
+  coincidence does not survive new inputs;
+- the valid alternatives (tests/corpus/valid) get no cause at all.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from autograder import diagnosis
+from autograder.checks import build_suite
+from autograder.sandbox.probe import MISSING, ProbeError, run_probe
+from autograder.sandbox.session import ProbeOutcome
+from autograder.score import score_all
+from corpus import VALID, assembled_valid_source
+from corpus.mutants import generate
+
+LAYER_PARTS = ("linear", "relu", "softmax", "nll")
+NOT_VALUE_LEVEL = (":raised:", ":not_written", ":forbidden:", ":failure:")
+
+
+def _layer_suite(config, seed=None):
+    if seed is not None:
+        config = dataclasses.replace(config, inputs=dataclasses.replace(config.inputs, seed=seed))
+    return [e for e in build_suite(config) if e.check.part in LAYER_PARTS]
+
+
+def _plain(value):
+    """What the sandbox's wire makes of an output that is not a tensor."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if value is None:
+        return "none"
+    return "missing" if value is MISSING else f"other:{type(value).__name__}"
+
+
+def grade_in_process(source: str, suite, tolerance, catalogue):
+    """Our own trusted mutant, run here without a sandbox: the results, each with its cause."""
+    namespace: dict = {}
+    exec(compile(source, "mutant.py", "exec"), namespace)
+    outcomes = []
+    for entry in suite:
+        try:
+            outputs = run_probe(namespace, list(entry.check.probe.steps), [t.clone() for t in entry.check.probe.tensors])
+            outcomes.append(ProbeOutcome(outputs={k: _plain(v) for k, v in outputs.items()}))
+        except ProbeError as error:
+            outcomes.append(ProbeOutcome(error={"where": error.where, "type": type(error.error).__name__,
+                                                "message": str(error.error)}))
+    return score_all(suite, outcomes, {}, tolerance, catalogue)
+
+
+def value_level(check) -> bool:
+    return not check.passed and not (check.cause and any(k in check.cause["key"] for k in NOT_VALUE_LEVEL))
+
+
+def test_every_variant_predicts_a_mistake_on_some_probe(config):
+    suite = _layer_suite(config)
+    catalogue = diagnosis.Catalogue()
+    for variant in diagnosis.VARIANTS:
+        differs = False
+        for entry in suite:
+            if diagnosis._layer_class(entry) != variant.cls:
+                continue
+            predicted = catalogue.predicted(variant, entry)
+            for output in entry.check.compare if predicted else ():
+                got, expected = predicted.get(output), entry.expected[output]
+                differs |= not (isinstance(got, torch.Tensor) and got.shape == expected.shape
+                                and torch.equal(got.double().nan_to_num(), expected.double().nan_to_num()))
+        assert differs, f"{variant.cause.key} never differs from the oracle: a dead catalogue entry"
+
+
+def test_the_reference_gets_no_cause(config, reference_source):
+    suite = _layer_suite(config)
+    results = grade_in_process(reference_source, suite, config.tolerance, diagnosis.Catalogue())
+    assert all(r.passed and r.cause is None for r in results)
+
+
+@pytest.mark.slow
+def test_mutants_get_a_named_cause_that_holds_on_fresh_inputs(grader, config, tmp_path, capsys):
+    mutants = generate()
+    assert len(mutants) >= 60
+    fresh_suite = _layer_suite(config, seed=config.inputs.seed + 1)
+    fresh_catalogue = diagnosis.Catalogue()
+    value_mutants, covered, wrong = [], [], []
+    for mutant in mutants:
+        path = tmp_path / "mutant.py"
+        path.write_text(mutant.source)
+        report = grader.grade(path, parts=LAYER_PARTS)
+        failed = [c for c in report.checks if value_level(c)]
+        if not failed:
+            continue  # equivalent, or only exceptions (reported by class, method and line)
+        value_mutants.append(mutant.name)
+        if all(c.cause for c in failed):
+            covered.append(mutant.name)
+        # the same causes on fresh inputs, for the checks that fail there too
+        fresh = {c.name: c for c in grade_in_process(mutant.source, fresh_suite, config.tolerance, fresh_catalogue)}
+        for check in failed:
+            again = fresh[check.name]
+            if check.cause and not again.passed and (again.cause or {}).get("key") != check.cause["key"]:
+                wrong.append(f"{mutant.name} {check.name}: {check.cause['key']} here, "
+                             f"{(again.cause or {}).get('key')} on fresh inputs")
+    coverage = len(covered) / len(value_mutants)
+    with capsys.disabled():
+        print(f"\ndiagnosis coverage: {len(covered)}/{len(value_mutants)} = {coverage:.0%} of the mutants that lose "
+              f"value-level points ({len(mutants)} generated); not covered: "
+              + ", ".join(sorted(set(value_mutants) - set(covered))))
+    assert not wrong, "causes that do not hold on fresh inputs:\n" + "\n".join(wrong)
+    assert coverage >= 0.9
+
+
+@pytest.mark.parametrize("path", VALID, ids=lambda p: p.stem)
+def test_valid_alternatives_get_no_cause(config, path):
+    suite = _layer_suite(config)
+    results = grade_in_process(assembled_valid_source(path), suite, config.tolerance, diagnosis.Catalogue())
+    assert [(r.name, r.cause) for r in results if r.cause or not r.passed] == []
