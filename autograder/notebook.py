@@ -51,9 +51,10 @@ def part_feedback(report, part: str) -> str:
     passed = [c.name.split(".", 1)[1] for c in result.checks if c.passed]
     if passed:
         lines.append("  passed: " + ", ".join(passed))
-    for check in result.checks:
-        if not check.passed:
-            lines.append(f"  ✗ {check.name}: " + check.message.replace("\n", "\n      "))
+    if any(not check.passed for check in result.checks):
+        from .feedback import as_text
+
+        lines.append(as_text(result.checks, indent="  "))
     lines.extend(f"  note: {notice}" for notice in report.notices)
     return "\n".join(lines)
 

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from . import feedback
 from .config import Config
 from .terminal import printable
 
@@ -19,6 +20,9 @@ def summary_text(report) -> str:
     for name, part in report.parts.items():
         lines.append(f"  {name:<8} {part.score:g} / {part.max_score:g}")
     lines.extend(f"Note: {notice}" for notice in report.notices)
+    if not report.error and any(not c.passed for c in report.checks):
+        lines += ["", "What went wrong (one line per mistake, with the checks it cost):",
+                  feedback.as_text(report.checks, indent="  ")]
     return "\n".join(lines)
 
 
@@ -44,6 +48,7 @@ def results_json(report, config: Config) -> dict:
                 "output_format": "text",
                 "tags": [check.part],
                 "visibility": gradescope.hidden_check_visibility,
+                **({"extra_data": {"cause": check.cause}} if check.cause else {}),
             }
             for check in report.checks
         ],
@@ -67,19 +72,23 @@ def print_report(report, console: Console | None = None) -> None:
         console.print(Text("Not graded: ", style="red").append(printable(report.error), style="none"))
         return
     table = Table(show_edge=False, pad_edge=False)
-    for column in ("part", "score", "failed checks"):
+    for column in ("part", "score", "failed checks", "mistakes"):
         table.add_column(column)
     for name, part in report.parts.items():
-        failed = [c.name.split(".", 1)[1] for c in part.checks if not c.passed]
+        failed = [c for c in part.checks if not c.passed]
         colour = "green" if not failed else ("yellow" if part.score else "red")
-        table.add_row(name, f"[{colour}]{part.score:g} / {part.max_score:g}[/]", ", ".join(failed) or "—")
+        table.add_row(name, f"[{colour}]{part.score:g} / {part.max_score:g}[/]", str(len(failed)) if failed else "—",
+                      str(len(feedback.items(failed))) if failed else "—")
     console.print(table)
     for notice in report.notices:
         console.print(Text("Note: " + printable(notice), style="yellow"))
-    for check in report.checks:
-        if not check.passed:
-            console.print(Text(f"✗ {check.name}", style="bold red"))
-            console.print(Text("  " + printable(check.message).replace("\n", "\n  ")))
+    for item in feedback.items(report.checks):
+        console.print(Text(f"✗ {printable(item.text)}", style="bold red"),
+                      Text(f"({feedback.checks_phrase(item)})", style="dim"))
+        if item.hint:
+            console.print(Text(f"  Hint: {printable(item.hint)}"))
+        if not item.key.endswith(":not_written"):  # what went in and came back, for the first check
+            console.print(Text("  " + printable(item.example).replace("\n", "\n  "), style="dim"))
     if report.student_output.strip():
         console.print(Text("Your code printed (first lines):", style="dim"))
         console.print(Text(printable("\n".join(report.student_output.splitlines()[:10])), style="dim"))

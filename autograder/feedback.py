@@ -1,0 +1,70 @@
+"""One item per cause: the failed checks that one mistake explains, grouped for a reader.
+
+Pure, like the reporters that use it (terminal, results.json's output, the notebook's test cells,
+the per-student HTML page). Results keep one test per check; this only decides how they are read:
+the cause, what to do about it, and the checks and points it cost. A method that is not written yet
+is one item, however many checks call it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Item:
+    key: str
+    text: str  # the cause, or the symptom when no cause is known
+    hint: str = ""
+    checks: list = field(default_factory=list)  # CheckResults
+
+    @property
+    def lost(self) -> float:
+        return sum(c.max_score - c.score for c in self.checks)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.checks]
+
+    @property
+    def example(self) -> str:
+        """What the first check fed in and what came back (no cause or hint lines)."""
+        lines = self.checks[0].message.splitlines()
+        return "\n".join(line for line in lines if not line.startswith(("Cause: ", "Hint: ")))
+
+
+def _symptom(message: str) -> tuple[str, str]:
+    lines = [line for line in message.splitlines() if not line.startswith("Given: ")]
+    hint = next((line[len("Hint: "):] for line in lines if line.startswith("Hint: ")), "")
+    text = next((line for line in lines if not line.startswith(("Hint: ", "Cause: "))), "failed")
+    return text, hint
+
+
+def items(checks) -> list[Item]:
+    """Failed checks grouped by cause, in the order of their first check."""
+    grouped: dict[str, Item] = {}
+    for check in checks:
+        if check.passed:
+            continue
+        if check.cause:
+            key, text, hint = check.cause["key"], check.cause["text"], check.cause.get("hint", "")
+        else:
+            text, hint = _symptom(check.message)
+            key = f"{check.name}:{text}" if text != "not run" else f"{check.part}:not_run"
+        grouped.setdefault(key, Item(key, text, hint)).checks.append(check)
+    return list(grouped.values())
+
+
+def checks_phrase(item: Item) -> str:
+    """'−3 points: linear.backward.grad_W, linear.backward.float32'."""
+    names = ", ".join(item.names)
+    return f"−{item.lost:g} point{'s' if item.lost != 1 else ''}: {names}"
+
+
+def as_text(checks, indent: str = "") -> str:
+    """The items as plain text lines, for the terminal, results.json and the notebook."""
+    lines = []
+    for item in items(checks):
+        lines.append(f"{indent}✗ {item.text} ({checks_phrase(item)})")
+        if item.hint:
+            lines.append(f"{indent}  Hint: {item.hint}")
+    return "\n".join(lines)
