@@ -283,10 +283,9 @@ VARIANTS = [
     _v("NLLLoss.forward", "log1p", "NLLLoss.forward uses log1p (log(1 + S)) where log belongs.",
        "L = −mean(log S at the true class)", lambda: _nll(lambda S, y: -_at_true(S, y).log1p().mean())),
     _v("NLLLoss.forward", "predicted_class", "NLLLoss.forward takes the class from S (the prediction) instead of y (the true class).",
-       "the true class of row i is y[i].argmax()",
-       lambda: _nll(lambda S, y: -S.max(dim=1).values.log().mean())),
+       "the true class of row i is y[i].argmax()", lambda: _nll_at_class(lambda S, y: S.argmax(dim=1))),
     _v("NLLLoss.forward", "wrong_class", "NLLLoss takes S at a class where y is 0 (argmin instead of argmax?), not at the true class.",
-       "the true class of row i is y[i].argmax()", lambda: _nll_at_class(lambda y: y.argmin(dim=1))),
+       "the true class of row i is y[i].argmax()", lambda: _nll_at_class(lambda S, y: y.argmin(dim=1))),
     _v("NLLLoss.forward", "log_of_zeros", "NLLLoss.forward takes the log of every entry of S, so exact zeros off the true class give 0·log 0 = nan.",
        "log only the true-class probabilities (index with the labels, or gather)",
        lambda: _nll(lambda S, y: -(y * S.log()).sum() / S.shape[0])),
@@ -316,11 +315,11 @@ VARIANTS = [
 
 
 def _nll_at_class(labels):
-    """NLL (forward and backward) at other classes than the true one: labels(y) -> class per row."""
+    """NLL (forward and backward) at other classes than the true one: labels(S, y) -> class per row."""
 
     class Variant(R.NLLLoss):
         def forward(self, S, y):
-            picked = torch.nn.functional.one_hot(labels(y), S.shape[1]).to(y.dtype)
+            picked = torch.nn.functional.one_hot(labels(S, y), S.shape[1]).to(y.dtype)
             return R.NLLLoss.forward(self, S, picked)
 
     Variant.__name__ = "NLLLoss"
@@ -582,7 +581,8 @@ def _structural(observation: Observation) -> Cause | None:
     if observation.kind == "dtype":
         got = str(observation.got.dtype).replace("torch.", "")
         wanted = str(observation.expected.dtype).replace("torch.", "")
-        return Cause(f"{method}:dtype", method,
+        # one cause per class: a forward that changes the dtype also changes what backward returns
+        return Cause(f"{method.split('.')[0]}:dtype", method,
                      f"{method} returns {out} as {got} when its inputs are {wanted}: it must keep the input's dtype.",
                      "create tensors with dtype=x.dtype (or zeros_like) and don't call .double()/.float()")
     return None
@@ -600,10 +600,13 @@ def _observations(entries, outcomes, results, tolerance) -> list[Observation]:
             # inputs must come back bit for bit, as score.py demands
             tol = _EXACT if output.endswith("_after") else tolerance[str(expected.dtype).replace("torch.", "")]
             got = outcome.outputs.get(output, "missing")
-            mismatch = compare(output, got, expected, tol, check.shape_only)
+            shape_only = check.shape_only or output not in check.compare  # produced: shape (and dtype) only
+            mismatch = compare(output, got, expected, tol, shape_only)
+            if mismatch is None and shape_only and output not in check.compare:  # produced: dtype counts too
+                if isinstance(got, torch.Tensor) and got.dtype != expected.dtype:
+                    mismatch = compare(output, got, expected, tol)
             observations.append(Observation(index, entry, output, got, expected, tol, mismatch is not None,
-                                            mismatch.kind if mismatch else "",
-                                            check.shape_only or output not in check.compare))
+                                            mismatch.kind if mismatch else "", shape_only))
     return observations
 
 

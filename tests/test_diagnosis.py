@@ -123,3 +123,48 @@ def test_valid_alternatives_get_no_cause(config, path):
     suite = _layer_suite(config)
     results = grade_in_process(assembled_valid_source(path), suite, config.tolerance, diagnosis.Catalogue())
     assert [(r.name, r.cause) for r in results if r.cause or not r.passed] == []
+
+
+# --- one item per cause ----------------------------------------------------------------------
+
+# a second backward after t_() raises: a second, honest item (an exception, by class, method, line)
+TWO_ITEMS = {"linear_transposes_x_in_place"}
+
+
+@pytest.mark.slow
+def test_one_bug_is_one_item_naming_it(grader, tmp_path):
+    from autograder.feedback import items
+    from corpus import MUTATIONS, mutated_source
+
+    several = {}
+    for mutation in MUTATIONS:
+        path = tmp_path / "one_bug.py"
+        path.write_text(mutated_source(mutation))
+        report = grader.grade(path, parts=LAYER_PARTS)
+        found = items(report.checks)
+        assert {c.part for item in found for c in item.checks} == {mutation.part}, mutation.name
+        assert all(item.checks[0].cause for item in found), f"{mutation.name}: an item without a cause"
+        if len(found) != 1 and mutation.name not in TWO_ITEMS:
+            several[mutation.name] = [item.text for item in found]
+    assert several == {}
+
+
+def test_an_unwritten_notebook_is_one_line_per_method(grader, tmp_path, reference_source):
+    from autograder.feedback import as_text, items
+
+    stubbed = reference_source
+    for body in ("return x @ self.W + self.b", "self.param_backward(dh)\n        return dh @ self.W.T",
+                 "return h.clamp(min=0)", "return dr * self.h.sign().clamp(min=0)",
+                 "return self.S\n", "return S * (dS - (dS * S).sum(dim=1, keepdim=True))",
+                 "return -self.p.log().mean()", "return dS\n"):
+        assert stubbed.count(body) == 1, body
+        stubbed = stubbed.replace(body, "raise NotImplementedError()\n")
+    path = tmp_path / "unwritten.py"
+    path.write_text(stubbed)
+    report = grader.grade(path, parts=LAYER_PARTS)
+    assert report.score == 0
+    found = items(report.checks)
+    assert 4 <= len(found) <= 8 and all(item.key.endswith(":not_written") for item in found)
+    assert len({item.checks[0].cause["method"] for item in found}) == len(found)
+    text = as_text(report.checks)
+    assert text.count("✗") == len(found) and "NotImplementedError" in text
