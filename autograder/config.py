@@ -63,6 +63,7 @@ class Train:
     accuracy_threshold: float
     wall_seconds: float
     guarded_epochs: int
+    first_epoch_tolerance: float = 1e-3
 
 
 @dataclass(frozen=True)

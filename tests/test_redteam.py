@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 from autograder.config import KIT_ROOT, load_config
 from autograder.report import results_json
@@ -588,3 +589,45 @@ def test_hidden_inputs_cannot_be_predicted_from_the_public_seed(arena, grader, h
     with Grader(arena.config, hide=(arena.root, *solution_copies())) as public:
         predicted = public.grade(path, parts=["linear", "relu", "softmax", "nll"])
     assert predicted.score >= 10, "the control attack should work against public inputs"
+
+
+def public_digits() -> dict:
+    """The whole public digits data set as an attacker carries it: pixels (0..16) -> label."""
+    from solution.digits import load_digits_split
+
+    X, y, X_test, y_test = load_digits_split()
+    return {" ".join(str(round(v * 16)) for v in row.tolist()): int(label)
+            for row, label in zip(torch.cat([X, X_test]), torch.cat([y, y_test]))}
+
+
+def weights_trained_at_home(config) -> dict:
+    """The train check's MLP trained by the reference layers from a start of the attacker's own."""
+    from autograder.sandbox.trainer import train_mlp
+    from solution import layers
+    from solution.digits import load_digits_split, one_hot
+
+    X, y, _, _ = load_digits_split()
+    start = torch.Generator().manual_seed(1)
+    d, h = X.shape[1], config.train.hidden
+    tensors = {"X": X, "Y": one_hot(y, 10), "W1": (torch.rand(d, h, generator=start) - 0.5) / 4,
+               "b1": torch.zeros(h), "W2": (torch.rand(h, 10, generator=start) - 0.5) / 3, "b2": torch.zeros(10)}
+    classes = {name: getattr(layers, name) for name in ("Linear", "ReLU", "Softmax", "NLLLoss")}
+    trained = train_mlp(classes, tensors, {"epochs": 20, "batch_size": 100, "lr": 0.5, "seed": 0,
+                                           "guarded_epochs": 0}, lambda where, fn, args: fn(*args))
+    return {f"{d}x{h}": {"W": trained["W1"].tolist(), "b": trained["b1"].tolist()},
+            f"{h}x10": {"W": trained["W2"].tolist(), "b": trained["b2"].tolist()}}
+
+
+@ROOT_ONLY
+@pytest.mark.parametrize("attack", ["train_lookup_digits", "train_pretrained_weights"])
+def test_the_train_check_needs_layers_that_train(attack, arena, grader, honest_reports):
+    carried = {"digits": public_digits()} if attack == "train_lookup_digits" else {
+        "pretrained": weights_trained_at_home(arena.config)}
+    path = arena.root / "attacks" / f"{attack}.py"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(hostile(attack, "stubs", dict(arena.targets, **carried)))
+    report = grader.grade(path)
+    assert not report.error, report.error
+    (train,) = [check for check in report.checks if check.part == "train"]
+    assert train.score == 0, train.message
+    assert "after the first epoch" in train.message
