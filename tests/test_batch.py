@@ -148,7 +148,7 @@ def test_result_file_is_the_grade_json_object(mixed, config, grader):
     for variable in (written, direct):
         variable.pop("execution_time")
         variable["extra_data"].pop("submission")
-    assert written["extra_data"].pop("batch").keys() == {"config", "submission"}
+    assert written["extra_data"].pop("batch").keys() == {"config", "course_secret_id", "submission"}
     assert written == direct
 
 
