@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -47,20 +48,26 @@ def class_folder(all_notebooks: Path, size: int, work: Path) -> Path:
     return folder
 
 
-def run_batch(folder: Path, out: Path, workers: int | None) -> dict:
+def run_batch(folder: Path, out: Path, workers: int | None, checkout: Path = ROOT) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     command = [sys.executable, "-c", PEAK_RSS_WRAPPER, "batch", str(folder), "--out", str(out)]
     if workers:
         command += ["--workers", str(workers)]
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - started
+    started, cpu_before = time.perf_counter(), _children_cpu()
+    done = subprocess.run(command, cwd=checkout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall, cpu = time.perf_counter() - started, _children_cpu() - cpu_before
     if done.returncode:
         sys.exit(f"autograder batch failed on {folder}:\n{done.stderr[-2000:]}")
     peak_kb = next(int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("peak_rss_kb"))
     times = [json.loads(p.read_text())["execution_time"] for p in (out / "results").glob("*.json")]
     return {"wall": wall, "per_notebook": wall / len(times), "child_median": statistics.median(times),
-            "peak_mb": peak_kb / 1024}
+            "cpu_per_notebook": cpu / len(times), "peak_mb": peak_kb / 1024}
+
+
+def _children_cpu() -> float:
+    """CPU seconds of every finished descendant: the batch, its template and all its children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -69,8 +76,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, help="autograder batch --workers (default: its own)")
     parser.add_argument("--keep", help="keep the notebooks and outputs in this folder (reused if present)")
+    parser.add_argument("--checkouts", help="comma-separated kit checkouts to compare, run alternately on "
+                        "the same notebooks (default: this one); e.g. a worktree of main and this branch")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    checkouts = [Path(c).resolve() for c in args.checkouts.split(",")] if args.checkouts else [ROOT]
     work = Path(args.keep or tempfile.mkdtemp(prefix="bench-sizes-"))
     try:
         all_notebooks = work / "all"
@@ -78,34 +88,50 @@ def main() -> None:
             correct = build_submissions(max(sizes), all_notebooks)
         else:
             correct = {p.stem: None for p in all_notebooks.glob("*.ipynb")}
-        runs: dict[int, list[dict]] = {size: [] for size in sizes}
+        cases = [(size, checkout) for size in sizes for checkout in checkouts]
+        runs: dict[tuple, list[dict]] = {case: [] for case in cases}
         for round_ in range(args.rounds):
-            order = sizes if round_ % 2 == 0 else sizes[::-1]
-            for size in order:
+            for size, checkout in cases if round_ % 2 == 0 else cases[::-1]:
                 folder = class_folder(all_notebooks, size, work)
-                run = run_batch(folder, work / "out", args.workers)
+                run = run_batch(folder, work / "out", args.workers, checkout)
                 if round_ == 0 and all(v is not None for v in correct.values()):
                     check_grades(work / "out", {s: correct[s] for s in (p.stem for p in folder.glob("*.ipynb"))})
-                runs[size].append(run)
-                print(f"round {round_ + 1} size {size}: {run['per_notebook'] * 1000:.1f} ms/notebook, "
-                      f"child median {run['child_median'] * 1000:.1f} ms, parent peak {run['peak_mb']:.0f} MB",
+                runs[size, checkout].append(run)
+                print(f"round {round_ + 1} size {size} {_label(checkout, checkouts)}: "
+                      f"{run['per_notebook'] * 1000:.1f} ms/notebook, child median {run['child_median'] * 1000:.1f} "
+                      f"ms, CPU {run['cpu_per_notebook'] * 1000:.1f} ms/notebook, parent peak {run['peak_mb']:.0f} MB",
                       flush=True)
-        header = ("notebooks", "ms/notebook min", "median", "one submission (median)", "parent peak RSS")
-        print("\n{:>9} | {:>15} | {:>6} | {:>26} | {:>15}".format(*header))
-        print("-" * 92)
-        medians = {}
-        for size in sizes:
-            per = [r["per_notebook"] * 1000 for r in runs[size]]
-            child = statistics.median(r["child_median"] * 1000 for r in runs[size])
-            medians[size] = statistics.median(per)
-            peak = max(r["peak_mb"] for r in runs[size])
-            print(f"{size:>9} | {min(per):>15.1f} | {medians[size]:>6.1f} | {child:>23.1f} ms | {peak:>12.0f} MB")
-        spread = max(medians.values()) / min(medians.values()) - 1
-        print(f"\nspread of the per-notebook medians: {spread * 100:.0f}% (goal <= 15%); "
-              f"{os.cpu_count()} CPU(s), {args.rounds} round(s), sizes interleaved")
+        _print_table(runs, checkouts, args.rounds)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _label(checkout: Path, checkouts: list[Path]) -> str:
+    return checkout.name if len(checkouts) > 1 else ""
+
+
+def _print_table(runs: dict, checkouts: list[Path], rounds: int) -> None:
+    header = ("notebooks", "ms/notebook min", "median", "one submission (median)", "CPU ms/notebook",
+              "parent peak RSS")
+    print("\n{:>22} | {:>15} | {:>6} | {:>23} | {:>15} | {:>15}".format(*header))
+    print("-" * 112)
+    medians = {checkout: {} for checkout in checkouts}
+    for (size, checkout), done in runs.items():
+        per = [r["per_notebook"] * 1000 for r in done]
+        medians[checkout][size] = statistics.median(per)
+        child = statistics.median(r["child_median"] * 1000 for r in done)
+        cpu = statistics.median(r["cpu_per_notebook"] * 1000 for r in done)
+        peak = max(r["peak_mb"] for r in done)
+        name = f"{size} {_label(checkout, checkouts)}"
+        print(f"{name:>22} | {min(per):>15.1f} | {medians[checkout][size]:>6.1f} | {child:>20.1f} ms | "
+              f"{cpu:>15.1f} | {peak:>12.0f} MB")
+    print()
+    for checkout, by_size in medians.items():
+        spread = max(by_size.values()) / min(by_size.values()) - 1
+        print(f"{_label(checkout, checkouts) or 'spread'} of the per-notebook medians over class sizes: "
+              f"{spread * 100:.0f}% (goal <= 15%)")
+    print(f"{os.cpu_count()} CPU(s), {rounds} round(s), runs interleaved (the order reversed every other round)")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 
-from . import isolation, wire
+from . import hugepages, isolation, wire
 
 UNSAFE_MODULES = ("solution", "autograder.checks", "autograder.reference")
 
@@ -120,7 +120,11 @@ def serve(control: socket.socket) -> None:
     signal.signal(signal.SIGCHLD, _reap)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     template = os.getpid()
+    forked = 0
     while True:
+        forked += 1
+        if forked == hugepages.COLLAPSE_AFTER_CHILDREN:  # a batch: make the next forks ~10x cheaper
+            hugepages.collapse_anonymous_memory()
         try:
             data, fds, _, _ = socket.recv_fds(control, 1 << 16, 2)
         except (ConnectionError, OSError):
