@@ -39,8 +39,8 @@ class Grader:
         from .diagnosis import Catalogue
 
         self.catalogue = Catalogue()  # wrong variants' outputs on the suite's inputs, computed once
-        # torch, the kit and the suite and the diagnosis catalogue live as long as the grader: the collector need not walk them
-        # again after each submission (a full collection over them cost ~5 ms a submission in a batch)
+        # torch, the kit, the suite and the catalogue live as long as the grader: the collector need
+        # not walk them again after each submission (a full walk cost ~5 ms a submission in a batch)
         gc.freeze()
 
     def __enter__(self):
