@@ -1,13 +1,15 @@
 """Build the sample submissions `make demo` grades, from the released template and the source.
 
-    .venv/bin/python assignment/build_samples.py      # rewrites assignment/samples/
+    .venv/bin/python assignment/build_samples.py OUT_DIR   # writes the five samples into OUT_DIR
 
 Each sample is what a student would hand in: the student template with answer cells filled in
-(from the source notebook's solution regions), optionally with realistic mistakes. A test checks
-the committed samples equal a fresh build.
+(from the source notebook's solution regions), optionally with realistic mistakes. They are built
+when needed (the demo builds them from its fresh release), never committed: the reference answers
+stay in one place, the source notebook.
 """
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import re
@@ -17,7 +19,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "nn_from_scratch.ipynb"
 TEMPLATE = HERE.parent / "student_template" / "nn_from_scratch.ipynb"
-SAMPLES = HERE / "samples"
 REGION = re.compile(r"( *)### BEGIN SOLUTION\n(.*?)\n *### END SOLUTION", re.S)
 STUB = re.compile(r"( *)# YOUR CODE HERE\n *raise NotImplementedError\(\)")
 
@@ -44,7 +45,10 @@ def _regions(source_nb: dict) -> dict[str, list[str]]:
 
 
 def filled(template: dict, answers: dict, unfinished=(), mistakes=()) -> dict:
+    """The template with the answers in place of its stubs (but for the `unfinished` answer cells),
+    each (old, new) mistake applied; ValueError if a mistake's `old` is in no answer."""
     notebook = json.loads(json.dumps(template))
+    applied = set()
     for cell in notebook["cells"]:
         grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
         if grade_id not in answers or grade_id in unfinished:
@@ -52,14 +56,19 @@ def filled(template: dict, answers: dict, unfinished=(), mistakes=()) -> dict:
         regions = iter(answers[grade_id])
         text = STUB.sub(lambda m: next(regions), _source(cell))
         for old, new in mistakes:
-            text = text.replace(old, new)
+            if old in text:
+                text = text.replace(old, new)
+                applied.add(old)
         cell["source"] = text
+    missing = [old for old, _ in mistakes if old not in applied]
+    if missing:
+        raise ValueError(f"no answer of the source notebook contains {missing[0]!r}: update the sample's mistakes")
     return notebook
 
 
-def build() -> dict[str, bytes]:
-    """File name -> bytes of every sample."""
-    template = json.loads(TEMPLATE.read_text())
+def build(template_path: Path = TEMPLATE) -> dict[str, bytes]:
+    """File name -> bytes of every sample, filled into the student notebook at `template_path`."""
+    template = json.loads(Path(template_path).read_text())
     answers = _regions(json.loads(SOURCE.read_text()))
     files = {}
     for name, (unfinished, mistakes) in SAMPLE_SPECS.items():
@@ -70,7 +79,10 @@ def build() -> dict[str, bytes]:
                  if c["metadata"].get("nbgrader", {}).get("grade_id") == "setup_imports")
     module = "\n\n\n".join([setup] + [_class_text(template, answers, grade_id)
                                        for grade_id in ("linear", "relu", "softmax", "nll")]) + "\n"
-    files["dave_module.py"] = module.replace("r - r.max(dim=1, keepdim=True).values", "r").encode()
+    overflowing = module.replace("r - r.max(dim=1, keepdim=True).values", "r")
+    if overflowing == module:
+        raise ValueError("the softmax answer no longer subtracts the row maximum as dave_module expects")
+    files["dave_module.py"] = overflowing.encode()
     # a zip holding a notebook that uses a forbidden API
     forbidden = filled(template, answers, mistakes=(
         ("return h.clamp(min=0)", "return torch.relu(h)"),))
@@ -88,11 +100,20 @@ def _class_text(template: dict, answers: dict, grade_id: str) -> str:
     return _source(cell)
 
 
-def main() -> None:
-    SAMPLES.mkdir(exist_ok=True)
-    for name, data in build().items():
-        (SAMPLES / name).write_bytes(data)
-        print(f"wrote {SAMPLES / name}")
+def write(folder: Path, template_path: Path = TEMPLATE) -> Path:
+    """Write every sample into `folder` (created if missing); return it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in build(template_path).items():
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="folder to write the samples into")
+    folder = write(parser.parse_args(argv).out)
+    print(f"wrote {len(list(folder.iterdir()))} samples into {folder}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`make demo`: release the student notebook, grade the bundled samples, print the gradebook.
+"""`make demo`: release the student notebook, grade sample submissions built from it, print the gradebook.
 
     .venv/bin/python -m autograder.demo [--out demo_out]
 """
@@ -11,7 +11,22 @@ from pathlib import Path
 from .config import KIT_ROOT
 from .records import GraderError
 
-SAMPLES = KIT_ROOT / "assignment" / "samples"
+SAMPLES_BUILDER = KIT_ROOT / "assignment" / "build_samples.py"
+
+
+def samples_builder():
+    """assignment/build_samples.py as a module (it is a script beside the notebook, not in a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_samples", SAMPLES_BUILDER)
+    builder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builder)
+    return builder
+
+
+def write_samples(folder: Path, template: Path) -> Path:
+    """The sample submissions (correct, buggy, unfinished, a .py, a zip) filled into `template`."""
+    return samples_builder().write(folder, template)
 
 
 def print_gradebook(csv_path: Path) -> None:
@@ -44,10 +59,11 @@ def main(argv=None) -> int:
 
         notebook = release(DEFAULT_SOURCE, out / "student_template")
         print(f"1. released the student notebook: {notebook}")
-        print(f"2. grading the sample submissions in {SAMPLES.relative_to(KIT_ROOT)}/ ...")
+        samples = write_samples(out / "samples", notebook)
+        print(f"2. grading the sample submissions written into {samples}/ ...")
         from .cli import main as cli
 
-        status = cli(["batch", str(SAMPLES), "--out", str(out / "grades")])
+        status = cli(["batch", str(samples), "--out", str(out / "grades")])
         if status == 0:
             print_gradebook(out / "grades" / "grades.csv")
         return status

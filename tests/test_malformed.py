@@ -23,9 +23,10 @@ from typing import Callable
 import pytest
 
 from autograder.config import KIT_ROOT, load_config
+from autograder.demo import samples_builder
 from redteam.harness import REFERENCE, solution_copies, write_config
 
-NOTEBOOK = json.loads((KIT_ROOT / "assignment" / "samples" / "alice_correct.ipynb").read_text())
+NOTEBOOK = json.loads(samples_builder().build()["alice_correct.ipynb"])  # the template, answered
 
 
 def notebook(change: Callable[[dict], None] | None = None) -> bytes:
