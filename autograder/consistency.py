@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import PARTS, Config
+from .config import Config
 from .records import GraderError
 
 # Parts whose code the student writes in an answer cell of that name; the others (train) have a
