@@ -57,7 +57,7 @@ class Disagreement:
     place: str  # "cell 10 (test_nll)", "cell 2 (grading), line 8", "grading.toml [parts.nll.checks]";
     #             "" for the notebook as a whole
     message: str
-    stampable: bool = False  # `autograder release` fixes it (a test cell's points)
+    stampable: bool = False  # `autograder release` fixes it (test cells' points, values the text states)
 
     def __str__(self) -> str:
         return self.describe("notebook")
@@ -197,14 +197,15 @@ def test_cell_disagreements(cells, config: Config) -> list[Disagreement]:
             found.append(Disagreement(place(number, cell), "a graded markdown cell: the kit scores only test "
                                                            "(code) cells that call grade_part"))
             continue
-        if len(calls) != 1:
+        named = list(dict.fromkeys(calls))
+        if len(named) != 1:
             found.append(Disagreement(place(number, cell),
                                       "calls no grade_part(\"<part>\"): no part of grading.toml scores it"
-                                      if not calls else
-                                      f"calls grade_part {len(calls)} times ({', '.join(calls)}); "
+                                      if not named else
+                                      f"calls grade_part for {len(named)} parts ({', '.join(named)}); "
                                       f"a test cell scores one part"))
             continue
-        part = calls[0]
+        part = named[0]
         if part not in parts:
             found.append(Disagreement(place(number, cell), f"grade_part({part!r}) names no part of grading.toml "
                                                            f"(parts: {', '.join(parts)})"))
@@ -365,7 +366,8 @@ def stamp(cells, config: Config) -> list[str]:
             cell.source = STATED.sub(lambda match: _stamped(match, raw, config, place(number, cell), changed),
                                      cell.source)
     for number, calls in test_cell_parts(cells).items():
-        if len(calls) != 1 or calls[0] not in parts:
+        named = set(calls)
+        if len(named) != 1 or not named <= set(parts):
             continue  # not the kit's to stamp: `check` reports it
         meta = nbgrader_meta(cells[number - 1])
         points, old = config.part_points(calls[0]), meta.get("points")
