@@ -25,6 +25,7 @@ grade_id) and line, or the grading.toml section.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -234,7 +235,6 @@ def test_cell_disagreements(cells, config: Config) -> list[Disagreement]:
 
 
 def stated_value_disagreements(cells, config: Config) -> list[Disagreement]:
-    raw = raw_grading(config)
     found, stated = [], set()
     for number, cell in numbered(cells):
         if cell.cell_type != "markdown":
@@ -244,7 +244,7 @@ def stated_value_disagreements(cells, config: Config) -> list[Disagreement]:
             where = place(number, cell, cell.source.count("\n", 0, match.start()) + 1)
             stated.add(key)
             try:
-                expected = grading_value(raw, config, key)
+                expected = grading_value(config, key)
             except KeyError:
                 found.append(Disagreement(where, f"states {key!r}, which is no key of grading.toml"))
                 continue
@@ -261,27 +261,27 @@ def stated_value_disagreements(cells, config: Config) -> list[Disagreement]:
     return found
 
 
-def raw_grading(config: Config) -> dict:
-    from .config import tomllib
-
-    return tomllib.loads(Path(config.path).read_text(encoding="utf-8"))
-
-
-def grading_value(raw: dict, config: Config, key: str):
-    """The value of a dotted grading.toml key; `parts` and `parts.<part>` are point totals.
-    KeyError if grading.toml has no such key."""
+def grading_value(config: Config, key: str):
+    """The value of a dotted grading.toml key, as loaded (course file over the kit's):
+    `limits.wall_seconds`, `tolerance.float64.rtol`, `forbidden.functions` (a list); `parts` and
+    `parts.<part>` are point totals. KeyError if grading.toml has no such key."""
     if key == "parts":
         return sum(config.points.values())
     if key.startswith("parts.") and key.count(".") == 1:
         if key[len("parts."):] not in configured_parts(config):
             raise KeyError(key)
         return config.part_points(key[len("parts."):])
-    value = raw
+    value = config
     for name in key.split("."):
-        if not isinstance(value, dict) or name not in value:
+        if isinstance(value, dict) and name in value:
+            value = value[name]
+        elif dataclasses.is_dataclass(value) and name in {f.name for f in dataclasses.fields(value)}:
+            value = getattr(value, name)
+        else:
             raise KeyError(key)
-        value = value[name]
-    if isinstance(value, dict):
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, (dict, Path)) or dataclasses.is_dataclass(value):
         raise KeyError(key)  # a section, not a value
     return value
 
@@ -303,7 +303,9 @@ def compare_stated(text: str, expected) -> str | None:
     if not NUMBER.match(plain):
         return f"not a number; grading.toml has {expected:g}"
     value = float(plain.rstrip("%")) / (100 if plain.endswith("%") else 1)
-    return None if math.isclose(value, expected, rel_tol=1e-9, abs_tol=1e-12) else f"grading.toml has {expected:g}"
+    if math.isclose(value, expected, rel_tol=1e-9, abs_tol=1e-12):
+        return None
+    return f"grading.toml has {format_stated(expected, like=plain)}"
 
 
 # --------------------------------------------------------------------------- the jupytext twin
@@ -360,10 +362,10 @@ def stamp(cells, config: Config) -> list[str]:
     Returns:
     - one line per change, "cell 11 (test_nll): points 12 -> 13"
     """
-    parts, raw, changed = configured_parts(config), raw_grading(config), []
+    parts, changed = configured_parts(config), []
     for number, cell in numbered(cells):
         if cell.cell_type == "markdown":
-            cell.source = STATED.sub(lambda match: _stamped(match, raw, config, place(number, cell), changed),
+            cell.source = STATED.sub(lambda match: _stamped(match, config, place(number, cell), changed),
                                      cell.source)
     for number, calls in test_cell_parts(cells).items():
         named = set(calls)
@@ -377,10 +379,10 @@ def stamp(cells, config: Config) -> list[str]:
     return changed
 
 
-def _stamped(match: re.Match, raw: dict, config: Config, where: str, changed: list) -> str:
+def _stamped(match: re.Match, config: Config, where: str, changed: list) -> str:
     key, text = match.group(1).strip(), match.group(2)
     try:
-        expected = grading_value(raw, config, key)
+        expected = grading_value(config, key)
     except KeyError:
         return match.group(0)  # `check` reports the unknown key
     if compare_stated(text, expected) is None:
