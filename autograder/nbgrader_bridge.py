@@ -293,13 +293,14 @@ def autograde(assignment: str, course_dir: str | Path, student: str | None = Non
     started = time.perf_counter()
     course_dir = Path(course_dir)
     config = load_config(config_path)
-    coursedir, nb_config = course_directory(course_dir, assignment, student)
-    parts = parts_of_test_cells(coursedir, assignment, config)
     workers = max(1, workers or os.cpu_count() or 1)
     from .pipeline import Grader
 
-    # The children must not see the course (other students' work, the source with its answers).
+    # The children must not see the course (other students' work, the source with its answers);
+    # the template starts before the gradebook is opened, so it holds nothing about the class.
     with Grader(config, hide=(course_dir.resolve(),), workers=workers) as grader:
+        coursedir, nb_config = course_directory(course_dir, assignment, student)
+        parts = parts_of_test_cells(coursedir, assignment, config)
         converter = _converter_class()(grader, parts, workers, coursedir=coursedir, config=nb_config,
                                        log=_logger())
         converter.force = True

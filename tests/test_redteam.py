@@ -350,6 +350,39 @@ def test_no_escape_sequence_reaches_the_instructors_terminal(arena, tmp_path):
     assert any(f"{esc}[2J" in notice for notice in kept["extra_data"]["notices"])
 
 
+def test_a_batch_rerun_leaves_no_other_student_in_a_childs_memory(arena, tmp_path):
+    """On a re-run the grader reads the roster and the earlier results (with what each student
+    printed) before grading the new submissions. The spy (graded last, after a new honest student)
+    searches the objects and the raw memory its child inherited for the other students' ids and
+    prints: it finds its own control string and nothing of anyone else's."""
+    marker = arena.targets["marker"]
+    folder, out = tmp_path / "class", tmp_path / "out"
+
+    def student(name: str, source: str) -> None:
+        (folder / name).mkdir(parents=True)
+        (folder / name / "layers.py").write_text(source)
+
+    printed = {"aaa_alice": f"ALICE-PRINTED-{marker}", "zzz_zoe": f"ZOE-PRINTED-{marker}",
+               "bbb_bob": f"BOB-PRINTED-{marker}"}
+    for name in ("aaa_alice", "zzz_zoe"):
+        student(name, HONEST["reference"] + f"\nprint({printed[name]!r})\n")
+    first = cli(arena, "batch", str(folder), "--out", str(out), "--workers", "1")
+    assert first.returncode == 0, first.stderr
+    assert printed["aaa_alice"] in (out / "results" / "aaa_alice.json").read_text()
+    student("bbb_bob", HONEST["reference"] + f"\nprint({printed['bbb_bob']!r})\n")  # graded before the spy
+    needles = [*printed, *printed.values()]
+    targets = {**arena.targets, "needles": [(needle[:4], needle[4:]) for needle in needles]}
+    student("mmm_spy", hostile("template_memory", "reference", targets))
+    second = cli(arena, "batch", str(folder), "--out", str(out), "--workers", "1")
+    assert second.returncode == 0, second.stderr
+    spy = json.loads((out / "results" / "mmm_spy.json").read_text())
+    seen = spy["extra_data"]["student_output"]
+    assert re.search(r"memory scanned: [1-9]\d* MB; control found: True", seen), seen
+    leaks = [needles[int(n)] for n in re.findall(r"^LEAK needle (\d+)", seen, re.MULTILINE)]
+    assert leaks == [], f"the child found other students in its memory: {leaks}"
+    assert spy["score"] == spy["max_score"]
+
+
 @ROOT_ONLY
 def test_a_grader_killed_from_outside_leaves_no_process(arena):
     """kill -9 of the grader while a child sleeps (a platform time-out does this)."""

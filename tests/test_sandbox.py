@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -19,7 +20,7 @@ import torch
 from autograder.config import KIT_ROOT, load_config
 from autograder.sandbox import isolation, wire, zygote
 from autograder.sandbox.guard import ForbiddenGuard
-from autograder.sandbox.session import CHILD_FRAME_BYTES, _outcome
+from autograder.sandbox.session import CHILD_FRAME_BYTES, Sandbox, _outcome
 from redteam.harness import REFERENCE, SANDBOX_UID, attack, host_folder
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="namespaces, mounts and uids need root")
@@ -136,6 +137,17 @@ def test_frame_fields_of_the_wrong_type_or_size_are_dropped_or_cut():
     assert all(len(call) <= 100 for call in outcome.forbidden["Linear.forward"])
     assert outcome.seconds == 0.0
     assert _outcome({"outputs": [1], "error": 5, "forbidden": [2], "seconds": [3]}, []).outputs == {}
+
+
+def test_the_template_is_not_told_where_a_batch_submission_lies(tmp_path):
+    """The template reads every request and children are forked from it: a submission's folder
+    inside a hidden one (a batch's submitted/alice/ps1) is hidden with it and never named, so no
+    student's id stays in the template's memory for the next child."""
+    hidden, inside, outside = tmp_path / "class", tmp_path / "class" / "alice" / "ps1", tmp_path / "elsewhere"
+    owner = SimpleNamespace(limits=load_config().limits, as_root=True, namespaces=True, hide=(str(hidden),))
+    request = Sandbox._request(owner, SANDBOX_UID, (str(inside), str(outside)), None)
+    assert list(request["limits"]["hide"]) == [str(hidden), str(outside)]
+    assert "alice" not in json.dumps(request)
 
 
 # --- guard: forbidden-API detection and its limit ------------------------------------------------

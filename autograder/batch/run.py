@@ -13,7 +13,7 @@ import signal
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,10 +88,22 @@ def grade_batch(path: Path, out: Path, config, *, workers: int | None = None, sc
     path, out = Path(path), Path(out)
     if path.resolve() == out.resolve():
         raise GraderError("--out must not be the input folder itself")
+    if not path.exists():  # said before a grader starts for nothing
+        raise GraderError(f"no such file or folder: {path}")
     progress = progress or for_stderr()
     member_cap = 4 * config.limits.submission_kb * 1024
     outputs.prepare(out)
-    with tempfile.TemporaryDirectory(prefix="autograder-batch-") as staging:
+    stop = _Stop()
+    with ExitStack() as cleanup:
+        staging = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="autograder-batch-"))
+        # The grader starts before anything about the submissions is read: its warm template is a
+        # fork of this process, and one forked later would hand the roster, earlier results and what
+        # students printed to every child (tests/redteam/template_memory.py).
+        if runner is None:
+            runner = _default_runner(config, workers, scheduler, _hidden_folders(path, out, Path(staging)))
+        progress.status("starting the grader ...")
+        runner.start()
+        cleanup.callback(lambda: runner.close(abandon=stop.abandon.is_set()))
         try:
             found = layouts.discover(path, Path(staging), member_cap, assignment, exclude=(out,))
         except OSError as failure:
@@ -113,10 +125,7 @@ def grade_batch(path: Path, out: Path, config, *, workers: int | None = None, sc
         for warning in found.warnings:
             progress.status(f"warning: {warning}")
         if todo:
-            if runner is None:
-                runner = _default_runner(config, workers, scheduler,
-                                         _hidden_folders(path, out, Path(staging)))
-            _run(runner, todo, stamps, out, outcome, progress, _Stop())
+            _run(runner, todo, stamps, out, outcome, progress, stop)
     outcome.results = {m: outcome.results[m] for item in found.items for m in item.members if m in outcome.results}
     check_names = list(config.points)
     outcome.csv_path = outputs.write_csv(out, outcome.results, check_names)
@@ -143,8 +152,7 @@ def _run(runner, todo, stamps, out, outcome: BatchOutcome, progress, stop: _Stop
     pending = list(reversed(todo))  # pop() from the end keeps input order
     in_flight = 0
     with _ctrl_c(stop, progress):
-        progress.status(f"starting the grader for {len(todo)} submission(s){skipped} ...")
-        runner.start()
+        progress.status(f"grading {len(todo)} submission(s){skipped} ...")
         progress.start(len(todo))
         try:
             while pending or in_flight:
@@ -160,7 +168,6 @@ def _run(runner, todo, stamps, out, outcome: BatchOutcome, progress, stop: _Stop
         finally:
             progress.stop()
             outcome.interrupted = stop.requested.is_set()
-            runner.close(abandon=stop.abandon.is_set())
 
 
 def _record(item, result, stamp: dict, out: Path, outcome: BatchOutcome) -> None:

@@ -116,7 +116,7 @@ class Sandbox:
             "limits": asdict(isolation.ChildLimits(
                 cpu_seconds=limits.cpu_seconds, memory_mb=limits.memory_mb,
                 processes=limits.processes, file_size_mb=limits.file_size_mb,
-                tmpfs_mb=limits.tmpfs_mb, uid=uid, hide=self.hide + extra_hide,
+                tmpfs_mb=limits.tmpfs_mb, uid=uid, hide=self.hide + _not_inside(extra_hide, self.hide),
             )),
         }
 
@@ -204,6 +204,17 @@ class Sandbox:
             parent_end.close()
             if workdir:
                 shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _not_inside(folders: tuple, hidden: tuple) -> tuple:
+    """`folders` but those inside a hidden one (hidden with it). A batch's submissions all lie in
+    its hidden input: naming each one's folder (submitted/alice/ps1) in the request would leave
+    every student's id in the template's memory, for the children forked after."""
+    def inside(folder: str, other: str) -> bool:
+        folder, other = os.path.abspath(folder), os.path.abspath(other)
+        return os.path.commonpath((folder, other)) == other
+
+    return tuple(f for f in folders if not any(inside(f, h) for h in hidden))
 
 
 def _skip(result: RunOutcome, indices, reason: str) -> None:
