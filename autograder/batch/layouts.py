@@ -50,15 +50,20 @@ def safe_id(raw: str) -> str:
     return text[:100] or "_"
 
 
+def check_input(path: Path) -> None:
+    """GraderError unless `path` can be a batch input: a folder or a zip."""
+    if not path.exists():
+        raise GraderError(f"no such file or folder: {path}")
+    if path.is_file() and path.suffix.lower() != ".zip":
+        raise GraderError(f"{path} is a single file: grade it with `autograder grade`, "
+                          f"or give a folder or zip of submissions")
+
+
 def discover(path: Path, staging: Path, member_cap: int, assignment: str | None = None,
              exclude: tuple[Path, ...] = ()) -> Found:
     """Items of the batch at `path` (a folder or a zip); zips are extracted safely below `staging`."""
-    if not path.exists():
-        raise GraderError(f"no such file or folder: {path}")
+    check_input(path)
     if path.is_file():
-        if path.suffix.lower() != ".zip":
-            raise GraderError(f"{path} is a single file: grade it with `autograder grade`, "
-                              f"or give a folder or zip of submissions")
         root = staging / "input"
         safezip.extract(path, root, member_cap)
         root = _unwrap(root)

@@ -88,8 +88,7 @@ def grade_batch(path: Path, out: Path, config, *, workers: int | None = None, sc
     path, out = Path(path), Path(out)
     if path.resolve() == out.resolve():
         raise GraderError("--out must not be the input folder itself")
-    if not path.exists():  # said before a grader starts for nothing
-        raise GraderError(f"no such file or folder: {path}")
+    layouts.check_input(path)  # before a grader starts for nothing
     progress = progress or for_stderr()
     member_cap = 4 * config.limits.submission_kb * 1024
     outputs.prepare(out)
@@ -101,7 +100,6 @@ def grade_batch(path: Path, out: Path, config, *, workers: int | None = None, sc
         # students printed to every child (tests/redteam/template_memory.py).
         if runner is None:
             runner = _default_runner(config, workers, scheduler, _hidden_folders(path, out, Path(staging)))
-        progress.status("starting the grader ...")
         runner.start()
         cleanup.callback(lambda: runner.close(abandon=stop.abandon.is_set()))
         try:
