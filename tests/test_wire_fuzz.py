@@ -216,9 +216,19 @@ def _write_everything(report, config) -> None:
     summary_text(report).encode("utf-8")
 
 
-# A frame of 10**400 seconds and a bool train output (each once crashed the grader), pinned.
-_BOOL_TRAIN = {"type": "result", "index": None, "outputs": {"S_test": {"kind": "tensor", "index": 0}},
-               "error": None, "forbidden": {}, "seconds": 10**400, "status": "", "extra": None}
+def _bool_outputs(entry) -> tuple[dict, list]:
+    """Every output a check compares, as a bool tensor of the shape of the probe input it is named
+    after (the train check's parameters W1, W1_epoch1, ...) or of the oracle's output."""
+    inputs = next((step["tensors"] for step in entry.check.probe.steps if isinstance(step.get("tensors"), dict)), {})
+    outputs, tensors = {}, []
+    for name in entry.check.compare:
+        source = entry.expected.get(name)
+        if source is None and name.split("_")[0] in inputs:
+            source = entry.check.probe.tensors[inputs[name.split("_")[0]]]
+        if source is not None:
+            tensors.append(({"dtype": "bool", "shape": list(source.shape)}, bytes(source.numel())))
+            outputs[name] = {"kind": "tensor", "index": len(tensors) - 1}
+    return outputs, tensors
 
 
 @pytest.mark.slow  # ~0.3 s an example: a whole grading with up to 12 fake children
@@ -226,12 +236,13 @@ def test_nothing_a_child_sends_raises_in_the_parent(fuzz_grader):
     grader, _ = fuzz_grader
     suite, config = grader.suite, grader.config
     names, shapes = _output_names(suite), _plausible_shapes(suite)
-    train = next((i for i, entry in enumerate(suite) if entry.check.name.startswith("train.")), len(suite) - 1)
-    test_rows = suite[train].check.probe.tensors[2].shape[0] if suite[train].check.probe.tensors else 1
+    # pinned: "seconds": 10**400 (OverflowError) and bool outputs (argmax of a bool train output
+    # raised) once crashed the grader; here every check's outputs are bool tensors of their shapes
+    plain = {"type": "result", "index": None, "error": None, "forbidden": {}, "seconds": 10**400,
+             "status": "", "extra": None}
     pinned = {"ready": {"type": "ready", "errors": []}, "raw": None, "output": b"",
-              "results": {0: {**_BOOL_TRAIN, "tensors": [], "outputs": {}},
-                          train: {**_BOOL_TRAIN, "tensors": [({"dtype": "bool", "shape": [test_rows, 10]},
-                                                                bytes(test_rows * 10))]}}}
+              "results": {i: {**plain, **dict(zip(("outputs", "tensors"), _bool_outputs(entry)))}
+                          for i, entry in enumerate(suite)}}
 
     @settings(max_examples=int(os.environ.get("AUTOGRADER_FUZZ_EXAMPLES", 150)), deadline=None,
               suppress_health_check=list(HealthCheck))
