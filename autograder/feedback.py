@@ -68,3 +68,30 @@ def as_text(checks, indent: str = "") -> str:
         if item.hint:
             lines.append(f"{indent}  Hint: {item.hint}")
     return "\n".join(lines)
+
+
+def checks_from_result(result: dict) -> list:
+    """A results.json object's tests as CheckResults (for reports built from result files). Odd
+    entries (not a dict, odd types) are read as best they can be, never raised on."""
+    from .records import CheckResult
+
+    checks = []
+    for test in result.get("tests") or []:
+        if not isinstance(test, dict):
+            continue
+        extra = test.get("extra_data") if isinstance(test.get("extra_data"), dict) else {}
+        cause = extra.get("cause") if isinstance(extra.get("cause"), dict) else None
+        if cause is not None:
+            cause = {key: str(cause.get(key, "")) for key in ("key", "method", "text", "hint")}
+        checks.append(CheckResult(str(test.get("name", "?")), _number(test.get("score")),
+                                  _number(test.get("max_score")), test.get("status") == "passed",
+                                  str(test.get("output", "")), cause))
+    return checks
+
+
+def _number(value) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return number if number == number and abs(number) != float("inf") else 0.0

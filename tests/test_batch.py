@@ -98,7 +98,9 @@ def mixed(config, grader, tmp_path_factory):
 def test_every_submission_gets_a_result_and_a_row(mixed, config):
     _, out, outcome = mixed
     assert (outcome.submissions, outcome.graded, outcome.skipped, outcome.failures) == (5, 5, 0, [])
-    assert sorted(p.name for p in (out / "results").iterdir()) == [f"{s}.json" for s in "alice bob carol dave erin".split()]
+    students = "alice bob carol dave erin".split()
+    assert sorted(p.name for p in (out / "results").glob("*.json")) == [f"{s}.json" for s in students]
+    assert sorted(p.name for p in (out / "results").glob("*.html")) == [f"{s}.html" for s in students]
     rows = read_csv(out / "grades.csv")
     assert [row["student"] for row in rows] == ["alice", "bob", "carol", "dave", "erin"]
     full = sum(config.points.values())
@@ -112,12 +114,16 @@ def test_csv_columns_follow_grading_toml_with_fixed_formatting(mixed, config):
     _, out, _ = mixed
     text = (out / "grades.csv").read_text()
     header = text.splitlines()[0].split(",")
-    assert header == ["student", "score", "max_score", *config.points]
+    parts = list(dict.fromkeys(name.split(".")[0] for name in config.points))
+    # per-part subtotals come last: scripts reading the earlier columns by position keep working
+    assert header == ["student", "score", "max_score", *config.points, *(f"{part} subtotal" for part in parts)]
     assert (out / "grades.csv").read_bytes().endswith(b"\r\n")  # RFC 4180 line ends
     bob = next(row for row in read_csv(out / "grades.csv") if row["student"] == "bob")
     assert bob["relu.backward.zero_input"] == "0"
     assert bob["max_score"] == f"{sum(config.points.values()):g}"  # "58", never "58.0"
     assert all(bob[name] == f"{points:g}" for name, points in config.points.items() if name != "relu.backward.zero_input")
+    assert bob["relu subtotal"] == f"{config.part_points('relu') - config.points['relu.backward.zero_input']:g}"
+    assert bob["linear subtotal"] == f"{config.part_points('linear'):g}"
 
 
 def test_bad_submissions_get_a_zero_and_a_reason(mixed):
@@ -156,13 +162,18 @@ def test_report_html_has_both_plots_and_every_student(mixed):
     _, out, _ = mixed
     html = (out / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
-    assert len(images) == 2
+    assert len(images) == 3  # scores, scores per part, pass rate per check
     assert all(base64.b64decode(image).startswith(b"\x89PNG\r\n\x1a\n") for image in images)
     for student in ("alice", "bob", "carol", "dave", "erin"):
-        assert f'href="results/{student}.json"' in html
-    hardest = html.split("Checks most students fail")[1]
-    # every check fails for the three unusable submissions; zero_input fails for bob too
-    assert hardest.index("relu.backward.zero_input") < hardest.index("linear.forward.shape")
+        assert f'href="results/{student}.html"' in html and f'href="results/{student}.json"' in html
+    # the first table is the mistakes: bob's ReLU lets the gradient through at exactly 0
+    assert html.index("Mistakes most students make") < html.index("<table")
+    mistakes = html.split("id='mistakes'")[1].split("</table>")[0]
+    assert "ReLU.backward lets the gradient through where h is exactly 0" in mistakes and "bob" in mistakes
+    hardest = html.split("Checks most students fail")[1].split("</table>")[0]
+    # every check fails for the three unusable submissions; zero_input fails for bob too; ten at most
+    rows = re.findall(r"<tr><td>([^<]+)</td>", hardest)
+    assert rows[0] == "relu.backward.zero_input" and len(rows) == 10
     assert "not graded: carol.ipynb is not a notebook" in html
 
 

@@ -1,8 +1,11 @@
-"""report.html: one self-contained page for the instructor (plots embedded as PNG data URIs).
+"""report.html and one feedback page per student: self-contained HTML (plots as PNG data URIs).
 
-Score histogram, a pass-rate bar per check (coloured by part), the checks most students fail, and
-every student with a link to their results/<student>.json. Every piece of text that came from a
-submission or a file name is HTML-escaped.
+report.html leads with the mistakes most students make (diagnosed causes: how many students, their
+share, the points they cost, two example students), then the score distributions (overall and per
+part, integer axes), a pass-rate bar per check with a legend of the part colours, the checks most
+students fail, and every student with a link to their feedback page, results/<student>.html,
+written next to results/<student>.json. Every piece of text that came from a submission, a result
+file or a file name is HTML-escaped.
 """
 from __future__ import annotations
 
@@ -11,18 +14,26 @@ import io
 from html import escape
 from pathlib import Path
 
+from ..feedback import checks_from_result, items
 from .outputs import RESULTS, format_number, write_atomic
-from .summary import check_rates, hardest_first, not_graded_reason, score_stats
+from .summary import check_rates, hardest_first, mistake_rates, not_graded_reason, part_scores, score_stats
 
 PART_COLOURS = {"linear": "#4C72B0", "relu": "#55A868", "softmax": "#C44E52", "nll": "#8172B2", "train": "#CCB974"}
+EXAMPLES = 2  # example students named per mistake
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
-th, td { padding: 0.2em 0.8em; border-bottom: 1px solid #ddd; text-align: left; }
+th, td { padding: 0.2em 0.8em; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-.bad { color: #b00; } .figures img { max-width: 100%; }
+.bad { color: #b00; } .figures img { max-width: 100%; } .hint { color: #555; }
+pre { background: #f6f6f6; padding: 0.5em; white-space: pre-wrap; }
 """
+
+
+def _page(title: str, body: list[str]) -> str:
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
 def _png(figure) -> str:
@@ -45,6 +56,35 @@ def histogram_png(scores: list[float], max_score: float) -> str:
     axes.set_ylabel("students")
     axes.set_title(f"Scores of {len(scores)} student(s)")
     axes.grid(axis="y", alpha=0.3)
+    _integer_counts(axes)
+    return _png(figure)
+
+
+def _integer_counts(axes) -> None:
+    """Students are counted in whole numbers (no 0.2-student ticks on a small class's axis), and
+    points are whole numbers in grading.toml as it comes."""
+    from matplotlib.ticker import MaxNLocator
+
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def part_histograms_png(scores: dict[str, list[float]], maxima: dict[str, float]) -> str:
+    """One small histogram per part, in the part's colour."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(2.2 * max(1, len(scores)), 2.4))
+    for index, (part, values) in enumerate(scores.items()):
+        axes = figure.add_subplot(1, len(scores), index + 1)
+        top = maxima.get(part) or max(values + [1.0])
+        axes.hist(values, bins=max(1, min(20, int(top))), range=(0, top), color=PART_COLOURS.get(part, "#888888"),
+                  edgecolor="white")
+        axes.set_title(f"{part} (of {top:g})", fontsize=9)
+        axes.tick_params(labelsize=7)
+        _integer_counts(axes)
+        if index == 0:
+            axes.set_ylabel("students", fontsize=8)
+    figure.tight_layout()
     return _png(figure)
 
 
@@ -62,6 +102,11 @@ def pass_rate_png(rates) -> str:
     axes.set_xlabel("students passing (%)")
     axes.set_title("Pass rate per check")
     axes.grid(axis="x", alpha=0.3)
+    from matplotlib.patches import Patch
+
+    shown = dict.fromkeys(r.name.split(".")[0] for r in rates)
+    axes.legend(handles=[Patch(color=PART_COLOURS.get(part, "#888888"), label=part) for part in shown],
+                title="part", fontsize=7, title_fontsize=7, loc="lower right")
     return _png(figure)
 
 
@@ -74,14 +119,33 @@ def _td(text, number: bool = False, css: str = "") -> str:
     return f'<td class="{classes}">{escape(str(text))}</td>' if classes else f"<td>{escape(str(text))}</td>"
 
 
+def _student_link(student: str) -> str:
+    return f'<a href="{RESULTS}/{escape(student)}.html">{escape(student)}</a>'
+
+
+def _mistakes_table(results: dict, graded: int) -> str:
+    mistakes = mistake_rates(results)
+    if not mistakes:
+        return "<p>No diagnosed mistakes: every failed check of a graded student is listed below.</p>"
+    rows = []
+    for mistake in mistakes:
+        examples = ", ".join(_student_link(s) for s in mistake.students[:EXAMPLES])
+        hint = f'<div class="hint">Hint: {escape(mistake.hint)}</div>' if mistake.hint else ""
+        rows.append([f"<td>{escape(mistake.text)}{hint}</td>", _td(mistake.count, True),
+                     _td(f"{mistake.count / graded:.0%}" if graded else "", True),
+                     _td(format_number(mistake.points_lost), True), f"<td>{examples}</td>"])
+    return ("<table id='mistakes'><tr><th>mistake</th><th class='num'>students</th><th class='num'>share</th>"
+            "<th class='num'>points lost</th><th>for example</th></tr>" + _rows(rows) + "</table>")
+
+
 def render(outcome, config) -> str:
     results = outcome.results
     check_names = list(config.points)
     rates = check_rates(results, check_names)
     stats = score_stats(results)
     max_score = stats.get("max_score", sum(config.points.values()))
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Batch grading report</title>"
-             f"<style>{STYLE}</style></head><body><h1>Batch grading report</h1>"]
+    graded = sum(not not_graded_reason(r) for r in results.values())
+    body = ["<h1>Batch grading report</h1>"]
     summary = (f"{outcome.submissions} submission(s) found ({escape(outcome.layout)} layout); "
                f"{stats['count']} student result(s).")
     if stats["count"]:
@@ -89,40 +153,87 @@ def render(outcome, config) -> str:
                     f"range {stats['min']:g}–{stats['max']:g} of {max_score:g}.")
     if outcome.interrupted:
         summary += " <b>Interrupted: some submissions are not graded yet.</b>"
-    parts.append(f"<p>{summary}</p>")
+    body.append(f"<p>{summary}</p>")
+    body.append("<h2>Mistakes most students make</h2>")
+    body.append(_mistakes_table(results, graded))
     if stats["count"]:
-        scores = [float(r.get("score", 0)) for r in results.values()]
-        parts.append(f'<div class="figures"><img alt="score histogram" src="{histogram_png(scores, max_score)}">'
-                     f'<img alt="pass rate per check" src="{pass_rate_png(rates)}"></div>')
+        maxima = {part: config.part_points(part) for part in dict.fromkeys(n.split(".")[0] for n in check_names)}
+        body.append("<h2>Score distributions</h2>")
+        scores = [float(r.get("score") or 0) for r in results.values()]
+        body.append(f'<div class="figures"><img alt="score histogram" src="{histogram_png(scores, max_score)}">'
+                    f'<img alt="score per part" src="{part_histograms_png(part_scores(results), maxima)}">'
+                    f'<img alt="pass rate per check" src="{pass_rate_png(rates)}"></div>')
     hardest = hardest_first(rates)
-    parts.append("<h2>Checks most students fail</h2>")
+    body.append("<h2>Checks most students fail</h2>")
     if hardest:
-        parts.append("<table><tr><th>check</th><th class='num'>passed</th><th class='num'>rate</th></tr>"
-                     + _rows([_td(r.name), _td(f"{r.passed}/{r.total}", True), _td(f"{r.rate:.0%}", True)]
-                             for r in hardest) + "</table>")
+        body.append("<table id='hardest'><tr><th>check</th><th class='num'>passed</th><th class='num'>rate</th></tr>"
+                    + _rows([_td(r.name), _td(f"{r.passed}/{r.total}", True), _td(f"{r.rate:.0%}", True)]
+                            for r in hardest) + "</table>")
+    elif any(r.passed < r.total for r in rates):
+        body.append("<p>No check is failed by most students.</p>")
     else:
-        parts.append("<p>Every graded student passed every check.</p>")
-    parts.append("<h2>Students</h2><table><tr><th>student</th><th class='num'>score</th>"
-                 "<th class='num'>failed checks</th><th>note</th></tr>")
+        body.append("<p>Every graded student passed every check.</p>")
+    body.append("<h2>Students</h2><table id='students'><tr><th>student</th><th class='num'>score</th>"
+                "<th class='num'>failed checks</th><th class='num'>mistakes</th><th>result</th><th>note</th></tr>")
     student_rows = []
     for student in sorted(results):
         result = results[student]
-        failed = sum(t.get("status") != "passed" for t in result.get("tests", []))
+        checks = checks_from_result(result)
+        failed = [c for c in checks if not c.passed]
         reason = not_graded_reason(result)
-        link = f'<td><a href="{RESULTS}/{escape(student)}.json">{escape(student)}</a></td>'
-        student_rows.append([link, _td(f"{format_number(result.get('score'))} / "
-                                       f"{format_number(result.get('max_score'))}", True),
-                             _td(failed, True), _td("not graded: " + reason if reason else "", css="bad")])
-    parts.append(_rows(student_rows) + "</table>")
+        student_rows.append([f"<td>{_student_link(student)}</td>",
+                             _td(f"{format_number(result.get('score'))} / {format_number(result.get('max_score'))}", True),
+                             _td(len(failed), True), _td(len(items(failed)) if not reason else "", True),
+                             f'<td><a href="{RESULTS}/{escape(student)}.json">json</a></td>',
+                             _td("not graded: " + reason if reason else "", css="bad")])
+    body.append(_rows(student_rows) + "</table>")
     if outcome.failures:
-        parts.append("<h2>Grader failures (not graded; a re-run retries them)</h2><ul>"
-                     + "".join(f"<li>{escape(label)}: {escape(reason)}</li>" for label, reason in outcome.failures)
-                     + "</ul>")
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
+        body.append("<h2>Grader failures (not graded; a re-run retries them)</h2><ul>"
+                    + "".join(f"<li>{escape(label)}: {escape(reason)}</li>" for label, reason in outcome.failures)
+                    + "</ul>")
+    return _page("Batch grading report", body)
+
+
+def render_student(student: str, result: dict) -> str:
+    """One student's feedback page: the score per part, then one item per mistake."""
+    checks = checks_from_result(result)
+    body = [f"<p><a href='../report.html'>← class report</a></p>",
+            f"<h1>{escape(student)}: {escape(format_number(result.get('score')))} / "
+            f"{escape(format_number(result.get('max_score')))} points</h1>"]
+    reason = not_graded_reason(result)
+    if reason:
+        body.append(f"<p class='bad'>Not graded: {escape(reason)}</p>")
+    parts: dict[str, list] = {}
+    for check in checks:
+        parts.setdefault(check.part, []).append(check)
+    body.append("<table id='parts'><tr><th>part</th><th class='num'>score</th><th class='num'>failed checks</th></tr>"
+                + _rows([_td(part), _td(f"{format_number(sum(c.score for c in group))} / "
+                                        f"{format_number(sum(c.max_score for c in group))}", True),
+                         _td(sum(not c.passed for c in group), True)] for part, group in parts.items())
+                + "</table>")
+    found = items(checks) if not reason else []
+    if found:
+        body.append("<h2>What went wrong</h2><ol id='items'>")
+        for item in found:
+            hint = f"<p class='hint'>Hint: {escape(item.hint)}</p>" if item.hint else ""
+            names = ", ".join(escape(name) for name in item.names)
+            body.append(f"<li><p><b>{escape(item.text)}</b></p>{hint}"
+                        f"<p>Cost {escape(format_number(item.lost))} point(s): {names}</p>"
+                        f"<pre>{escape(item.example)}</pre></li>")
+        body.append("</ol>")
+    elif not reason:
+        body.append("<p>Every check passed.</p>")
+    extra = result.get("extra_data") if isinstance(result.get("extra_data"), dict) else {}
+    notices = [str(n) for n in extra.get("notices") or [] if n]
+    if notices:
+        body.append("<h2>Notes</h2><ul>" + "".join(f"<li>{escape(n)}</li>" for n in notices) + "</ul>")
+    return _page(f"Feedback for {student}", body)
 
 
 def write_report(out: Path, outcome, config) -> Path:
+    """report.html, and results/<student>.html beside each student's results.json."""
+    for student, result in outcome.results.items():
+        write_atomic(out / RESULTS / f"{student}.html", render_student(student, result))
     path = out / "report.html"
     write_atomic(path, render(outcome, config))
     return path

@@ -22,6 +22,7 @@ from .layouts import Item
 RESULTS = "results"
 CSV_NAME = "grades.csv"
 FIXED_COLUMNS = ("student", "score", "max_score")
+SUBTOTAL = " subtotal"  # the last columns: "<part> subtotal"
 UNREADABLE = "unreadable"
 # A spreadsheet reads a cell starting with one of these as a formula (CSV injection); ids can
 # (Gradescope SIDs, file names like "+1.ipynb"). The usual leading apostrophe makes it text.
@@ -128,19 +129,31 @@ def as_text_cell(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
+def _points(value) -> float:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def csv_text(results: dict[str, dict], check_names: list[str]) -> str:
     """One row per student, sorted; columns student (as_text_cell), score, max_score, then every
-    check in grading.toml order (empty where a result has no such check)."""
+    check in grading.toml order (empty where a result has no such check), then one subtotal per part
+    ("<part> subtotal", appended last so scripts reading the earlier columns by position keep working)."""
+    parts = list(dict.fromkeys(name.split(".", 1)[0] for name in check_names))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([*FIXED_COLUMNS, *check_names])
+    writer.writerow([*FIXED_COLUMNS, *check_names, *(f"{part}{SUBTOTAL}" for part in parts)])
     for student in sorted(results):
         result = results[student]
         by_name = {t.get("name"): t.get("score") for t in result["tests"] if isinstance(t, dict)}
         score = result.get("score", sum(float(s or 0) for s in by_name.values()))
         max_score = result.get("max_score", sum(float(t.get("max_score") or 0) for t in result["tests"]))
+        subtotals = {part: sum(_points(by_name.get(name)) for name in check_names if name.startswith(part + "."))
+                     for part in parts}
         writer.writerow([as_text_cell(student), format_number(score), format_number(max_score),
-                         *(format_number(by_name.get(name)) for name in check_names)])
+                         *(format_number(by_name.get(name)) for name in check_names),
+                         *(format_number(subtotals[part]) for part in parts)])
     return buffer.getvalue()
 
 

@@ -21,6 +21,52 @@ class CheckRate:
         return self.passed / self.total if self.total else 0.0
 
 
+@dataclass
+class MistakeRate:
+    """One diagnosed cause across the class: who made it and what it cost them."""
+
+    key: str
+    text: str
+    hint: str
+    students: list  # ids, sorted
+    points_lost: float
+
+    @property
+    def count(self) -> int:
+        return len(self.students)
+
+
+def mistake_rates(results: dict) -> list[MistakeRate]:
+    """Causes of failed checks (items of feedback.py) counted once per student, most common first."""
+    from ..feedback import checks_from_result, items
+
+    rates: dict[str, MistakeRate] = {}
+    for student in sorted(results):
+        if not_graded_reason(results[student]):
+            continue  # an unusable file is its own line in the students table, not a mistake
+        for item in items(checks_from_result(results[student])):
+            if not item.checks[0].cause:
+                continue
+            rate = rates.setdefault(item.key, MistakeRate(item.key, item.text, item.hint, [], 0.0))
+            rate.students.append(student)
+            rate.points_lost += item.lost
+    return sorted(rates.values(), key=lambda r: (-r.count, -r.points_lost, r.key))
+
+
+def part_scores(results: dict) -> dict[str, list[float]]:
+    """Each part's subtotal per graded student, parts in the order their checks come."""
+    from ..feedback import checks_from_result
+
+    scores: dict[str, list[float]] = {}
+    for student in sorted(results):
+        subtotal: dict[str, float] = {}
+        for check in checks_from_result(results[student]):
+            subtotal[check.part] = subtotal.get(check.part, 0.0) + check.score
+        for part, value in subtotal.items():
+            scores.setdefault(part, []).append(value)
+    return scores
+
+
 def not_graded_reason(result: dict) -> str:
     """The reason a submission could not be graded at all ('' when it was graded)."""
     for line in str(result.get("output", "")).splitlines():
@@ -42,8 +88,11 @@ def check_rates(results: dict, check_names: list[str]) -> list[CheckRate]:
     return [CheckRate(name, passed[name], total[name]) for name in check_names]
 
 
-def hardest_first(rates: list[CheckRate]) -> list[CheckRate]:
-    return sorted((r for r in rates if r.passed < r.total), key=lambda r: (r.rate, r.name))
+def hardest_first(rates: list[CheckRate], top: int = 10) -> list[CheckRate]:
+    """The checks most students fail: failed by at least half of the students (at least 2 of them
+    in a class of 3 or more), hardest first, at most `top`."""
+    failing = sorted((r for r in rates if r.passed < r.total), key=lambda r: (r.rate, r.name))
+    return [r for r in failing if r.total - r.passed >= max(r.total / 2, min(2, r.total))][:top]
 
 
 def score_stats(results: dict) -> dict:
@@ -53,6 +102,10 @@ def score_stats(results: dict) -> dict:
         return {"count": 0}
     return {"count": len(scores), "mean": statistics.fmean(scores), "median": statistics.median(scores),
             "min": min(scores), "max": max(scores), "max_score": max(maxima)}
+
+
+def format_points(value: float) -> str:
+    return f"{value:g}"
 
 
 def print_summary(outcome, config, console=None, top: int = 10) -> None:
@@ -67,16 +120,24 @@ def print_summary(outcome, config, console=None, top: int = 10) -> None:
     if stats["count"]:
         console.print(f"scores of {stats['count']} student(s): mean {stats['mean']:.1f}, median "
                       f"{stats['median']:g}, range {stats['min']:g}-{stats['max']:g} of {stats['max_score']:g}")
-    hardest = hardest_first(check_rates(outcome.results, list(config.points)))
+    mistakes = mistake_rates(outcome.results)
+    if mistakes:
+        table = Table(title="mistakes most students make", title_justify="left", show_edge=False, pad_edge=False)
+        for column, justify in (("mistake", "left"), ("students", "right"), ("points lost", "right")):
+            table.add_column(column, justify=justify)
+        for mistake in mistakes[:top]:
+            table.add_row(printable(mistake.text), str(mistake.count), format_points(mistake.points_lost))
+        console.print(table)
+        if len(mistakes) > top:
+            console.print(f"... and {len(mistakes) - top} more (see report.html)")
+    hardest = hardest_first(check_rates(outcome.results, list(config.points)), top)
     if hardest:
         table = Table(title="checks most students fail", title_justify="left", show_edge=False, pad_edge=False)
         for column, justify in (("check", "left"), ("passed", "right"), ("rate", "right")):
             table.add_column(column, justify=justify)
-        for rate in hardest[:top]:
+        for rate in hardest:
             table.add_row(rate.name, f"{rate.passed}/{rate.total}", f"{rate.rate:.0%}")
         console.print(table)
-        if len(hardest) > top:
-            console.print(f"... and {len(hardest) - top} more check(s) failed by someone (see report.html)")
     ungraded = sorted((s, not_graded_reason(r)) for s, r in outcome.results.items() if not_graded_reason(r))
     if ungraded:
         console.print(f"[yellow]{len(ungraded)} submission(s) could not be graded (zero):[/]")
