@@ -16,6 +16,15 @@ from .terminal import printable
 EXIT_OK, EXIT_DISAGREES, EXIT_UNUSABLE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+def _warn_if_not_isolated() -> None:
+    """One line on stderr before grading where student code runs without full isolation."""
+    from .sandbox.isolation import mode
+
+    warning = mode().warning()
+    if warning:
+        print(warning, file=sys.stderr)
+
+
 def cmd_grade(args) -> int:
     from .config import load_config
 
@@ -25,6 +34,7 @@ def cmd_grade(args) -> int:
     config = load_config(args.config)
     from .pipeline import Grader
 
+    _warn_if_not_isolated()
     with Grader(config) as grader:
         report = grader.grade(path, parts=args.parts.split(",") if args.parts else None)
     if report.error:
@@ -49,6 +59,8 @@ def cmd_batch(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise GraderError("--workers must be at least 1")
     config = load_config(args.config)
+    if not args.scheduler:  # on a cluster the workers isolate, each as its machine allows
+        _warn_if_not_isolated()
     outcome = grade_batch(Path(args.path), Path(args.out), config, workers=args.workers,
                           scheduler=args.scheduler, force=args.force, assignment=args.assignment)
     print_summary(outcome, config)
@@ -129,6 +141,7 @@ def cmd_nbgrader_autograde(args) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise GraderError("--workers must be at least 1")
+    _warn_if_not_isolated()
     result = autograde(args.assignment, Path(args.course_dir), student=args.student, workers=args.workers,
                        config_path=args.config)
     for student in result.students:
@@ -136,6 +149,13 @@ def cmd_nbgrader_autograde(args) -> int:
         print(printable(f"{student.student:<24} {student.score:g} / {student.max_score:g}{notes}"))
     print(f"autograded {len(result.students)} submission(s) of {result.assignment} in {result.seconds:.1f} s; "
           f"scores are in the gradebook: `nbgrader export`, `nbgrader generate_feedback {result.assignment}`")
+    return EXIT_OK
+
+
+def cmd_doctor(args) -> int:
+    from .sandbox.doctor import diagnose
+
+    print(diagnose())
     return EXIT_OK
 
 
@@ -191,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     autograde.add_argument("--student", help="only this student id (a glob, as nbgrader's --student)")
     autograde.add_argument("--workers", type=int, help="submissions graded at once (default: CPU count)")
     autograde.set_defaults(run=cmd_nbgrader_autograde)
+
+    doctor = commands.add_parser("doctor", help="which isolation student code gets here, why, and how to improve it")
+    doctor.set_defaults(run=cmd_doctor)
     return parser
 
 

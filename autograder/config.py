@@ -44,6 +44,8 @@ class Limits:
     submission_kb: int
     sandbox_uid: int
     submission_seconds: float = 120.0
+    open_files: int = 64
+    tmpfs_inodes: int = 4096
 
 
 @dataclass(frozen=True)

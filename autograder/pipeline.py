@@ -57,7 +57,8 @@ class Grader:
         path = Path(path)
         started = time.perf_counter()
         report = GradeReport(student=student or student_id_from_path(path), submission=str(path),
-                             isolation=self.sandbox.isolation, course_secret_id=self.course_secret_id)
+                             isolation=self.sandbox.isolation, course_secret_id=self.course_secret_id,
+                             bounds=self.sandbox.bounds)
         entries = [e for e in self.suite if parts is None or e.check.part in parts]
         try:
             submission = load_submission(path, self.config.limits.submission_kb * 1024)

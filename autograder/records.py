@@ -83,6 +83,7 @@ class GradeReport(_Scored):
     error: str = ""  # set when the submission could not be graded at all
     isolation: str = ""  # how the sandbox ran: "namespaces", "uid" or "user" (see README)
     course_secret_id: str = ""  # fingerprint of the secret the hidden inputs came from (secret.py)
+    bounds: dict = field(default_factory=dict)  # bounds beyond the rlimits: seccomp, cgroup, ... (README)
 
     @property
     def parts(self) -> dict[str, PartResult]:

@@ -57,6 +57,7 @@ def results_json(report, config: Config) -> dict:
             "error": report.error,  # non-empty when the submission could not be graded at all
             "isolation": report.isolation,
             "course_secret_id": report.course_secret_id,
+            "bounds": report.bounds,
             "submission": report.submission,
             "notices": list(report.notices),
             "student_output": report.student_output,

@@ -65,3 +65,19 @@ def test_a_setsid_survivor_is_killed_with_its_uid(tmp_path):
     assert results["score"] == results["max_score"]  # the attack costs nothing, earns nothing
     time.sleep(3)
     assert not target.exists()
+
+
+def test_the_system_call_filter_and_cgroups_hold_without_namespaces_too(tmp_path):
+    """The sandbox uid's keyrings outlive its children and a user namespace would give it root
+    over new mounts: both are refused by the filter, which needs no namespace."""
+    from redteam.harness import attack
+
+    submission = tmp_path / "mallory.py"
+    submission.write_text(f"{REFERENCE_LAYERS.read_text()}\n\nREDTEAM = {{'marker': 'rt-fallback'}}\n\n"
+                          f"{attack('keyring_handoff')}\n{attack('userns_mount')}")
+    results = grade_without_sys_admin(submission)
+    assert results["score"] == results["max_score"]
+    output = results["extra_data"]["student_output"]
+    assert "add_key -> Operation not permitted" in output
+    assert "unshare(CLONE_NEWUSER|CLONE_NEWNS) -> Operation not permitted" in output
+    assert results["extra_data"]["bounds"]["seccomp"] == "system-call filter"

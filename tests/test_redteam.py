@@ -30,9 +30,10 @@ import torch
 from autograder.config import KIT_ROOT, load_config
 from autograder.report import results_json
 from autograder.sandbox.session import MAX_RESTARTS
-from redteam.harness import (HONEST, SECRET_NAME, can_run_as_nobody, host_snapshot, hostile, make_targets,
-                             remove_targets, run_as_nobody, sandbox_processes, shared_memory_of, solution_copies, stray_solution_files,
-                             wait_for_no_sandbox_processes, write_config)
+from redteam.harness import (HONEST, NOBODY, SECRET_NAME, TEST_LIMITS, can_run_as_nobody, host_snapshot, hostile,
+                             keys_of_sandbox_uids, make_targets, remove_targets, run_as_nobody, sandbox_processes,
+                             shared_memory_of, solution_copies, stray_solution_files, wait_for_no_sandbox_processes,
+                             write_config)
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="the root guarantees need root")
 
@@ -83,6 +84,11 @@ CASES = [
     Case("kill_grader", says=r"ancestor\(s\) seen", absent=r"^killed"),
     Case("do_nothing_layers", honest="stubs", says=r"counts only when forward returns a tensor"),
     Case("terminal_escapes", says=r"_Escapes: escapes in a message"),
+    Case("userns_mount", says=r"unshare\(CLONE_NEWUSER\|CLONE_NEWNS\) -> Operation not permitted",
+         absent=r"^filled|-> ok|^\w+_map:"),
+    Case("keyring_handoff", says=r"add_key -> Operation not permitted", absent=r"^FOUND|-> \d"),
+    Case("memfd_hoard", lost=("",), says=r"memfd: 0 MB, then Operation not permitted"),
+    Case("inode_flood", says=r"empty files: \d+, then No space left on device"),
 ]
 BY_NAME = {case.attack: case for case in CASES}
 
@@ -262,6 +268,37 @@ def test_shared_memory_does_not_outlive_the_child(arena, grader):
     report = grade_attack(arena, grader, BY_NAME["sysv_ipc"])
     assert re.search(r"segment \d+", report.student_output)  # the segments were made...
     assert shared_memory_of() == []  # ...and died with the child's IPC namespace
+
+
+@ROOT_ONLY
+def test_no_key_is_left_in_a_sandbox_uids_keyring(arena, grader):
+    """Run twice, so the second run is the 'later submission' looking for the first one's key."""
+    before = keys_of_sandbox_uids()
+    for _ in range(2):
+        report = grade_attack(arena, grader, BY_NAME["keyring_handoff"])
+        assert "keyctl(SEARCH) -> Operation not permitted" in report.student_output
+    assert keys_of_sandbox_uids() == before
+
+
+@ROOT_ONLY
+def test_empty_files_stop_at_the_tmpfs_inode_limit(arena, grader):
+    report = grade_attack(arena, grader, BY_NAME["inode_flood"])
+    made = int(re.search(r"empty files: (\d+), then", report.student_output).group(1))
+    assert 0 < made <= arena.config.limits.tmpfs_inodes
+    assert report.bounds["tmpfs_inodes"] == arena.config.limits.tmpfs_inodes
+
+
+@ROOT_ONLY
+def test_memory_no_process_owns_is_bounded_per_child(arena, grader):
+    """Shared memory segments (memfd is refused) stop at the child's memory cgroup limit."""
+    if not grader.sandbox.cgroups.version:
+        pytest.skip(f"no memory cgroup here: {grader.sandbox.cgroups.why}")
+    report = grade_attack(arena, grader, BY_NAME["memfd_hoard"])
+    held = [int(mb) for mb in re.findall(r"shm: holding (\d+) MB", report.student_output)]
+    limit = arena.config.limits.memory_mb + 3 * arena.config.limits.tmpfs_mb
+    assert held and max(held) <= limit < 1024
+    assert "memory limit" in report_text(report)
+    assert report.bounds["cgroup"].startswith("cgroup v")
 
 
 @ROOT_ONLY
@@ -494,14 +531,45 @@ def test_as_root_without_namespaces_the_uid_and_limits_hold_but_the_host_is_open
         remove_targets(targets)
 
 
-# --- as an ordinary user: what still holds, and what does not ------------------------------------
+# --- as an ordinary user (uid 65534) --------------------------------------------------------------
 
 NOBODY_ONLY = pytest.mark.skipif(not can_run_as_nobody(), reason="needs root, unshare and setpriv")
-# Contained without root too: rlimits, time limits, the process group kill, comparisons in the
-# parent, the frame checks.
+# Where the kernel allows user namespaces: the root column's guarantees, uid aside. Every batch
+# attack but memfd_hoard, which needs a memory cgroup (an ordinary user has none to make here).
+# recursion_bomb is left to the root tests: on a loaded machine its C stack overflow can take longer
+# than the tests' 2 s wall limit (in every mode, main included), which is not what this test pins.
+USER_NAMESPACE_ATTACKS = [name for name in BATCH_ATTACKS if name not in ("memfd_hoard", "recursion_bomb")]
+GRADE_ATTACKS = ["fake_results", "env_secrets", "kill_grader", "setsid_survivor", "tamper_kit", "loopback_connect",
+                 "userns_mount", "sysv_ipc"]
+# Where user namespaces are refused (forced below by a seccomp filter, as a container's profile
+# does): contained without isolation too (rlimits, time limits, the process group kill,
+# comparisons in the parent, the frame checks), and the gaps.
 NON_ROOT_CONTAINED = ["exit_os_in_method", "fork_loop", "memory_hog", "output_flood", "patch_comparisons",
                       "signals_ignored", "wire_bad_fields", "huge_outputs"]
 NON_ROOT_GAPS = ["env_secrets", "loopback_connect", "read_solution", "setsid_survivor", "tamper_kit"]
+# Runs the rest of the command line under a filter that refuses new user namespaces (EPERM), as
+# Docker's default profile and sysctls do: the grader must notice, fall back and say so.
+REFUSE_USER_NAMESPACES = [sys.executable, "-c", """
+import errno, os, sys
+import pyseccomp as s
+rules = s.SyscallFilter(s.ALLOW)
+for call in ("unshare", "clone"):
+    rules.add_rule(s.ERRNO(errno.EPERM), call, s.Arg(0, s.MASKED_EQ, 0x10000000, 0x10000000))
+rules.add_rule(s.ERRNO(errno.ENOSYS), "clone3")
+rules.load()
+os.execv(sys.argv[1], sys.argv[1:])
+"""]
+WARNING = "autograder: warning: student code is NOT isolated here"
+
+
+def nobody_has_user_namespaces() -> bool:
+    from autograder.sandbox.isolation import user_namespaces_refused
+
+    return can_run_as_nobody() and user_namespaces_refused(uid=NOBODY) == ""
+
+
+USER_NAMESPACES_ONLY = pytest.mark.skipif(not nobody_has_user_namespaces(),
+                                          reason="this kernel refuses user namespaces to uid 65534")
 
 
 @pytest.fixture(scope="module")
@@ -518,40 +586,104 @@ def nobody_arena(arena, listeners):
     shutil.rmtree(root, ignore_errors=True)
 
 
-def nobody_batch(nobody_arena, name: str, attacks, workers: int = 2, **overrides):
+def as_nobody(nobody_arena, args, targets, refuse_user_namespaces=False, config_path=None) -> subprocess.CompletedProcess:
+    """`autograder ARGS` run by uid 65534 (with SECRET_NAME in its environment)."""
+    config_path = config_path or nobody_arena[1]
+    wrapper = REFUSE_USER_NAMESPACES if refuse_user_namespaces else []
+    return run_as_nobody([*wrapper, sys.executable, "-m", "autograder", "--config", str(config_path), *args],
+                         cwd=KIT_ROOT, env={SECRET_NAME: targets["marker"] + "-secret", "PYTHONPATH": str(KIT_ROOT)})
+
+
+def nobody_batch(nobody_arena, name: str, attacks, workers: int = 2, refuse_user_namespaces=False, config_path=None,
+                 **overrides):
     """`autograder batch` run by uid 65534 over aaa_alice, the attacks and zzz_zoe; results_dir is
     the batch's own results folder. Returns (output folder, finished process, targets)."""
-    root, config_path, targets = nobody_arena
+    root, _, targets = nobody_arena
     out = root / f"{name}-out"
     targets = {**targets, "results_dir": str(out / "results"), **overrides}
     folder = write_batch(root / f"{name}-in", attacks, targets)
     for path in [folder, *folder.iterdir()]:
         path.chmod(0o755 if path.is_dir() else 0o644)
-    done = run_as_nobody([sys.executable, "-m", "autograder", "--config", str(config_path), "batch", str(folder),
-                          "--out", str(out), "--workers", str(workers)], cwd=KIT_ROOT,
-                         env={SECRET_NAME: targets["marker"] + "-secret", "PYTHONPATH": str(KIT_ROOT)})
+    done = as_nobody(nobody_arena, ["batch", str(folder), "--out", str(out), "--workers", str(workers)], targets,
+                     refuse_user_namespaces, config_path)
     return out, done, targets
+
+
+def assert_nothing_escaped(targets: dict, before: dict, listeners) -> None:
+    time.sleep(targets["delay"] + 1.5)  # the survivor's delay
+    assert wait_for_no_sandbox_processes(targets["marker"], uids=()) == []
+    assert host_snapshot(targets) == before
+    assert listeners.connections() == []
+    assert shared_memory_of(uids=(NOBODY,)) == []
+
+
+@USER_NAMESPACES_ONLY
+def test_as_an_ordinary_user_with_user_namespaces_batch_contains_every_attack(nobody_arena, arena, honest_reports,
+                                                                               listeners):
+    """The root column's guarantees, uid aside: hidden kit and results, read-only host, no network,
+    a fresh environment, no survivor, System V IPC and keyrings gone with the child."""
+    targets = nobody_arena[2]
+    before, keys = host_snapshot(targets), keys_of_sandbox_uids(uids=(NOBODY,))
+    out, done, _ = nobody_batch(nobody_arena, "userns", USER_NAMESPACE_ATTACKS)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and WARNING not in done.stderr
+    results = assert_batch_graded_everyone(out, USER_NAMESPACE_ATTACKS, honest_reports, arena.config)
+    assert {result["extra_data"]["isolation"] for result in results.values()} == {"user-namespaces"}
+    assert all(result["extra_data"]["bounds"]["seccomp"] == "system-call filter" for result in results.values())
+    assert targets["marker"] + "-secret" not in json.dumps(results)
+    assert_nothing_escaped(targets, before, listeners)
+    assert keys_of_sandbox_uids(uids=(NOBODY,)) == keys
+
+
+@USER_NAMESPACES_ONLY
+@pytest.mark.parametrize("name", GRADE_ATTACKS)
+def test_as_an_ordinary_user_with_user_namespaces_grade_contains(name, nobody_arena, arena, honest_reports, listeners):
+    root, _, targets = nobody_arena
+    case = BY_NAME[name]
+    path = root / f"grade-{name}.py"
+    path.write_text(hostile(name, case.honest, targets))
+    path.chmod(0o644)
+    before = host_snapshot(targets)
+    done = as_nobody(nobody_arena, ["grade", str(path), "--json"], targets)
+    assert done.returncode == 0, done.stderr  # kill_grader could not reach the grader
+    assert "Traceback" not in done.stderr and WARNING not in done.stderr
+    results = json.loads(done.stdout)
+    assert results["extra_data"]["isolation"] == "user-namespaces"
+    assert_contained(case, results, honest_reports[case.honest], results["extra_data"]["student_output"], arena.config)
+    assert targets["marker"] + "-secret" not in done.stdout
+    assert_nothing_escaped(targets, before, listeners)
 
 
 @NOBODY_ONLY
 def test_as_an_ordinary_user_limits_and_scoring_still_hold(nobody_arena, arena, honest_reports):
-    out, done, targets = nobody_batch(nobody_arena, "contained", NON_ROOT_CONTAINED)
+    """Without user namespaces, too."""
+    out, done, targets = nobody_batch(nobody_arena, "contained", NON_ROOT_CONTAINED, refuse_user_namespaces=True)
     assert done.returncode == 0, done.stderr
     assert_batch_graded_everyone(out, NON_ROOT_CONTAINED, honest_reports, arena.config)
     assert wait_for_no_sandbox_processes(targets["marker"], uids=()) == []
 
 
 @NOBODY_ONLY
-def test_as_an_ordinary_user_files_processes_and_network_are_not_protected(nobody_arena, honest_reports, listeners):
-    """The gaps README's threat model lists for grading as an ordinary user, shown: the grader's
-    environment, loopback services and the solution can be reached, another student's results
-    and world-writable files changed, and a setsid daemon outlives grading. If one of these starts
-    failing, the isolation got better: update README."""
-    out, done, targets = nobody_batch(nobody_arena, "gaps", NON_ROOT_GAPS, workers=1, delay=10.0)
+def test_without_user_namespaces_files_processes_and_network_are_not_protected_and_it_says_so(
+        nobody_arena, honest_reports, listeners):
+    """Where user namespaces are refused, the gaps README's threat model lists for an ordinary
+    user without them, shown: the grader's environment, loopback services and the solution can be
+    reached, another student's results and world-writable files changed, and a setsid daemon
+    outlives grading. The batch says so at its start, and every result records it. If one of
+    these starts failing, the isolation got better: update README."""
+    # read_solution searches the disk for 3 s while its cells load: give the cells time for that
+    slow = write_config(nobody_arena[0] / "slow.toml", {**TEST_LIMITS, ("train", "wall_seconds"): 12})
+    slow.chmod(0o644)
+    out, done, targets = nobody_batch(nobody_arena, "gaps", NON_ROOT_GAPS, workers=1, delay=20.0,
+                                      refuse_user_namespaces=True, config_path=slow)
     assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith(WARNING) and done.stderr.count(WARNING) == 1
+    assert "unshare(CLONE_NEWUSER): Operation not permitted" in done.stderr.splitlines()[0]
     # tamper_kit (graded after the others) appended to and renamed every result before its own
     results = {p.name.split(".")[0]: json.JSONDecoder().raw_decode(p.read_text())[0]
                for p in (out / "results").glob("*.json*")}
+    assert {result["extra_data"]["isolation"] for name, result in results.items()
+            if name != "mmm_tamper_kit"} == {"user"}
     assert "tampered" in (out / "results" / "aaa_alice.json.moved").read_text()
     assert targets["marker"] + "-secret" in json.dumps(results["mmm_env_secrets"])
     assert listeners.connections() != []
@@ -566,22 +698,34 @@ def test_as_an_ordinary_user_files_processes_and_network_are_not_protected(nobod
 
 
 @NOBODY_ONLY
-def test_as_an_ordinary_user_a_submission_can_kill_the_grader(nobody_arena):
-    """The grader runs under the student's uid: its process can be signalled (or traced)."""
+def test_without_user_namespaces_a_submission_can_kill_the_grader(nobody_arena):
+    """The grader runs under the student's uid: its process can be signalled."""
     root, config_path, targets = nobody_arena
     path = root / "kill_grader.py"
     path.write_text(hostile("kill_grader", "reference", targets))
     path.chmod(0o644)
     workdirs = set(Path(tempfile.gettempdir()).glob("autograder-child-*"))
     try:
-        done = run_as_nobody([sys.executable, "-m", "autograder", "--config", str(config_path), "grade", str(path),
-                              "--json"], cwd=KIT_ROOT, env={"PYTHONPATH": str(KIT_ROOT)})
+        done = as_nobody(nobody_arena, ["grade", str(path), "--json"], targets, refuse_user_namespaces=True)
         assert done.returncode == -signal.SIGKILL and done.stdout == ""  # no report at all
+        assert done.stderr.startswith(WARNING)
         assert wait_for_no_sandbox_processes(targets["marker"], uids=()) == []
     finally:  # the killed grader could not remove its child's work folder
         for left in set(Path(tempfile.gettempdir()).glob("autograder-child-*")) - workdirs:
             shutil.rmtree(left, ignore_errors=True)
 
+
+@NOBODY_ONLY
+def test_doctor_says_which_isolation_and_what_refused_it(nobody_arena):
+    targets = nobody_arena[2]
+    refused = as_nobody(nobody_arena, ["doctor"], targets, refuse_user_namespaces=True)
+    assert refused.returncode == 0, refused.stderr
+    assert "isolation: user\n" in refused.stdout
+    assert "because: unshare(CLONE_NEWUSER): Operation not permitted" in refused.stdout
+    assert "to improve: " in refused.stdout
+    if nobody_has_user_namespaces():
+        allowed = as_nobody(nobody_arena, ["doctor"], targets)
+        assert "isolation: user-namespaces\n" in allowed.stdout
 
 
 def public_seed_answers(config) -> dict:

@@ -18,7 +18,7 @@ import types
 
 import torch
 
-from . import isolation, wire
+from . import cgroups, isolation, seccomp, wire
 from .guard import ForbiddenGuard
 from .probe import CLASS_NAMES, MISSING, ProbeError, run_probe
 
@@ -165,18 +165,29 @@ def _redirect_output(output_fd: int) -> None:
 def enter_sandbox(request: dict, keep_fds: list[int]) -> None:
     limits = isolation.ChildLimits(**request["limits"])
     as_root = request["as_root"]
+    cgroups.enter(request["cgroups"])  # first: while the cgroup file system is writable, as root
     workdir = isolation.private_filesystem(limits) if request["namespaces"] else request["workdir"]
     isolation.clean_environment(workdir)
-    isolation.apply_rlimits(limits, as_root)
     # Close every inherited descriptor but ours, however high (an open file of the grader's would
-    # bypass the uid drop): the gaps below, between and above the kept ones.
+    # bypass the uid drop): the gaps below, between and above the kept ones. Before the rlimits,
+    # which lower the open-file limit that SC_OPEN_MAX reports.
     previous = 2
     for fd in sorted(keep_fds) + [max(os.sysconf("SC_OPEN_MAX"), max(keep_fds) + 1)]:
         os.closerange(previous + 1, fd)
         previous = fd
+    # an ordinary user's child, in its template's user namespace: one more of its own, in which
+    # RLIMIT_NPROC counts only this child's tasks (as the sandbox uid does as root)
+    user_namespace = request["namespaces"] and not as_root
+    if user_namespace:
+        isolation.own_user_namespace()
+    isolation.apply_rlimits(limits, tasks_are_its_own=as_root or user_namespace)
     if as_root:
         isolation.drop_privileges(limits.uid)
+    elif user_namespace:
+        isolation.drop_capabilities()
     isolation.die_with_parent()
+    if request["seccomp"] and not seccomp.install():  # last: the set-up above needs mount, unshare
+        raise RuntimeError(f"the system-call filter is missing in the template ({seccomp.why_unavailable()})")
     os.chdir(workdir)
 
 

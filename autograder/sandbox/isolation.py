@@ -3,13 +3,16 @@
 As root (Gradescope, CI, a grading server) a child gets: new PID, network, mount and IPC
 namespaces; every host file system read-only; the kit, the submissions, the output folder and
 /run hidden under empty tmpfs mounts; a private size-limited /tmp as its working directory; a fresh
-/proc; an unprivileged uid of its own; and rlimits. As an ordinary user only the rlimits, a new
-session and a private temp directory apply (see README).
+/proc; an unprivileged uid of its own; and rlimits. An ordinary user whose kernel allows user
+namespaces gets the same, except the uid: the template enters a user namespace of its own (where
+it may make the others) and each child gives up every capability before student code runs.
+Elsewhere only the rlimits, a new session and a private temp directory apply (see README).
 """
 from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import resource
 import signal
@@ -17,15 +20,18 @@ from dataclasses import dataclass
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
-MOUNT_OPTIONS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC}  # kept when made read-only
+# kept when made read-only (in a user namespace the kernel refuses to change them: they are locked)
+MOUNT_OPTIONS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC, "noatime": 0x400,
+                 "nodiratime": 0x800, "relatime": 1 << 21}
 # Hidden like the kit: the host's sockets (D-Bus, journal) live there, and Unix sockets can be
 # connected to on a read-only mount and from another network namespace.
 COVERED = ("/run",)
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 38
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -49,6 +55,8 @@ class ChildLimits:
     processes: int
     file_size_mb: int
     tmpfs_mb: int
+    tmpfs_inodes: int  # files in each private tmpfs: empty files cost kernel memory, not size
+    open_files: int
     uid: int  # used only as root
     hide: tuple[str, ...]  # folders to hide (root only)
 
@@ -80,11 +88,118 @@ def new_namespaces() -> None:
 def namespaces_available() -> bool:
     """Can this process make the child's namespaces? Root in a container without CAP_SYS_ADMIN
     (Docker's default) cannot; the sandbox then falls back to uid, rlimits and folder modes."""
+    return namespaces_refused() == ""
+
+
+def namespaces_refused() -> str:
+    """"" if this process may make the child's namespaces, else the call that failed and why."""
+    return _refused_in_a_fork(lambda: _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC),
+                                             "unshare(CLONE_NEWPID|CLONE_NEWNET|CLONE_NEWNS|CLONE_NEWIPC)"))
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How children are isolated here (README's threat model has a column for each)."""
+
+    name: str  # "namespaces" (root), "user-namespaces" (an ordinary user), "uid" (root without), "user"
+    why: str = ""  # why nothing stronger: the call that failed
+
+    @property
+    def weak(self) -> bool:
+        return self.name in ("uid", "user")
+
+    def warning(self) -> str:
+        """One line for stderr where student code is not fully isolated, else ""."""
+        if self.name == "user":
+            return ("autograder: warning: student code is NOT isolated here (user namespaces refused: "
+                    f"{self.why}): a submission can read the solution, change your files, reach the "
+                    "network and outlive grading; run `autograder doctor`")
+        if self.name == "uid":
+            return ("autograder: warning: root without namespaces here "
+                    f"({self.why}): submissions run under their own uid, but see the network and every "
+                    "world-readable file; run `autograder doctor`")
+        return ""
+
+
+@functools.cache
+def mode() -> Mode:
+    """The strongest isolation this process can give its children (checked once, in forks)."""
+    if is_root():
+        refused = namespaces_refused()
+        return Mode("uid", refused) if refused else Mode("namespaces")
+    refused = user_namespaces_refused()
+    return Mode("user", refused) if refused else Mode("user-namespaces")
+
+
+def user_namespaces_refused(uid: int | None = None) -> str:
+    """"" if this process (or, as root, `uid`) may make a user namespace and the child's other
+    namespaces inside it, as the template and its children do; else the call that failed and why."""
+    def attempt():
+        if uid is not None:
+            drop_privileges(uid)
+            _check(_libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl(DUMPABLE)")  # /proc/self is ours again
+        own_user_namespace()
+        _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC),
+               "unshare(CLONE_NEWPID|CLONE_NEWNET|CLONE_NEWNS|CLONE_NEWIPC) in the user namespace")
+    return _refused_in_a_fork(attempt)
+
+
+def _refused_in_a_fork(attempt) -> str:
+    """Run `attempt` in a forked process; "" if it returned, else its error message."""
+    read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
-        os._exit(0 if _libc.unshare(CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC) == 0 else 1)
+        os.close(read)
+        try:
+            attempt()
+            os._exit(0)
+        except BaseException as failure:
+            reason = failure.strerror if isinstance(failure, OSError) and failure.strerror else str(failure)
+            os.write(write, reason.encode()[:500] or b"failed")
+            os._exit(1)
+    os.close(write)
+    with os.fdopen(read, "rb") as reason:
+        message = reason.read().decode(errors="replace")
     _, status = os.waitpid(pid, 0)
-    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    return "" if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 else message or "failed"
+
+
+def own_user_namespace() -> None:
+    """Enter a new user namespace in which this process keeps its uid and gid and holds every
+    capability (over the namespaces it makes from now on, not over anything of the host)."""
+    uid, gid = os.getuid(), os.getgid()
+    _check(_libc.unshare(CLONE_NEWUSER), "unshare(CLONE_NEWUSER)")
+    for name, line in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as mapping:
+            mapping.write(line)
+
+
+def template_in_user_namespace() -> None:
+    """For the template of an ordinary user: its own user namespace, and PID 1 of a PID namespace
+    owned by it, so that it may make each child's PID namespace and return to its own after the
+    fork (setns needs the capability over the namespace it returns to). Forks once: the caller
+    returns as that PID 1; this process stays behind, waits for it and exits as it did."""
+    own_user_namespace()
+    _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+    pid = os.fork()
+    if pid != 0:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the grader's to handle
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the control socket must close when the template dies
+        _, status = os.waitpid(pid, 0)
+        os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
+
+
+def drop_capabilities() -> None:
+    """In a child of a user-namespace template: give up every capability for good (bounding set
+    first, then the effective, permitted and inheritable sets), so student code cannot undo the
+    mounts; the uid stays the grader's."""
+    cap = 0
+    while _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
+        cap += 1
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable: two 32-bit words each, empty
+    _check(_libc.capset(header, data), "capset")
 
 
 UID_LOCKS = "/run/lock/autograder-uids" if os.path.isdir("/run/lock") else "/tmp/autograder-uids"
@@ -172,7 +287,8 @@ def private_filesystem(limits: ChildLimits) -> str:
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
     for tmp in ("/tmp", "/dev/shm", "/var/tmp"):
         if os.path.isdir(tmp):
-            _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, f"size={limits.tmpfs_mb}m,mode=1777")
+            _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV,
+                   f"size={limits.tmpfs_mb}m,nr_inodes={limits.tmpfs_inodes},mode=1777")
     workdir = "/tmp/work"
     os.mkdir(workdir, 0o700)
     os.chown(workdir, limits.uid, limits.uid)
@@ -187,7 +303,9 @@ def _address_space_now() -> int:
     return 0
 
 
-def apply_rlimits(limits: ChildLimits, as_root: bool) -> None:
+def apply_rlimits(limits: ChildLimits, tasks_are_its_own: bool) -> None:
+    """tasks_are_its_own: no other process shares the child's uid (as root, its sandbox uid) or its
+    user namespace (which RLIMIT_NPROC counts in), so the process limit is exact."""
     mib = 1 << 20
     memory = _address_space_now() + limits.memory_mb * mib
     for name, value in (
@@ -195,11 +313,12 @@ def apply_rlimits(limits: ChildLimits, as_root: bool) -> None:
         (resource.RLIMIT_AS, memory),
         (resource.RLIMIT_FSIZE, limits.file_size_mb * mib),
         (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_NOFILE, limits.open_files),  # every pipe and socket holds kernel buffers
     ):
         resource.setrlimit(name, (value, value))
     # RLIMIT_NPROC counts every task of the real uid: as root the sandbox uid is ours alone; as an
     # ordinary user it also counts the user's own processes, so the child gets that many more.
-    processes = limits.processes + (0 if as_root else _tasks_of(os.getuid()))
+    processes = limits.processes + (0 if tasks_are_its_own else _tasks_of(os.getuid()))
     resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
 
 

@@ -18,7 +18,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 
-from . import isolation, wire
+from . import cgroups, isolation, seccomp, wire
 from .zygote import Zygote
 
 MAX_RESTARTS = 12  # children per submission; a run of crashes past this stops the submission
@@ -71,22 +71,43 @@ class Sandbox:
                           "attributes": list(forbidden.attributes)}
         self.hide = tuple(str(p) for p in hide)
         self.as_root = isolation.is_root()
-        # as root without namespaces (a container without CAP_SYS_ADMIN): uid + rlimits only
-        self.namespaces = self.as_root and isolation.namespaces_available()
+        # as root without namespaces (a container without CAP_SYS_ADMIN): uid + rlimits only; as
+        # an ordinary user, namespaces where the kernel allows user namespaces
+        self.isolation_mode = isolation.mode()
+        self.namespaces = self.isolation_mode.name in ("namespaces", "user-namespaces")
         self._uids: queue.Queue = queue.Queue()
         uids, self._uid_locks = (isolation.claim_uids(limits.sandbox_uid, slots) if self.as_root
                                  else (list(range(slots)), []))
         for uid in uids:
             self._uids.put(uid)
-        self._zygote = Zygote.start(mode)
+        seccomp.prepare()  # before the template forks from here: it inherits the compiled filter
+        self.cgroups = cgroups.SlotCgroups.create(
+            uids, memory_bytes=self._child_memory_mb() << 20, tasks=limits.processes + 4,
+            name=f"autograder-{os.getpid()}-{id(self):x}")
+        self._zygote = Zygote.start(mode, user_namespace=self.isolation_mode.name == "user-namespaces")
+
+    def _child_memory_mb(self) -> int:
+        """The whole child: its processes' memory and what its private tmpfs mounts may hold."""
+        return self.limits.memory_mb + 3 * self.limits.tmpfs_mb
+
+    @property
+    def bounds(self) -> dict:
+        """Which bounds hold for every child beyond the rlimits (README: how to tell)."""
+        return {
+            "seccomp": "system-call filter" if seccomp.available() else f"none ({seccomp.why_unavailable()})",
+            "cgroup": self.cgroups.describe(),
+            "tmpfs_inodes": self.limits.tmpfs_inodes if self.namespaces else None,
+            "open_files": self.limits.open_files,
+        }
 
     @property
     def isolation(self) -> str:
         """The strongest isolation this machine allowed: see the README's threat model."""
-        return "namespaces" if self.namespaces else ("uid" if self.as_root else "user")
+        return self.isolation_mode.name
 
     def close(self) -> None:
         self._zygote.close()
+        self.cgroups.close()
         for lock in self._uid_locks:
             os.close(lock)
         self._uid_locks = []
@@ -113,10 +134,13 @@ class Sandbox:
             "as_root": self.as_root,
             "namespaces": self.namespaces,
             "workdir": workdir,
+            "seccomp": seccomp.available(),
+            "cgroups": self.cgroups.procs_files(uid),
             "limits": asdict(isolation.ChildLimits(
                 cpu_seconds=limits.cpu_seconds, memory_mb=limits.memory_mb,
                 processes=limits.processes, file_size_mb=limits.file_size_mb,
-                tmpfs_mb=limits.tmpfs_mb, uid=uid, hide=self.hide + _not_inside(extra_hide, self.hide),
+                tmpfs_mb=limits.tmpfs_mb, tmpfs_inodes=limits.tmpfs_inodes, open_files=limits.open_files,
+                uid=uid if self.as_root else os.getuid(), hide=self.hide + _not_inside(extra_hide, self.hide),
             )),
         }
 

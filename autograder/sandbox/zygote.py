@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 
-from . import hugepages, isolation, wire
+from . import hugepages, isolation, seccomp, wire
 
 UNSAFE_MODULES = ("solution", "autograder.checks", "autograder.reference")
 
@@ -38,6 +38,7 @@ def _prepare_template() -> None:
     from . import child, trainer  # noqa: F401  (children cannot import new modules)
 
     child.preload()
+    seccomp.prepare()  # a forked template has the grader's compiled filter already
     x = torch.ones(4, 4, dtype=torch.float64)  # warm the kernels students' code will use
     (x @ x).exp().log().sum(1, keepdim=True).max().clamp(min=0).logsumexp(0)
     torch.einsum("ij,jk->ik", x, x).gather(1, torch.zeros(4, 1, dtype=torch.long)).where(x > 0, x)
@@ -53,6 +54,16 @@ def fork_into_pid_namespace() -> int:
     if pid != 0:
         isolation.own_pid_namespace_for_next_child()  # so the next request can make another
     return pid
+
+
+def _host_pid(pidfd: int) -> int:
+    """The pid a pidfd refers to, as this process's PID namespace numbers it (from its fdinfo):
+    how the grader learns a child's pid from a template that lives in another PID namespace."""
+    with open(f"/proc/self/fdinfo/{pidfd}") as info:
+        for line in info:
+            if line.startswith("Pid:"):
+                return int(line.split()[1])
+    raise OSError(f"no Pid in the fdinfo of pidfd {pidfd}")
 
 
 def _run_child(request: dict, fds: list[int], template: int) -> None:
@@ -107,8 +118,10 @@ def _reap(signum=None, frame=None) -> None:
             report.close()
 
 
-def serve(control: socket.socket) -> None:
-    """The template's loop; exits when the parent closes the control socket."""
+def serve(control: socket.socket, in_user_namespace: bool = False) -> None:
+    """The template's loop; exits when the parent closes the control socket. In a user namespace
+    (see isolation.template_in_user_namespace) its pids mean nothing to the grader: each reply
+    carries a pidfd of the child, which the grader turns into its own pid for the child."""
     _prepare_template()
     # Every child would otherwise inherit the template's garbage-collector counters: when they
     # stood just below a full collection (which depends on what the grader allocated before the
@@ -139,23 +152,32 @@ def serve(control: socket.socket) -> None:
                 control.close()
                 _run_child(request, fds, template)
             _watching[pid] = os.dup(fds[0])
+            if in_user_namespace:  # before the child can be reaped
+                fds.append(os.pidfd_open(pid))
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+        reply = json.dumps({"pid": pid}).encode()
+        if in_user_namespace:
+            socket.send_fds(control, [reply], fds[2:])
+        else:
+            control.send(reply)
         for fd in fds:
             os.close(fd)
-        control.send(json.dumps({"pid": pid}).encode())
 
 
 class Zygote:
     """Parent-side handle. `spawn(request, sock_fd, out_fd)` returns the child's process group id."""
 
-    def __init__(self, control: socket.socket, process):
+    def __init__(self, control: socket.socket, process, user_namespace: bool = False):
         self._control = control
         self._process = process  # a pid (fork) or a Popen (spawn)
         self._lock = threading.Lock()
+        self._user_namespace = user_namespace
 
     @classmethod
-    def start(cls, mode: str = "auto") -> "Zygote":
+    def start(cls, mode: str = "auto", user_namespace: bool = False) -> "Zygote":
+        """user_namespace: an ordinary user's template, in a user namespace of its own, so that
+        its children get the namespaces root's get (isolation.template_in_user_namespace)."""
         if mode == "auto":
             unsafe = any(name in sys.modules for name in UNSAFE_MODULES)
             mode = "spawn" if unsafe or threading.active_count() > 1 else "fork"
@@ -168,18 +190,21 @@ class Zygote:
                 parent_end.close()
                 try:
                     isolation.die_with_parent_signal()
-                    serve(template_end)
+                    if user_namespace:
+                        isolation.template_in_user_namespace()
+                    serve(template_end, user_namespace)
                 finally:
                     os._exit(0)
             template_end.close()
-            return cls(parent_end, pid)
+            return cls(parent_end, pid, user_namespace)
         process = subprocess.Popen(
-            [sys.executable, "-m", "autograder.sandbox.zygote", str(template_end.fileno())],
+            [sys.executable, "-m", "autograder.sandbox.zygote", str(template_end.fileno()),
+             *(["user-namespace"] if user_namespace else [])],
             pass_fds=[template_end.fileno()], stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,  # e.g. a notebook cell's stderr
         )
         template_end.close()
-        return cls(parent_end, process)
+        return cls(parent_end, process, user_namespace)
 
     def spawn(self, request: dict, sock_fd: int, out_fd: int) -> int:
         """Fork a child for `request`; returns its process group. A dead template (killed by the
@@ -188,18 +213,22 @@ class Zygote:
             for attempt in (1, 2):
                 try:
                     socket.send_fds(self._control, [json.dumps(request).encode()], [sock_fd, out_fd])
-                    reply = self._control.recv(1 << 12)
+                    reply, pidfds, _, _ = socket.recv_fds(self._control, 1 << 12, 1)
                 except OSError:
-                    reply = b""
+                    reply, pidfds = b"", []
                 if reply:
-                    return json.loads(reply)["pid"]
+                    try:
+                        return _host_pid(pidfds[0]) if pidfds else json.loads(reply)["pid"]
+                    finally:
+                        for fd in pidfds:
+                            os.close(fd)
                 if attempt == 1:
                     self._restart()
         raise RuntimeError("the sandbox template died and could not be restarted")
 
     def _restart(self) -> None:
         self.close()
-        fresh = Zygote.start("spawn")  # the grader has imported the checks by now: never fork it
+        fresh = Zygote.start("spawn", self._user_namespace)  # the grader has imported the checks: never fork it
         self._control, self._process = fresh._control, fresh._process
 
     def close(self) -> None:
@@ -213,6 +242,9 @@ class Zygote:
             pass
 
 
-if __name__ == "__main__":  # spawn mode: python -m autograder.sandbox.zygote FD
+if __name__ == "__main__":  # spawn mode: python -m autograder.sandbox.zygote FD [user-namespace]
     isolation.die_with_parent_signal()
-    serve(socket.socket(fileno=int(sys.argv[1])))
+    in_user_namespace = sys.argv[2:] == ["user-namespace"]
+    if in_user_namespace:  # first, while this interpreter has a single thread
+        isolation.template_in_user_namespace()
+    serve(socket.socket(fileno=int(sys.argv[1])), in_user_namespace)

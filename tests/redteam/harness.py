@@ -246,6 +246,13 @@ def wait_for_no_sandbox_processes(marker: str | None = None, uids=range(SANDBOX_
         time.sleep(0.1)
 
 
+def keys_of_sandbox_uids(uids=range(SANDBOX_UID, SANDBOX_UID + 64)) -> dict:
+    """uid -> its line of /proc/key-users (keys held, bytes used) for the sandbox uids."""
+    lines = Path("/proc/key-users").read_text().splitlines()
+    return {int(line.split(":")[0]): line.split(":", 1)[1].split()[1:] for line in lines
+            if int(line.split(":")[0]) in uids}
+
+
 def shared_memory_of(uids=range(SANDBOX_UID, SANDBOX_UID + 64)) -> list[str]:
     """System V shared memory segments owned by a sandbox uid (from /proc/sysvipc/shm)."""
     lines = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]

@@ -1,0 +1,104 @@
+"""`autograder doctor`: which isolation this machine gives student code, why, and how to do better.
+
+Every answer comes from trying the real thing in a forked process (the calls the sandbox makes),
+not from reading version numbers; the sysctls are read only to explain a refusal.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from . import cgroups, isolation, seccomp
+
+NOBODY = 65534
+SYSCTLS = {  # file under /proc/sys -> (value that refuses user namespaces, the command that allows them)
+    "user/max_user_namespaces": ("0", "sudo sysctl -w user.max_user_namespaces=15000"),
+    "kernel/unprivileged_userns_clone": ("0", "sudo sysctl -w kernel.unprivileged_userns_clone=1"),
+    "kernel/apparmor_restrict_unprivileged_userns": (
+        "1", "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0   # or grade as root"),
+}
+CONTAINER_COMMAND = ("run the grader as root in a container allowed to make namespaces: docker run "
+                     "--cap-add SYS_ADMIN --security-opt seccomp=unconfined --security-opt apparmor=unconfined ...")
+MEANING = {
+    "namespaces": "full isolation (own PID, network, mount and IPC namespaces, own uid, read-only host, "
+                  "kit and submissions hidden)",
+    "user-namespaces": "full isolation except a uid of its own (user namespace: own PID, network, mount "
+                       "and IPC namespaces, read-only host, kit and submissions hidden)",
+    "uid": "own uid and rlimits only: network and world-readable files open",
+    "user": "NO isolation: rlimits only, same uid as the grader",
+}
+
+
+def _sysctl_refusing() -> tuple[str, str] | None:
+    """(sysctl = value, command) of the first sysctl set to refuse unprivileged user namespaces."""
+    for name, (refusing, command) in SYSCTLS.items():
+        try:
+            value = Path("/proc/sys", name).read_text().strip()
+        except OSError:
+            continue
+        if value == refusing:
+            return f"{name.replace('/', '.')} = {value}", command
+    return None
+
+
+def _ordinary_user_mode() -> isolation.Mode:
+    if isolation.is_root():  # try it as nobody, in a fork
+        refused = isolation.user_namespaces_refused(uid=NOBODY)
+    else:
+        refused = isolation.user_namespaces_refused()
+    return isolation.Mode("user", refused) if refused else isolation.Mode("user-namespaces")
+
+
+def _explain(mode: isolation.Mode) -> str:
+    line = f"{mode.name} — {MEANING[mode.name]}"
+    if mode.why:
+        line += f"\n    because: {mode.why}"
+        sysctl = _sysctl_refusing() if mode.name == "user" else None
+        if sysctl:
+            line += f" ({sysctl[0]})"
+    return line
+
+
+def _improvement(root: isolation.Mode, user: isolation.Mode, bounds: cgroups.SlotCgroups) -> str:
+    """The one command that would improve isolation most from here."""
+    if user.name == "user":
+        sysctl = _sysctl_refusing()
+        if sysctl:
+            return sysctl[1]
+        if root.name == "namespaces":
+            return "grade as root: sudo autograder batch SUBMISSIONS --out DIR"
+        return CONTAINER_COMMAND
+    if root.name == "uid":
+        return CONTAINER_COMMAND
+    if not seccomp.available():
+        return "pip install pyseccomp   # and the system's libseccomp2 (apt-get install libseccomp2)"
+    if not bounds.version:
+        if isolation.is_root():
+            return "mount the cgroup memory and pids controllers (v2, or v1 memory and pids hierarchies)"
+        return ("systemd-run --user --scope -p Delegate=yes autograder batch SUBMISSIONS --out DIR   "
+                "# a delegated cgroup bounds each child's memory; or grade as root")
+    return "nothing: this is the strongest isolation the kit has"
+
+
+def diagnose() -> str:
+    """The text `autograder doctor` prints."""
+    current = isolation.mode()
+    if isolation.is_root():
+        root, user = current, _ordinary_user_mode()
+        root_line = _explain(root)
+    else:
+        root, user = isolation.Mode("namespaces"), current
+        root_line = ("not checked (run `sudo autograder doctor`); usually namespaces, or uid in a "
+                     "container without CAP_SYS_ADMIN")
+    seccomp.prepare()
+    bounds = cgroups.SlotCgroups.create([0], memory_bytes=256 << 20, tasks=8, name=f"autograder-{os.getpid()}-doctor")
+    bounds.close()
+    lines = [
+        f"this process: uid {os.getuid()}; isolation: {current.name}",
+        f"as root:            {root_line}",
+        f"as an ordinary user: {_explain(user)}",
+        f"system-call filter: {'yes' if seccomp.available() else 'no — ' + seccomp.why_unavailable()}",
+        f"memory and task bounds per child (cgroup): {bounds.describe()}",
+        f"to improve: {_improvement(root, user, bounds)}",
+    ]
+    return "\n".join(lines)

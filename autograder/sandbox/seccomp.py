@@ -1,0 +1,110 @@
+"""The system-call filter every child installs after its own set-up, just before student code.
+
+A child needs files, memory, threads, pipes and sockets; it never needs to make namespaces, mount,
+join another namespace, use the kernel keyrings, trace, load BPF or kernel modules, or change how
+the kernel lays out its memory. Those calls are the usual privilege-escalation surface (a user
+namespace gives its creator root inside it: mounts without limits, netfilter), and a key added to
+a uid's keyring outlives the child and is readable by the next child of that uid. They fail with
+EPERM; clone3 fails with ENOSYS because its flags live in memory a filter cannot read, and glibc
+then falls back to clone, whose flags the filter checks.
+
+The filter is written with libseccomp (through `pyseccomp`) once in the warm template and kept as
+compiled BPF; a child installs those bytes with one prctl (tens of microseconds). Where
+libseccomp or its binding is missing the child runs without a filter and the result says so
+(`extra_data.bounds`).
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+
+CLONE_NEWTIME, CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS = 0x80, 0x20000, 0x02000000, 0x04000000
+CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x08000000, 0x10000000, 0x20000000, 0x40000000
+NAMESPACE_FLAGS = (CLONE_NEWTIME, CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER,
+                   CLONE_NEWPID, CLONE_NEWNET)
+# personality() bits that weaken the address-space layout (no ASLR, executable data, page zero)
+WEAKENING_PERSONALITY = (0x0040000, 0x0400000, 0x0200000, 0x0100000)
+
+REFUSED = (
+    # namespaces and mounts
+    "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree",
+    "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
+    # kernel keyrings (outlive the process, shared by every process of a uid)
+    "add_key", "request_key", "keyctl",
+    # other processes' memory, and the kernel's
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "bpf", "perf_event_open",
+    "userfaultfd", "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
+    "syslog", "acct", "swapon", "swapoff", "reboot", "quotactl", "lookup_dcookie",
+    "open_by_handle_at", "name_to_handle_at", "iopl", "ioperm",
+    # io_uring runs operations the filter never sees; memfd files hold memory no process owns
+    "io_uring_setup", "io_uring_enter", "io_uring_register", "memfd_create", "memfd_secret",
+)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_program: bytes | None = None  # compiled in the template by prepare()
+_why_missing = "not prepared"
+
+
+def _compile() -> bytes:
+    import pyseccomp as seccomp
+
+    rules = seccomp.SyscallFilter(seccomp.ALLOW)
+    refuse = seccomp.ERRNO(errno.EPERM)
+    for name in REFUSED:
+        try:
+            rules.add_rule(refuse, name)
+        except (OSError, ValueError):  # unknown to this libseccomp or architecture: nothing to refuse
+            continue
+    for flag in NAMESPACE_FLAGS:
+        rules.add_rule(refuse, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
+    for bit in WEAKENING_PERSONALITY:
+        rules.add_rule(refuse, "personality", seccomp.Arg(0, seccomp.MASKED_EQ, bit, bit))
+    rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+    read_end, write_end = os.pipe()
+    try:
+        with open(write_end, "wb", closefd=True) as sink:
+            rules.export_bpf(sink)
+        with open(read_end, "rb", closefd=False) as source:
+            return source.read()
+    finally:
+        os.close(read_end)
+
+
+def prepare() -> None:
+    """In the grader or the template: compile the filter once (a child cannot load libseccomp)."""
+    global _program, _why_missing
+    if _program is not None:
+        return
+    try:
+        _program = _compile()
+    except (ImportError, RuntimeError, OSError) as failure:  # no pyseccomp, or no libseccomp.so
+        _program, _why_missing = None, f"{type(failure).__name__}: {failure}"
+
+
+def available() -> bool:
+    return _program is not None
+
+
+def why_unavailable() -> str:
+    return "" if _program is not None else _why_missing
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+
+
+def install() -> bool:
+    """In the child, after PR_SET_NO_NEW_PRIVS: the filter holds for it and everything it starts,
+    and cannot be removed. False where there is no filter to install."""
+    if _program is None:
+        return False
+    buffer = ctypes.create_string_buffer(_program, len(_program))
+    program = _SockFprog(len(_program) // 8, ctypes.addressof(buffer))
+    if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(program), 0, 0) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"prctl(PR_SET_SECCOMP): {os.strerror(code)}")
+    return True
