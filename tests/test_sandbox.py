@@ -19,6 +19,7 @@ import torch
 
 from autograder.config import KIT_ROOT, load_config
 from autograder.sandbox import isolation, wire, zygote
+from autograder.sandbox.cgroups import SlotCgroups
 from autograder.sandbox.guard import ForbiddenGuard
 from autograder.sandbox.session import CHILD_FRAME_BYTES, Sandbox, _outcome
 from redteam.harness import REFERENCE, SANDBOX_UID, attack, host_folder
@@ -144,7 +145,8 @@ def test_the_template_is_not_told_where_a_batch_submission_lies(tmp_path):
     inside a hidden one (a batch's submitted/alice/ps1) is hidden with it and never named, so no
     student's id stays in the template's memory for the next child."""
     hidden, inside, outside = tmp_path / "class", tmp_path / "class" / "alice" / "ps1", tmp_path / "elsewhere"
-    owner = SimpleNamespace(limits=load_config().limits, as_root=True, namespaces=True, hide=(str(hidden),))
+    owner = SimpleNamespace(limits=load_config().limits, as_root=True, namespaces=True, hide=(str(hidden),),
+                            cgroups=SlotCgroups())
     request = Sandbox._request(owner, SANDBOX_UID, (str(inside), str(outside)), None)
     assert list(request["limits"]["hide"]) == [str(hidden), str(outside)]
     assert "alice" not in json.dumps(request)
