@@ -5,12 +5,13 @@ inodes of a million empty files, System V segments, a fork bomb's memory (proces
 A memory cgroup charges all of it to the child (its OOM kill stays inside the child), a pids
 cgroup bounds its tasks. The Sandbox makes one cgroup per slot (per sandbox uid as root) under the
 grader's own cgroup when it starts, sets the limits once and reuses it for every child of that
-slot; a child moves itself in (a write of "0" to cgroup.procs) before it gives up privileges.
+slot; a child moves itself in (a write of "0" to cgroup.procs, v1: tasks) before it gives up
+privileges.
 
 cgroup v2 is used where the grader's cgroup delegates the memory and pids controllers (a systemd
 user session, a container with its own cgroup namespace); v1 (memory and pids hierarchies, as on
 the kit's own machines) where the grader may create groups in them (root). Elsewhere there is no
-bound but the rlimits, and `bounds()` says so.
+bound but the rlimits, and `describe()` says so.
 """
 from __future__ import annotations
 
@@ -131,9 +132,12 @@ class SlotCgroups:
             if os.path.exists(os.path.join(groups[0], "memory.memsw.limit_in_bytes")):
                 _write(os.path.join(groups[0], "memory.memsw.limit_in_bytes"), str(self.memory_bytes))
             _write(os.path.join(groups[1], "pids.max"), str(self.tasks))
-            self._procs[slot] = [os.path.join(group, "cgroup.procs") for group in groups]
+            # "tasks", not "cgroup.procs": moving one thread skips the kernel's global threadgroup
+            # lock, whose RCU grace period cost each child ~12 ms; the child is one thread then
+            self._procs[slot] = [os.path.join(group, "tasks") for group in groups]
 
     def procs_files(self, slot) -> list[str]:
+        """The files a child of `slot` writes "0" to (cgroup.procs, v1: tasks)."""
         return self._procs.get(slot, [])
 
     def describe(self) -> str:
