@@ -28,7 +28,14 @@ SUSPICIOUS = frozenset({
     "__subclasses__", "__globals__", "__builtins__", "__import__", "_getframe", "f_back", "f_globals",
     "modules", "get_objects", "_exit", "fork", "setsid", "kill", "ctypes", "importlib", "socket",
     "subprocess", "_set_torch_function_mode", "_pop_torch_function_stack", "DisableTorchFunction",
+    # torch's C internals (where the guard's off switch lives), the interpreter's object graph,
+    # frames and code objects (how a submission finds the hidden inputs or the guard)
+    "_C", "DisableTorchFunctionSubclass", "gc", "get_referrers", "get_referents", "inspect", "builtins",
+    "_current_frames", "settrace", "setprofile", "addaudithook", "__code__", "__closure__", "f_locals",
+    "eval", "exec",
 })
+# Built-ins that reach an attribute by a name given at run time.
+BY_NAME = frozenset({"getattr", "setattr", "delattr", "hasattr"})
 
 
 class _Scanner(ast.NodeVisitor):
@@ -36,6 +43,7 @@ class _Scanner(ast.NodeVisitor):
         self.modules = tuple(forbidden.modules)
         self.functions = set(forbidden.functions)
         self.aliases = {"torch": "torch"}  # local name -> real dotted module/function
+        self.imported = {"torch"}  # local names bound by an import (modules, mostly)
         self.context: list[str] = []  # class, function
         self.found: dict[str, list[str]] = {}
         self.suspicious: set[str] = set()
@@ -56,6 +64,7 @@ class _Scanner(ast.NodeVisitor):
             if alias.name.split(".")[0] in SUSPICIOUS:
                 self.suspicious.add(alias.name)
             self.aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
+            self.imported.add(alias.asname or alias.name.split(".")[0])
             if self._forbidden_path(alias.name):
                 self._report(f"import {alias.name}")
 
@@ -63,6 +72,9 @@ class _Scanner(ast.NodeVisitor):
         for alias in node.names:
             path = f"{node.module}.{alias.name}" if node.module else alias.name
             self.aliases[alias.asname or alias.name] = path
+            self.imported.add(alias.asname or alias.name)
+            if (node.module or "").split(".")[0] in SUSPICIOUS or alias.name in SUSPICIOUS:
+                self.suspicious.add(f"from {node.module} import {alias.name}")
             if self._forbidden_path(path) or (node.module or "") in self.modules:
                 self._report(f"from {node.module} import {alias.name}")
 
@@ -88,6 +100,26 @@ class _Scanner(ast.NodeVisitor):
         if node.attr in ("softmax", "log_softmax", "relu", "relu_", "requires_grad_") and node.attr in self.functions | {"requires_grad_"}:
             if not (isinstance(node.value, ast.Name) and node.value.id == "self"):
                 self._report(f".{node.attr}")
+        self.generic_visit(node)
+
+    def _module_rooted(self, node) -> str | None:
+        """`torch`, `torch._C`, `np.linalg`: the dotted name, when it starts at an imported module."""
+        path = _dotted(node)
+        return path if path and path.split(".")[0] in self.imported else None
+
+    def visit_Call(self, node):
+        """getattr(torch, "soft" + "max"), getattr(torch, "_C"), vars(torch): a module's attribute
+        reached by a name given at run time, or a private one, is how code hides a forbidden call."""
+        name = node.func.id if isinstance(node.func, ast.Name) else None
+        target = self._module_rooted(node.args[0]) if node.args else None
+        if name in BY_NAME and target and len(node.args) > 1:
+            attribute = node.args[1]
+            if not (isinstance(attribute, ast.Constant) and isinstance(attribute.value, str)):
+                self.suspicious.add(f"{name}({target}, <name computed at run time>)")
+            elif attribute.value.startswith("_") or attribute.value in SUSPICIOUS:
+                self.suspicious.add(f"{name}({target}, {attribute.value!r})")
+        elif name == "vars" and target:
+            self.suspicious.add(f"vars({target})")
         self.generic_visit(node)
 
     def visit_Name(self, node):

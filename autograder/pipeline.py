@@ -82,6 +82,9 @@ class Grader:
             [e.check.probe for e in entries],
             extra_hide=(path.resolve().parent,),
         )
+        if run.audit:
+            report.notices.append("for the instructor: while it ran, this code reached into the interpreter or "
+                                  f"the OS ({', '.join(run.audit)}); please review it")
         if run.load_failure:
             report.notices.append("Your code could not be run: " + run.load_failure)
         for error in run.cell_errors:

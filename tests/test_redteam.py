@@ -317,6 +317,28 @@ def test_a_hidden_forbidden_call_is_flagged_for_the_instructor(arena, grader):
     assert any("for the instructor" in notice and "DisableTorchFunction" in notice for notice in report.notices)
 
 
+@ROOT_ONLY
+@pytest.mark.parametrize("attack, scanned, seen", [
+    ("forbidden_by_name", r"getattr\(torch, <name computed at run time>\)",
+     "torch._C.DisableTorchFunction"),
+    ("gc_probe_inputs", r"__builtins__", "gc.get_objects"),
+])
+def test_reaching_into_the_interpreter_is_noticed_by_scan_and_at_run_time(attack, scanned, seen, arena, grader,
+                                                                          honest_reports):
+    """#14 item 10: code that hides a forbidden call (the guard switched off by names built at run
+    time) or finds the hidden inputs through the garbage collector keeps its points (the child
+    cannot tell), but both the syntax scan and the child's audit hook tell the instructor."""
+    case = Case(attack, says="for the instructor")
+    report = grade_attack(arena, grader, case)
+    assert_contained(case, report, honest_reports["reference"], report.student_output, arena.config)
+    static = [n for n in report.notices if n.startswith("for the instructor: this code reaches")]
+    at_run_time = [n for n in report.notices if n.startswith("for the instructor: while it ran")]
+    assert static and re.search(scanned, static[0]), report.notices
+    assert at_run_time and seen in at_run_time[0], report.notices
+    if attack == "gc_probe_inputs":
+        assert re.search(r"precomputed [1-9]\d* answers", report.student_output), report.student_output
+
+
 def test_parser_bomb_is_a_zero_not_a_crash(arena, grader):
     """Python's parser gives up (MemoryError) in the child and in the grader's syntax scan."""
     report = grade_attack(arena, grader, Case("parser_bomb"))

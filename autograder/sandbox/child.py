@@ -18,7 +18,7 @@ import types
 
 import torch
 
-from . import cgroups, isolation, seccomp, wire
+from . import audit, cgroups, isolation, seccomp, wire
 from .guard import ForbiddenGuard
 from .probe import CLASS_NAMES, MISSING, ProbeError, run_probe
 
@@ -85,11 +85,16 @@ def _compile(cell: dict):
         raise SyntaxError("the code is nested too deeply for Python to read it") from None
 
 
+# Records what student code does at run time that no layer needs; installed by main().
+AUDIT = audit.Audit()
+
+
 def load_cells(cells: list[dict]) -> tuple[dict, list[dict]]:
     namespace, errors = _student_namespace(), []
     for cell in cells:
         try:
-            exec(_compile(cell), namespace)
+            with AUDIT.watching():  # off before the handler below reads the traceback
+                exec(_compile(cell), namespace)
         except BaseException as error:  # SystemExit and KeyboardInterrupt too: a cell just stops
             errors.append(_error_record(cell["label"], error))
     return namespace, errors
@@ -138,7 +143,8 @@ def run_checks(sock, namespace: dict, job: dict, tensors: list) -> None:
         error = None
         outputs: dict = {}
         try:
-            outputs = run_probe(classes, check["steps"], local, guarded_call)
+            with AUDIT.watching():
+                outputs = run_probe(classes, check["steps"], local, guarded_call)
         except ProbeError as failure:
             error = _error_record(failure.where, failure.error)
         except BaseException as failure:  # SystemExit etc. raised by student code
@@ -148,7 +154,7 @@ def run_checks(sock, namespace: dict, job: dict, tensors: list) -> None:
         described, out_tensors = _describe_outputs(outputs)
         wire.send(sock, {
             "type": "result", "index": index, "outputs": described, "error": error,
-            "forbidden": hits, "seconds": time.perf_counter() - started,
+            "forbidden": hits, "seconds": time.perf_counter() - started, "audit": AUDIT.seen,
         }, out_tensors)
 
 
@@ -199,9 +205,10 @@ def main(request: dict, sock_fd: int, output_fd: int) -> None:
         sock = socket.socket(fileno=sock_fd)
         job, tensors = wire.receive(sock)
         _forget_kit_modules()
+        audit.install(AUDIT)
         namespace, errors = load_cells(job["cells"])
         sys.stdout.flush()
-        wire.send(sock, {"type": "ready", "errors": errors})
+        wire.send(sock, {"type": "ready", "errors": errors, "audit": AUDIT.seen})
         run_checks(sock, namespace, job, tensors)
         wire.send(sock, {"type": "done"})
     except BaseException as failure:  # a broken sandbox set-up: say so on stderr, which the parent keeps

@@ -56,6 +56,7 @@ class RunOutcome:
     cell_errors: list = field(default_factory=list)  # exceptions raised while running the cells
     load_failure: str = ""  # the cells themselves hung or killed the child
     output: str = ""  # the student's prints, capped
+    audit: list = field(default_factory=list)  # what student code did that no layer needs (sandbox/audit.py)
 
 
 class _Dead(Exception):
@@ -197,6 +198,7 @@ class Sandbox:
                     _skip(result, range(len(probes)), str(dead))
                     return len(probes)
                 raise
+            _note_audit(result, ready)
             if start == 0:
                 errors = ready.get("errors")
                 if isinstance(errors, list):
@@ -213,6 +215,7 @@ class Sandbox:
                     _skip(result, range(i + 1, following), "an earlier check of this part hit the time limit")
                     return following
                 result.outcomes[i] = _outcome(message, outs)
+                _note_audit(result, message)
             return len(probes)
         except (_Dead, wire.WireError, OSError) as dead:
             result.outcomes[start] = ProbeOutcome(failure=str(dead))
@@ -326,6 +329,15 @@ def _forbidden(forbidden) -> dict:
         return {}
     return {_text(method, 100): [_text(call, 100) for call in calls[:20]]
             for method, calls in list(forbidden.items())[:20] if isinstance(calls, list)}
+
+
+def _note_audit(result: RunOutcome, message) -> None:
+    """Add the run-time events the child reports (names of at most 80 characters, 20 in all)."""
+    names = message.get("audit") if isinstance(message, dict) else None
+    for name in names[:20] if isinstance(names, list) else ():
+        name = _text(name, 80)
+        if name not in result.audit and len(result.audit) < 20:
+            result.audit.append(name)
 
 
 def _outcome(message: dict, tensors: list) -> ProbeOutcome:

@@ -1,0 +1,22 @@
+"""Attack (#14 item 10): torch.softmax, a forbidden API, with the run-time guard switched off, and
+every name built at run time so no name the syntax scan knew appears in the source:
+getattr(getattr(torch, "_C"), "Disable" + "TorchFunction"). Before: 58/58 and no notice at all.
+
+Expected: the checks still pass (the guard lives in the child, which student code controls), but
+the report asks the instructor to review the code, twice: the syntax scan names the getattr calls
+on a module (a private attribute, a computed name), and at run time the switch itself is seen.
+"""
+import torch
+
+_internals = getattr(torch, "_" + "C")
+_switch_off = getattr(_internals, "Disable" + "Torch" + "Function")
+_softmax = getattr(torch, "soft" + "max")
+
+
+def _softmax_unguarded(self, r):
+    with _switch_off():
+        self.S = _softmax(r, dim=1)
+    return self.S
+
+
+Softmax.forward = _softmax_unguarded
