@@ -20,6 +20,8 @@ import threading
 import traceback
 from pathlib import Path
 
+import torch
+
 from ..report import results_json
 from .layouts import Item
 
@@ -58,6 +60,10 @@ class LocalRunner:
         return 2 * self.workers  # one waiting per thread keeps every thread busy
 
     def start(self) -> None:
+        # The parent's torch work (the oracle, scoring, the train judge, diagnosis) is small
+        # tensors: one thread is several times faster than two on a machine whose every core
+        # runs a child (the train judge took 20 ms a submission on two threads, 1 ms on one).
+        torch.set_num_threads(1)
         if self._grader is None:
             from ..pipeline import Grader
 

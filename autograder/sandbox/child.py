@@ -70,12 +70,23 @@ def _error_record(where: str, error: BaseException) -> dict:
     return {"where": where, "type": type(error).__name__, "message": message, "line": line}
 
 
+_kit_modules: tuple[str, ...] = ()  # the kit's modules in sys.modules, listed by the template
+
+
+def remember_kit_modules() -> None:
+    """In the template, once everything is imported: which modules _forget_kit_modules drops. A
+    child walking sys.modules itself writes the reference count of every name (~1,100), each a
+    copy-on-write page fault: 2.5-7 ms a child, against 0.15 ms for the list."""
+    global _kit_modules
+    _kit_modules = tuple(name for name in sys.modules if name.split(".")[0] in KIT_PACKAGES)
+
+
 def _forget_kit_modules() -> None:
     """Drop the kit's modules from sys.modules (this code keeps its own references), so student
     code cannot simply look up and patch the guard. Not a wall (frames and gc still reach them),
     but it turns a one-liner into deliberate tampering."""
-    for name in [n for n in sys.modules if n.split(".")[0] in KIT_PACKAGES]:
-        del sys.modules[name]
+    for name in _kit_modules or [n for n in sys.modules if n.split(".")[0] in KIT_PACKAGES]:
+        sys.modules.pop(name, None)
 
 
 def _compile(cell: dict):

@@ -86,6 +86,7 @@ class Sandbox:
             uids, memory_bytes=self._child_memory_mb() << 20, tasks=limits.processes + 4,
             name=f"autograder-{os.getpid()}-{id(self):x}")
         self._zygote = Zygote.start(mode, user_namespace=self.isolation_mode.name == "user-namespaces")
+        self._probe_cache: dict = {}  # see _encoded_probes
 
     def _child_memory_mb(self) -> int:
         """The whole child: its processes' memory and what its private tmpfs mounts may hold."""
@@ -145,12 +146,25 @@ class Sandbox:
             )),
         }
 
+    def _encoded_probes(self, probes: list[Probe]) -> tuple[list[dict], tuple]:
+        """Every probe's steps with where its tensors start, and all their tensors encoded for the
+        wire: the same for every submission of a batch, so built once per list of probes. (The
+        cache keeps the probes alive, so no other probe can take their ids.)"""
+        key = tuple(map(id, probes))
+        cached = self._probe_cache.get(key)
+        if cached is None:
+            tensors, index = [], []
+            for probe in probes:
+                index.append({"steps": list(probe.steps), "first": len(tensors), "count": len(probe.tensors)})
+                tensors.extend(probe.tensors)
+            cached = (tuple(probes), index, wire.encode_tensors(tensors))
+            if len(self._probe_cache) < 32:  # a few lists in practice: the suite, --parts subsets
+                self._probe_cache[key] = cached
+        return cached[1], cached[2]
+
     def _run(self, cells, probes, uid, output_fd, extra_hide) -> RunOutcome:
         result = RunOutcome(outcomes=[None] * len(probes))
-        tensors, index = [], []
-        for probe in probes:
-            index.append({"steps": list(probe.steps), "first": len(tensors), "count": len(probe.tensors)})
-            tensors.extend(probe.tensors)
+        index, encoded = self._encoded_probes(probes)
         start, restarts, in_group = 0, 0, {}
         # one budget for the whole submission: code that sleeps just under every check's limit
         # must not hold a batch worker for checks × wall_seconds
@@ -172,11 +186,11 @@ class Sandbox:
             restarts += 1
             in_group[group] = in_group.get(group, 0) + 1
             job = {"cells": cells, "checks": index, "start": start, "forbidden": self.forbidden}
-            start = self._one_child(job, tensors, probes, uid, output_fd, extra_hide, result, deadline)
+            start = self._one_child(job, encoded, probes, uid, output_fd, extra_hide, result, deadline)
         result.output = _read_capped(output_fd, self.limits.output_kb * 1024)
         return result
 
-    def _one_child(self, job, tensors, probes, uid, output_fd, extra_hide, result, deadline: float) -> int:
+    def _one_child(self, job, encoded, probes, uid, output_fd, extra_hide, result, deadline: float) -> int:
         """Run probes from job["start"] in one child; returns where the next child must start."""
         workdir = None if self.namespaces else tempfile.mkdtemp(prefix="autograder-child-")
         if workdir and self.as_root:
@@ -188,7 +202,7 @@ class Sandbox:
             child_end.close()
         start = job["start"]
         try:
-            wire.send(parent_end, job, tensors)
+            wire.send(parent_end, job, encoded=encoded)
             first_timeout = max(p.wall_seconds for p in probes)
             try:
                 ready = _expect(parent_end, "ready", min(time.monotonic() + first_timeout, deadline))

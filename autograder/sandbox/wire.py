@@ -75,14 +75,22 @@ def decode_tensor(spec: dict, data: bytes) -> torch.Tensor:
         raise WireError(f"bad tensor shape ({str(bad)[:80]})") from None
 
 
-def send(sock: socket.socket, message: dict, tensors: list[torch.Tensor] = ()) -> None:
+def encode_tensors(tensors: list[torch.Tensor]) -> tuple[list[dict], bytes]:
+    """The descriptions and the joined raw bytes of `tensors`, ready for send(encoded=...): a
+    sender that sends the same tensors many times (the parent, every probe's inputs to every
+    child) encodes them once."""
     specs, blobs = [], []
     for tensor in tensors:
         spec, blob = encode_tensor(tensor)
         specs.append(spec)
         blobs.append(blob)
+    return specs, b"".join(blobs)
+
+
+def send(sock: socket.socket, message: dict, tensors: list[torch.Tensor] = (),
+         encoded: tuple[list[dict], bytes] | None = None) -> None:
+    specs, payload = encoded if encoded is not None else encode_tensors(tensors)
     body = json.dumps({**message, "tensors": specs}, allow_nan=True).encode()
-    payload = b"".join(blobs)
     sock.sendall(_HEADER.pack(len(body), len(payload)) + body + payload)
 
 

@@ -128,6 +128,9 @@ def serve(control: socket.socket, in_user_namespace: bool = False) -> None:
     # fork, e.g. how many submissions it found), every child's first allocations walked the whole
     # torch-sized heap, writing each object's header and so copying most of the template's pages
     # (2.5x slower children at some class sizes). Frozen objects are never walked again.
+    from . import child
+
+    child.remember_kit_modules()
     gc.collect()
     gc.freeze()
     signal.signal(signal.SIGCHLD, _reap)
