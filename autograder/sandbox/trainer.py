@@ -48,7 +48,9 @@ def train_mlp(classes: dict, tensors: dict, params: dict, call) -> dict:
         if epoch == params["guarded_epochs"]:  # the same code runs every step: the guard has seen it
             call = _unguarded
         for batch in torch.randperm(len(X), generator=order).split(params["batch_size"]):
-            step("NLLLoss.forward", loss.forward, forward(X[batch]), Y[batch])
+            # index_select: the same rows as X[batch], copied twice as fast (advanced indexing
+            # goes through the general element-wise index kernel)
+            step("NLLLoss.forward", loss.forward, forward(X.index_select(0, batch)), Y.index_select(0, batch))
             grad = step("NLLLoss.backward", loss.backward)
             for layer in reversed(model):
                 grad = step(f"{type(layer).__name__}.backward", layer.backward, grad)
