@@ -46,6 +46,7 @@ class Limits:
     submission_seconds: float = 120.0
     open_files: int = 64
     tmpfs_inodes: int = 4096
+    notebook_cell_seconds: float = 24.0
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,15 @@
 Runs: answer cells (nbgrader `solution: true`), the instructor's locked set-up cells (grade_id
 starting with `setup`) and cells without nbgrader metadata (added by the student). Skips the
 instructor's demo, training and test cells. IPython magics and `!` shell lines are dropped.
+
+Like nbgrader's autograde, a locked set-up cell the student edited runs as released (given the
+released notebook's cells), with a notice; a deleted test cell is noted, its part graded as usual
+(nbgrader puts it back when the course sets `c.OverwriteCells.add_missing_cells = True`).
 """
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 from .records import CodeCell, StudentCode
 from .submission import Submission
@@ -26,7 +33,28 @@ def _strip_magics(source: str) -> tuple[str, bool]:
     return "\n".join(kept), dropped
 
 
-def extract(submission: Submission) -> StudentCode:
+def released_cells(notebook: Path) -> dict[str, dict]:
+    """grade_id -> nbgrader cell of the released notebook (empty when there is none to read)."""
+    try:
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    found = {}
+    for cell in cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade_id"):
+            source = cell.get("source", "")
+            found[meta["grade_id"]] = {**cell, "source": "".join(source) if isinstance(source, list) else source}
+    return found
+
+
+def _is_test_cell(cell: dict) -> bool:
+    meta = cell["metadata"].get("nbgrader", {})
+    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def extract(submission: Submission, released: dict[str, dict] | None = None) -> StudentCode:
+    released = released or {}
     if submission.kind == "python":
         return StudentCode((CodeCell(submission.name, submission.text),), "python")
     cells, notices, seen = [], [], {}
@@ -41,6 +69,11 @@ def extract(submission: Submission) -> StudentCode:
             label = f"cell {number} ({grade_id or 'answer'})"
         elif meta.get("locked") and grade_id.startswith("setup"):
             label = f"cell {number} ({grade_id})"
+            original = released.get(grade_id, {}).get("source")
+            if original is not None and cell["source"] != original:
+                notices.append(f"{label}: this locked set-up cell was edited; the grader ran it as released "
+                               f"(as nbgrader does), so your changes there were not used")
+                cell = {**cell, "source": original}
         elif not meta:
             label = f"cell {number} (added by you)"
         else:
@@ -59,4 +92,7 @@ def extract(submission: Submission) -> StudentCode:
                            f"(cells {', '.join(str(n) for n, _ in places)}); all are run in order")
         elif places[0][1] != "code":
             notices.append(f"the answer cell '{grade_id}' was changed to a {places[0][1]} cell, so it is not run")
+    for grade_id, cell in released.items():
+        if _is_test_cell(cell) and grade_id not in seen:
+            notices.append(f"the test cell '{grade_id}' is missing (deleted?); its part is graded all the same")
     return StudentCode(tuple(cells), "notebook", tuple(notices))

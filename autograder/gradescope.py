@@ -27,7 +27,9 @@ from .secret import SUFFIX, ensure_secret, read_secret, secret_path
 TEMPLATES = Path(__file__).resolve().parent / "gradescope_files"
 SCRIPTS = ("setup.sh", "run_autograder")  # at the zip's root, executable
 REFERENCE_NOTEBOOK = "assignment/nn_from_scratch.ipynb"  # holds the reference answers solution/ runs
-KIT_MEMBERS = ("autograder", "solution", REFERENCE_NOTEBOOK, "grading.toml", "pyproject.toml", "README.md")
+# student_template/: the released notebook, whose locked set-up cells run in place of edited ones
+KIT_MEMBERS = ("autograder", "solution", REFERENCE_NOTEBOOK, "student_template", "grading.toml", "pyproject.toml",
+               "README.md")
 SKIPPED = ("__pycache__", ".ipynb_checkpoints", ".pytest_cache")
 TORCH_PLACEHOLDER = "@@TORCH_VERSION@@"
 DEFAULT_ROOT = "/autograder"

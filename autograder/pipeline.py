@@ -13,7 +13,7 @@ from . import extract, forbidden
 from .config import KIT_ROOT, Config
 from .records import CheckResult, GradeReport, student_id_from_path
 from .sandbox.session import Sandbox
-from .submission import SubmissionError, load_submission
+from .submission import PREFERRED_NOTEBOOK, SubmissionError, load_submission
 
 
 class Grader:
@@ -36,6 +36,8 @@ class Grader:
         except BaseException:
             self.sandbox.close()
             raise
+        # locked set-up cells run as released, whatever a student did to them (as in nbgrader)
+        self.released = extract.released_cells(KIT_ROOT / "student_template" / PREFERRED_NOTEBOOK)
         from .diagnosis import Catalogue
 
         self.catalogue = Catalogue()  # wrong variants' outputs on the suite's inputs, computed once
@@ -68,7 +70,7 @@ class Grader:
                              for e in entries]
             report.execution_time = time.perf_counter() - started
             return report
-        code = extract.extract(submission)
+        code = extract.extract(submission, self.released)
         report.notices.extend(code.notices)
         static, suspicious = forbidden.scan(code, self.config.forbidden)
         if suspicious:
