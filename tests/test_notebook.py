@@ -159,9 +159,12 @@ def test_each_test_cell_ends_with_the_hidden_grade_part_region(source):
             f'grade_part("{part}")\n'
             "### END HIDDEN TESTS")
         visible = HIDDEN.sub("", text)
-        assert "autograder" not in visible and "assert " not in visible  # verdicts are printed, not raised
-        last = ast.parse(visible).body[-1]  # never a bare boolean (nbgrader would give full credit)
-        assert isinstance(last, ast.Expr) and isinstance(last.value, ast.Call) and last.value.func.id == "check"
+        assert "autograder" not in visible and "assert " not in visible  # verdicts go through check()
+        # never a bare boolean (nbgrader would give full credit); failed self-checks stop the cell
+        # at its end, so nbgrader's Validate fails (tests/test_routes.py runs it)
+        last = ast.parse(visible).body[-1]
+        assert isinstance(last, ast.Expr) and isinstance(last.value, ast.Call)
+        assert last.value.func.id == "self_checks_done"
 
 
 def test_instructor_code_cells_are_locked_and_setup_cells_only_import(source):

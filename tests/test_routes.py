@@ -284,3 +284,30 @@ def test_nbgrader_warns_of_the_edited_locked_cell_and_of_nothing_the_kit_caused(
     """nbgrader#1961: every untouched hidden-test cell used to 'change its checksum'."""
     changed = [line for line in routes["logs"][route].splitlines() if "has changed!" in line]
     assert len(changed) == 1 and "cell setup_imports" in changed[0], changed
+
+
+@pytest.fixture(scope="module")
+def released_for_validate(tmp_path_factory):
+    course = tmp_path_factory.mktemp("validate")
+    (course / "source" / ASSIGNMENT).mkdir(parents=True)
+    shutil.copy(SOURCE_NOTEBOOK, course / "source" / ASSIGNMENT / NOTEBOOK)
+    (course / "nbgrader_config.py").write_text(NBGRADER_CONFIG)
+    run([sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force"], course)
+    return course, json.loads((course / "release" / ASSIGNMENT / NOTEBOOK).read_text())
+
+
+@pytest.mark.parametrize("student", ["correct", "bug_linear", "warns"])
+def test_nbgrader_validate_fails_naming_the_failed_self_checks_and_passes_correct_work(released_for_validate,
+                                                                                        student):
+    course, released = released_for_validate
+    notebook = course / f"{student}.ipynb"
+    notebook.write_text(json.dumps(build_corpus(released)[student]))
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(notebook)], cwd=course,
+                          capture_output=True, text=True, timeout=900, env={**os.environ, "PATH": path})
+    if student == "bug_linear":
+        assert "VALIDATION FAILED" in done.stdout, done.stdout[-2000:]
+        assert "self-check(s) of Linear failed" in done.stdout and "shape (D_out,)" in done.stdout
+        assert "of ReLU failed" not in done.stdout and "of NLLLoss failed" not in done.stdout
+    else:  # a warning in the student's code is shown, and does not fail validation
+        assert "Success! Your notebook passes all the tests." in done.stdout, done.stdout[-3000:]
