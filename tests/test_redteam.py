@@ -89,6 +89,7 @@ CASES = [
     Case("keyring_handoff", says=r"add_key -> Operation not permitted", absent=r"^FOUND|-> \d"),
     Case("memfd_hoard", lost=("",), says=r"memfd: 0 MB, then Operation not permitted"),
     Case("inode_flood", says=r"empty files: \d+, then No space left on device"),
+    Case("fd_hoard", says=r"pipes: \d+, then Too many open files"),
 ]
 BY_NAME = {case.attack: case for case in CASES}
 
@@ -288,6 +289,14 @@ def test_empty_files_stop_at_the_tmpfs_inode_limit(arena, grader):
     made = int(re.search(r"empty files: (\d+), then", report.student_output).group(1))
     assert 0 < made <= arena.config.limits.tmpfs_inodes
     assert report.bounds["tmpfs_inodes"] == arena.config.limits.tmpfs_inodes
+
+
+@ROOT_ONLY
+def test_open_files_stop_at_the_limit(arena, grader):
+    report = grade_attack(arena, grader, BY_NAME["fd_hoard"])
+    pipes = int(re.search(r"pipes: (\d+), then", report.student_output).group(1))
+    assert 0 < 2 * pipes <= arena.config.limits.open_files
+    assert report.bounds["open_files"] == arena.config.limits.open_files
 
 
 @ROOT_ONLY
@@ -740,7 +749,13 @@ def test_without_user_namespaces_a_submission_can_kill_the_grader(nobody_arena):
 
 
 @NOBODY_ONLY
-def test_doctor_says_which_isolation_and_what_refused_it(nobody_arena):
+def test_doctor_says_which_isolation_and_what_refused_it(nobody_arena, arena):
+    from autograder.sandbox.isolation import mode
+
+    as_root = cli(arena, "doctor")
+    assert as_root.returncode == 0, as_root.stderr
+    assert f"isolation: {mode().name}\n" in as_root.stdout
+    assert ("as an ordinary user: user-namespaces" in as_root.stdout) == nobody_has_user_namespaces()
     targets = nobody_arena[2]
     refused = as_nobody(nobody_arena, ["doctor"], targets, refuse_user_namespaces=True)
     assert refused.returncode == 0, refused.stderr
