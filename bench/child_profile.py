@@ -119,6 +119,9 @@ def profile(n: int, show_probes: bool) -> None:
     session.Sandbox._one_child = timed("parent: one child", session.Sandbox._one_child)
     from autograder.sandbox import zygote
     zygote.Zygote.spawn = timed("parent: spawn request (template forks, replies the pid)", zygote.Zygote.spawn)
+    import torch
+
+    torch.set_num_threads(1)  # as the batch runner does (batch/runner.py)
     config = load_config()
     rows: dict[str, list[float]] = defaultdict(list)
     probes: dict[int, list[float]] = defaultdict(list)

@@ -1,14 +1,16 @@
 """`autograder batch` per-notebook cost across class sizes, interleaved, with the parent's memory.
 
     .venv/bin/python bench/class_sizes.py [--sizes 100,300,400,1000,3000] [--rounds 2] [--workers N]
+                                          [--checkouts DIR,DIR]   # e.g. a worktree of main, then this one
 
 Builds the largest class once with bench/batch_vs_nbgrader.py's builder (a quarter with mistakes),
 gives each size its own folder of hard links to the first N notebooks, then runs `autograder batch`
-on every size in turn, round after round (sizes alternate, so machine noise hits all alike). For
-each run: wall time per notebook (start-up included), the median of the results' `execution_time`
-(one submission's grading, parent side), and the batch process's own peak RSS (not its children's).
-Prints a table of min/median over the rounds and the spread of the per-notebook medians
-(goal: within 15% of each other).
+on every size (and checkout) in turn, round after round, the order reversed every other round, so
+machine noise hits all alike. For each run: wall time per notebook (start-up included), the steady
+rate (first result written to the last: no start-up), the median of the results' `execution_time`
+(one submission, parent side), CPU per notebook of the batch and every process under it, and the
+batch process's own peak RSS (not its children's). Prints medians over the rounds and the spread
+of the steady per-notebook cost over class sizes (goal: within 15%).
 """
 from __future__ import annotations
 
@@ -59,8 +61,12 @@ def run_batch(folder: Path, out: Path, workers: int | None, checkout: Path = ROO
     if done.returncode:
         sys.exit(f"autograder batch failed on {folder}:\n{done.stderr[-2000:]}")
     peak_kb = next(int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("peak_rss_kb"))
-    times = [json.loads(p.read_text())["execution_time"] for p in (out / "results").glob("*.json")]
+    results = list((out / "results").glob("*.json"))
+    times = [json.loads(p.read_text())["execution_time"] for p in results]
+    written = sorted(p.stat().st_mtime for p in results)
     return {"wall": wall, "per_notebook": wall / len(times), "child_median": statistics.median(times),
+            # the steady rate, without start-up and the report: first result written to the last
+            "steady": (written[-1] - written[0]) / max(1, len(written) - 1),
             "cpu_per_notebook": cpu / len(times), "peak_mb": peak_kb / 1024}
 
 
@@ -98,7 +104,7 @@ def main() -> None:
                     check_grades(work / "out", {s: correct[s] for s in (p.stem for p in folder.glob("*.ipynb"))})
                 runs[size, checkout].append(run)
                 print(f"round {round_ + 1} size {size} {_label(checkout, checkouts)}: "
-                      f"{run['per_notebook'] * 1000:.1f} ms/notebook, child median {run['child_median'] * 1000:.1f} "
+                      f"{run['per_notebook'] * 1000:.1f} ms/notebook (steady {run['steady'] * 1000:.1f}), child median {run['child_median'] * 1000:.1f} "
                       f"ms, CPU {run['cpu_per_notebook'] * 1000:.1f} ms/notebook, parent peak {run['peak_mb']:.0f} MB",
                       flush=True)
         _print_table(runs, checkouts, args.rounds)
@@ -112,24 +118,26 @@ def _label(checkout: Path, checkouts: list[Path]) -> str:
 
 
 def _print_table(runs: dict, checkouts: list[Path], rounds: int) -> None:
-    header = ("notebooks", "ms/notebook min", "median", "one submission (median)", "CPU ms/notebook",
+    header = ("notebooks", "ms/notebook", "steady ms/notebook", "one submission", "CPU ms/notebook",
               "parent peak RSS")
-    print("\n{:>22} | {:>15} | {:>6} | {:>23} | {:>15} | {:>15}".format(*header))
+    print("\n{:>22} | {:>11} | {:>18} | {:>14} | {:>15} | {:>15}".format(*header))
     print("-" * 112)
-    medians = {checkout: {} for checkout in checkouts}
+    steady = {checkout: {} for checkout in checkouts}
     for (size, checkout), done in runs.items():
-        per = [r["per_notebook"] * 1000 for r in done]
-        medians[checkout][size] = statistics.median(per)
+        per = statistics.median(r["per_notebook"] * 1000 for r in done)
+        steady[checkout][size] = statistics.median(r["steady"] * 1000 for r in done)
         child = statistics.median(r["child_median"] * 1000 for r in done)
         cpu = statistics.median(r["cpu_per_notebook"] * 1000 for r in done)
         peak = max(r["peak_mb"] for r in done)
         name = f"{size} {_label(checkout, checkouts)}"
-        print(f"{name:>22} | {min(per):>15.1f} | {medians[checkout][size]:>6.1f} | {child:>20.1f} ms | "
+        print(f"{name:>22} | {per:>11.1f} | {steady[checkout][size]:>18.1f} | {child:>11.1f} ms | "
               f"{cpu:>15.1f} | {peak:>12.0f} MB")
-    print()
-    for checkout, by_size in medians.items():
+    print("\nmedians over the rounds; ms/notebook: the whole command (start-up, template, report) over N;"
+          "\nsteady: first result written to the last, over N - 1; one submission: the median of the"
+          "\nresults' execution_time; CPU: the batch and every process under it, over N")
+    for checkout, by_size in steady.items():
         spread = max(by_size.values()) / min(by_size.values()) - 1
-        print(f"{_label(checkout, checkouts) or 'spread'} of the per-notebook medians over class sizes: "
+        print(f"{_label(checkout, checkouts) or 'spread'} of the steady per-notebook cost over class sizes: "
               f"{spread * 100:.0f}% (goal <= 15%)")
     print(f"{os.cpu_count()} CPU(s), {rounds} round(s), runs interleaved (the order reversed every other round)")
 
