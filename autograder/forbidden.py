@@ -140,3 +140,34 @@ def scan(code: StudentCode, forbidden) -> tuple[dict[str, list[str]], list[str]]
         except (SyntaxError, ValueError, RecursionError, MemoryError):  # MemoryError: parser bombs
             continue
     return scanner.found, sorted(scanner.suspicious)
+
+
+def scan_class(cls, forbidden=None) -> list[str]:
+    """The same scan on a class defined anywhere, a notebook's kernel included (the visible
+    self-check runs it before submission): its methods' source as inspect finds it, with the names
+    its module bound to torch modules and functions (`F` after `import torch.nn.functional as F`).
+    Returns "Class.method uses name" lines; [] when the source cannot be found."""
+    import inspect
+    import textwrap
+    import types
+
+    from .config import load_config
+
+    forbidden = forbidden or load_config().forbidden
+    scanner = _Scanner(forbidden)
+    for name, member in vars(cls).items():
+        if not isinstance(member, types.FunctionType):
+            continue
+        for alias, value in member.__globals__.items():
+            real = getattr(value, "__name__", None) if isinstance(value, types.ModuleType) else None
+            if real is None and callable(value) and str(getattr(value, "__module__", "")).startswith("torch"):
+                real = f"{value.__module__}.{getattr(value, '__name__', alias)}"
+            if real and real.startswith("torch") and alias not in scanner.aliases:
+                scanner.aliases[alias] = real
+        try:
+            source = textwrap.dedent(inspect.getsource(member))
+            tree = ast.parse(f"class {cls.__name__}:\n" + textwrap.indent(source, "    "))
+        except (OSError, TypeError, SyntaxError):
+            continue
+        scanner.visit(tree)
+    return [f"{where} uses {', '.join(names)}" for where, names in scanner.found.items()]
