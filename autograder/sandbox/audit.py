@@ -25,12 +25,22 @@ WATCHED = (
     "subprocess.Popen", "socket.connect", "socket.bind",
 )
 MAX_SEEN = 20
+# Setting an attribute of a class or function is an audit event; honest notebooks do it all the
+# time (`ReLU.backward = ...`, namedtuple's __module__). Only these names mean tampering.
+SENSITIVE = frozenset({
+    "__code__", "__class__", "__bases__", "__dict__", "__globals__", "__closure__", "__defaults__",
+    "__kwdefaults__", "__getattribute__", "__torch_function__", "__builtins__",
+})
+# sys._getframe is used by the standard library to name what it creates (namedtuple, Enum): only
+# student code itself, or the modules that hand frames out, count.
+FRAME_READERS = ("inspect.py", "traceback.py")
 
 
 class Audit:
     def __init__(self):
         self.active = False
         self.seen: list[str] = []
+        self._inside = False  # the hook's own sys._getframe raises an event too
 
     @contextmanager
     def watching(self):
@@ -45,15 +55,30 @@ class Audit:
             self.seen.append(name)
 
     def hook(self, event: str, args: tuple) -> None:
-        if not self.active or not event.startswith(WATCHED):
+        if not self.active or self._inside or not event.startswith(WATCHED):
             return
+        name = args[1] if len(args) > 1 and isinstance(args[1], str) else "?"
         if event == "import":
             event = f"import {args[0] if args and isinstance(args[0], str) else '?'}"
-        elif event == "object.__getattr__" and len(args) > 1 and isinstance(args[1], str):
-            event = f"reading .{args[1]}"
-        elif event in ("object.__setattr__", "object.__delattr__") and len(args) > 1 and isinstance(args[1], str):
-            event = f"changing .{args[1]}"
+        elif event == "object.__getattr__":
+            event = f"reading .{name}"
+        elif event in ("object.__setattr__", "object.__delattr__"):
+            if name not in SENSITIVE:
+                return
+            event = f"changing .{name}"
+        elif event == "sys._getframe" and not self._called_from_student_code():
+            return
         self.record(event)
+
+    def _called_from_student_code(self) -> bool:
+        self._inside = True
+        try:
+            caller = sys._getframe(2)  # 0: here, 1: the hook, 2: whoever called sys._getframe
+            return caller.f_code.co_filename.startswith("<") or caller.f_code.co_filename.endswith(FRAME_READERS)
+        except ValueError:
+            return True
+        finally:
+            self._inside = False
 
 
 def install(audit: Audit) -> None:
