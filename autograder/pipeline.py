@@ -93,6 +93,8 @@ class Grader:
             report.notices.append(
                 f"{error.get('where')}: {error.get('type')}: {error.get('message')}"
                 + (f" ({error['line']})" if error.get("line") else ""))
+        if run.more_cell_errors:
+            report.notices.append(f"... and {run.more_cell_errors} more cells raised an error")
         from .score import score_all
 
         # A method seen calling a forbidden API in any check loses every check that calls it.

@@ -5,6 +5,7 @@ SubmissionError with one sentence for the student (and for the CLI's one-line er
 """
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import stat
@@ -12,6 +13,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .batch.safezip import MAX_SUBMISSION_MEMBERS, open_zip
 from .records import GraderError
 
 PREFERRED_NOTEBOOK = "nn_from_scratch.ipynb"
@@ -30,13 +32,22 @@ class Submission:
     cells: tuple = ()  # notebooks: ({"cell_type", "source": str, "metadata"}, ...)
 
 
+# Text with a byte order mark is decoded as the mark says: Windows PowerShell 5 writes UTF-16 LE
+# with one (`>`, Out-File), Notepad UTF-8 with one. UTF-32 LE's mark starts with UTF-16 LE's: first.
+BYTE_ORDER_MARKS = ((codecs.BOM_UTF32_LE, "utf-32", "UTF-32"), (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
+                    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"), (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
+                    (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"))
+
+
 def _decode(data: bytes, name: str) -> str:
-    if b"\x00" in data[:8192]:
+    codec, label = next(((codec, label) for mark, codec, label in BYTE_ORDER_MARKS if data.startswith(mark)),
+                        ("utf-8", "UTF-8"))
+    if codec == "utf-8" and b"\x00" in data[:8192]:
         raise SubmissionError(f"{name} is a binary file, not text")
     try:
-        return data.decode("utf-8-sig")
+        return data.decode(codec)
     except UnicodeDecodeError as bad:
-        raise SubmissionError(f"{name} is not UTF-8 text (bad byte at position {bad.start})") from None
+        raise SubmissionError(f"{name} is not {label} text (bad byte at position {bad.start})") from None
 
 
 def parse(name: str, data: bytes, max_bytes: int) -> Submission:
@@ -114,14 +125,19 @@ def _pick_member(infos: list[zipfile.ZipInfo], archive: str) -> zipfile.ZipInfo:
 
 def read_zip(path: Path, max_bytes: int) -> Submission:
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_zip(path, path.name, MAX_SUBMISSION_MEMBERS) as archive:
             member = _pick_member(archive.infolist(), path.name)
             if member.file_size > max_bytes:
                 raise SubmissionError(f"{member.filename} in {path.name} is too large "
                                       f"({member.file_size // 1024} KB; the limit is {max_bytes // 1024} KB)")
             with archive.open(member) as stream:  # read at most the limit: sizes in a zip can lie
                 data = stream.read(max_bytes + 1)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, NotImplementedError, RuntimeError) as bad:
+    except SubmissionError:
+        raise
+    except GraderError as over_the_caps:
+        raise SubmissionError(str(over_the_caps)) from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, NotImplementedError, RuntimeError,
+            ValueError) as bad:  # ValueError: a member name that is not the UTF-8 its flag claims
         raise SubmissionError(f"{path.name} is not a readable zip file ({bad})") from None
     return parse(Path(member.filename).name, data, max_bytes)
 

@@ -8,13 +8,16 @@ memory: `../` and absolute member names, links and bombs write nothing and blow 
 """
 from __future__ import annotations
 
+import codecs
 import copy
 import json
 import os
 import re
 import stat
+import struct
 import subprocess
 import sys
+import tracemalloc
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +25,10 @@ from typing import Callable
 
 import pytest
 
+from autograder.batch import safezip
 from autograder.config import KIT_ROOT, load_config
+from autograder.records import GraderError
+from autograder.submission import load_submission
 from autograder.demo import samples_builder
 from redteam.harness import REFERENCE, solution_copies, write_config
 
@@ -68,6 +74,39 @@ def stored_output(megabytes: int):
 def added_cell(source: str):
     return lambda nb: nb["cells"].append({"cell_type": "code", "metadata": {}, "source": source, "outputs": [],
                                           "execution_count": None})
+
+
+def raising_cells(count: int):
+    """`count` extra cells that each raise with a long message: their errors together are far over
+    a frame's 4 MB, the notebook itself well under the size limit."""
+    def change(nb):
+        nb["cells"].extend({"cell_type": "code", "source": "raise ValueError('x' * 450)"} for _ in range(count))
+    return change
+
+
+def many_entries_zip(count: int = 300_000, claimed: int | None = None):
+    """Makes a zip whose central directory lists `count` files (no data: zipfile reads only the
+    directory to open it; as ZipInfo objects it takes ~150 MB), with a zip64 end record that says
+    `claimed` files (default: the truth)."""
+    def make(path: Path) -> None:
+        entries = []
+        for n in range(count):
+            name = f"{n:07d}.txt".encode()
+            entries.append(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0, len(name),
+                                       0, 0, 0, 0, 0, 0) + name)
+        directory = b"".join(entries)
+        files = count if claimed is None else claimed
+        zip64_end = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, files, files, len(directory), 0)
+        locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, len(directory), 1)
+        end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+        path.write_bytes(directory + zip64_end + locator + end)
+    return make
+
+
+def utf8_flag_with_latin1_name() -> bytes:
+    """A member name flagged UTF-8 (as zipfile writes a non-ASCII one) whose bytes are not UTF-8:
+    zipfile raises UnicodeDecodeError, not BadZipFile."""
+    return a_zip({"layers_\u00e9.py": REFERENCE}, compression=zipfile.ZIP_STORED).replace("\u00e9".encode(), b"\xe9_")
 
 
 def nbformat3() -> bytes:
@@ -145,6 +184,23 @@ CASES = [
     Bad("megabytes_of_outputs.ipynb", notebook(stored_output(5)),
         r"larger than the limit of \d+ KB \(clear the notebook's outputs"),
     Bad("latin1.py", REFERENCE.encode() + "# café\n".encode("latin-1"), r"is not UTF-8 text \(bad byte at position"),
+    # honest work that once scored 0: what PowerShell 5 writes (UTF-16 with a byte order mark),
+    # Notepad's UTF-8 with one, a 1.45 MB file with a long non-ASCII comment (6 bytes a character
+    # when JSON-escaped: over the 4 MB frame), 8000 cells that raise (their errors over 4 MB)
+    Bad("powershell_utf16.py", codecs.BOM_UTF16_LE + REFERENCE.encode("utf-16-le"), r"^$", refused=False),
+    Bad("notepad_utf8_bom.py", codecs.BOM_UTF8 + REFERENCE.encode(), r"^$", refused=False),
+    Bad("long_comment.py", (REFERENCE + "\n# " + "é" * 720_000 + "\n").encode(), r"^$", refused=False),
+    # what no longer fits a frame even unescaped gets a sentence, not "[Errno 32] Broken pipe"
+    Bad("control_characters.py", (REFERENCE + "\n# " + "\x01" * 1_000_000 + "\n").encode(),
+        r"too large to send to the sandbox \(\d+\.\d MB as the grader sends it; the limit is 4 MB\)",
+        refused=False, lost=("",)),
+    Bad("raising_cells.ipynb", notebook(raising_cells(8000)), r"^\.\.\. and \d+ more cells raised an error$",
+        refused=False),
+    Bad("utf16_truncated.py", codecs.BOM_UTF16_LE + b"x\x00=\x001", r"is not UTF-16 text"),
+    Bad("zip_bad_utf8_name.zip", utf8_flag_with_latin1_name(), r"is not a readable zip file"),
+    Bad("zip_many_entries.zip", many_entries_zip(), r"holds 300,000 files; the limit is 10,000$"),
+    Bad("zip_lying_count.zip", many_entries_zip(claimed=1), r"lists its files in 16.\d MB, more than 10,000 files"),
+    Bad("zip_lying_small.zip", many_entries_zip(20_000, claimed=1), r"holds 20,000 files; the limit is 10,000$"),
     Bad("empty.ipynb", b"", r"is empty"),
     Bad("empty.py", b"", r"is empty"),
     Bad("binary.py", bytes(range(256)) * 64, r"is a binary file, not text"),
@@ -223,6 +279,26 @@ def test_a_fifo_named_py_does_not_block_the_grader(setup):
     fifo(path)
     report = grader.grade(path)
     assert report.error == "fifo.py is not a regular file"
+
+
+@pytest.mark.parametrize("claimed", [None, 1], ids=["counted", "count lies"])
+def test_a_zip_of_many_files_is_refused_before_its_list_is_read(tmp_path, claimed):
+    """zipfile turns every entry of the central directory into an object before anything else: a
+    student zip of a million empty files took the grader from 300 to 859 MB. The end record is
+    read first and the entries counted in the raw directory, so refusing it (a single submission or a
+    whole class's zip) costs at most the directory's own size, whatever count the zip claims."""
+    path = tmp_path / "many.zip"
+    many_entries_zip(300_000, claimed)(path)
+    for read in (lambda: load_submission(path, 2 << 20), lambda: safezip.extract(path, tmp_path / "out", 1 << 20)):
+        tracemalloc.start()
+        try:
+            with pytest.raises(GraderError, match="holds 300,000 files; the limit is|lists its files in"):
+                read()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        # at most the directory's own bytes, read once to count its entries (as objects: ~10x that)
+        assert peak < path.stat().st_size + (4 << 20), f"{peak >> 20} MB to refuse it"
 
 
 def test_zip_member_paths_write_nothing_anywhere(setup):

@@ -67,7 +67,7 @@ def _error_record(where: str, error: BaseException) -> dict:
         message = str(error)[:500]
     except Exception:  # the student's exception class can break str() too
         message = "(the error message could not be shown)"
-    return {"where": where, "type": type(error).__name__, "message": message, "line": line}
+    return {"where": where[:100], "type": type(error).__name__[:100], "message": message, "line": line[:100]}
 
 
 _kit_modules: tuple[str, ...] = ()  # the kit's modules in sys.modules, listed by the template
@@ -100,15 +100,20 @@ def _compile(cell: dict):
 AUDIT = audit.Audit()
 
 
-def load_cells(cells: list[dict]) -> tuple[dict, list[dict]]:
-    namespace, errors = _student_namespace(), []
+def load_cells(cells: list[dict], max_errors: int) -> tuple[dict, list[dict], int]:
+    """Run the cells; returns the namespace, the first `max_errors` cells' errors, and how many
+    more cells raised (40 000 raising cells must not make the "ready" frame too large to send)."""
+    namespace, errors, more = _student_namespace(), [], 0
     for cell in cells:
         try:
             with AUDIT.watching():  # off before the handler below reads the traceback
                 exec(_compile(cell), namespace)
         except BaseException as error:  # SystemExit and KeyboardInterrupt too: a cell just stops
-            errors.append(_error_record(cell["label"], error))
-    return namespace, errors
+            if len(errors) < max_errors:
+                errors.append(_error_record(cell["label"], error))
+            else:
+                more += 1
+    return namespace, errors, more
 
 
 def _describe_outputs(outputs: dict) -> tuple[dict, list]:
@@ -217,9 +222,9 @@ def main(request: dict, sock_fd: int, output_fd: int) -> None:
         job, tensors = wire.receive(sock)
         _forget_kit_modules()
         audit.install(AUDIT)
-        namespace, errors = load_cells(job["cells"])
+        namespace, errors, more = load_cells(job["cells"], job["max_cell_errors"])
         sys.stdout.flush()
-        wire.send(sock, {"type": "ready", "errors": errors, "audit": AUDIT.seen})
+        wire.send(sock, {"type": "ready", "errors": errors, "more_errors": more, "audit": AUDIT.seen})
         run_checks(sock, namespace, job, tensors)
         wire.send(sock, {"type": "done"})
     except BaseException as failure:  # a broken sandbox set-up: say so on stderr, which the parent keeps

@@ -29,6 +29,7 @@ MAX_RESTARTS_PER_GROUP = 3
 # largest, the train check's test outputs, is ~20 KB); a bigger frame is refused unread, so a child
 # cannot fill the parent's memory with, say, a 256 MB tensor from every check.
 CHILD_FRAME_BYTES = 4 << 20
+MAX_CELL_ERRORS = 50  # cells' exceptions a child reports; more are only counted
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class ProbeOutcome:
 class RunOutcome:
     outcomes: list  # ProbeOutcome per probe, in order
     cell_errors: list = field(default_factory=list)  # exceptions raised while running the cells
+    more_cell_errors: int = 0  # cells that raised past MAX_CELL_ERRORS
     load_failure: str = ""  # the cells themselves hung or killed the child
     output: str = ""  # the student's prints, capped
     audit: list = field(default_factory=list)  # what student code did that no layer needs (sandbox/audit.py)
@@ -185,7 +187,8 @@ class Sandbox:
                 continue
             restarts += 1
             in_group[group] = in_group.get(group, 0) + 1
-            job = {"cells": cells, "checks": index, "start": start, "forbidden": self.forbidden}
+            job = {"cells": cells, "checks": index, "start": start, "forbidden": self.forbidden,
+                   "max_cell_errors": MAX_CELL_ERRORS}
             start = self._one_child(job, encoded, probes, uid, output_fd, extra_hide, result, deadline)
         result.output = _read_capped(output_fd, self.limits.output_kb * 1024)
         return result
@@ -214,9 +217,10 @@ class Sandbox:
                 raise
             _note_audit(result, ready)
             if start == 0:
-                errors = ready.get("errors")
+                errors, more = ready.get("errors"), ready.get("more_errors")
                 if isinstance(errors, list):
-                    result.cell_errors = [_error(e) for e in errors[:50] if isinstance(e, dict)]
+                    result.cell_errors = [_error(e) for e in errors[:MAX_CELL_ERRORS] if isinstance(e, dict)]
+                result.more_cell_errors = more if type(more) is int and 0 < more < 1 << 31 else 0
             for i in range(start, len(probes)):
                 began = time.monotonic()
                 try:
@@ -230,6 +234,11 @@ class Sandbox:
                     return following
                 result.outcomes[i] = _outcome(message, outs)
                 _note_audit(result, message)
+            return len(probes)
+        except wire.FrameTooLarge as job_size:  # the job itself (send refuses what a child would): say why, once
+            result.load_failure = (f"your code is too large to send to the sandbox ({job_size} as the grader "
+                                   f"sends it; the limit is {wire.MAX_JSON_BYTES >> 20} MB)")
+            _skip(result, range(start, len(probes)), "your code is too large to run")
             return len(probes)
         except (_Dead, wire.WireError, OSError) as dead:
             result.outcomes[start] = ProbeOutcome(failure=str(dead))
