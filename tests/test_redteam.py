@@ -30,7 +30,7 @@ import torch
 from autograder.config import KIT_ROOT, load_config
 from autograder.report import results_json
 from autograder.sandbox.session import MAX_RESTARTS
-from redteam.harness import (HONEST, NOBODY, SECRET_NAME, TEST_LIMITS, can_run_as_nobody, host_snapshot, hostile,
+from redteam.harness import (HONEST, NOBODY, SANDBOX_UID, SECRET_NAME, TEST_LIMITS, can_run_as_nobody, host_snapshot, hostile,
                              keys_of_sandbox_uids, make_targets, remove_targets, run_as_nobody, sandbox_processes,
                              shared_memory_of, solution_copies, stray_solution_files, wait_for_no_sandbox_processes,
                              write_config)
@@ -427,6 +427,12 @@ def test_a_batch_rerun_leaves_no_other_student_in_a_childs_memory(arena, tmp_pat
     prints: it finds its own control string and nothing of anyone else's."""
     marker = arena.targets["marker"]
     folder, out = tmp_path / "class", tmp_path / "out"
+    # the kit's own time limits: reading ~200 MB of memory takes seconds on a busy machine
+    config = write_config(tmp_path / "grading.toml", {("limits", "sandbox_uid"): SANDBOX_UID})
+
+    def batch() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "autograder", "--config", str(config), "batch", str(folder),
+                               "--out", str(out), "--workers", "1"], capture_output=True, text=True, timeout=600)
 
     def student(name: str, source: str) -> None:
         (folder / name).mkdir(parents=True)
@@ -436,14 +442,14 @@ def test_a_batch_rerun_leaves_no_other_student_in_a_childs_memory(arena, tmp_pat
                "bbb_bob": f"BOB-PRINTED-{marker}"}
     for name in ("aaa_alice", "zzz_zoe"):
         student(name, HONEST["reference"] + f"\nprint({printed[name]!r})\n")
-    first = cli(arena, "batch", str(folder), "--out", str(out), "--workers", "1")
+    first = batch()
     assert first.returncode == 0, first.stderr
     assert printed["aaa_alice"] in (out / "results" / "aaa_alice.json").read_text()
     student("bbb_bob", HONEST["reference"] + f"\nprint({printed['bbb_bob']!r})\n")  # graded before the spy
     needles = [*printed, *printed.values()]
     targets = {**arena.targets, "needles": [(needle[:4], needle[4:]) for needle in needles]}
     student("mmm_spy", hostile("template_memory", "reference", targets))
-    second = cli(arena, "batch", str(folder), "--out", str(out), "--workers", "1")
+    second = batch()
     assert second.returncode == 0, second.stderr
     spy = json.loads((out / "results" / "mmm_spy.json").read_text())
     seen = spy["extra_data"]["student_output"]
