@@ -656,6 +656,7 @@ def assert_nothing_escaped(targets: dict, before: dict, listeners) -> None:
     assert shared_memory_of(uids=(NOBODY,)) == []
 
 
+@pytest.mark.slow
 @USER_NAMESPACES_ONLY
 def test_as_an_ordinary_user_with_user_namespaces_batch_contains_every_attack(nobody_arena, arena, honest_reports,
                                                                                listeners):
@@ -674,6 +675,7 @@ def test_as_an_ordinary_user_with_user_namespaces_batch_contains_every_attack(no
     assert keys_of_sandbox_uids(uids=(NOBODY,)) == keys
 
 
+@pytest.mark.slow
 @USER_NAMESPACES_ONLY
 @pytest.mark.parametrize("name", GRADE_ATTACKS)
 def test_as_an_ordinary_user_with_user_namespaces_grade_contains(name, nobody_arena, arena, honest_reports, listeners):
