@@ -11,6 +11,7 @@ released notebook's cells), with a notice; a deleted test cell is noted, its par
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from .records import CodeCell, StudentCode
@@ -53,6 +54,16 @@ def _is_test_cell(cell: dict) -> bool:
     return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
+def _text(source) -> str:
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def _answer_label(source, grade_id: str) -> str:
+    """'your answer cell for class Linear': the class the cell defines, as the student wrote it."""
+    found = re.search(r"^class\s+(\w+)", _text(source), re.M)
+    return f"your answer cell for class {found.group(1)}" if found else f"your answer cell '{grade_id}'"
+
+
 def extract(submission: Submission, released: dict[str, dict] | None = None) -> StudentCode:
     released = released or {}
     if submission.kind == "python":
@@ -65,17 +76,19 @@ def extract(submission: Submission, released: dict[str, dict] | None = None) -> 
             seen.setdefault(grade_id, []).append((number, cell.get("cell_type")))
         if cell.get("cell_type") != "code":
             continue
+        # labels name what a student sees in Jupyter (no cell numbers: Jupyter shows none)
         if meta.get("solution"):
-            label = f"cell {number} ({grade_id or 'answer'})"
+            label = _answer_label(cell["source"], grade_id)
         elif meta.get("locked") and grade_id.startswith("setup"):
-            label = f"cell {number} ({grade_id})"
+            label = f"the set-up cell '{grade_id}'"
             original = released.get(grade_id, {}).get("source")
             if original is not None and cell["source"] != original:
                 notices.append(f"{label}: this locked set-up cell was edited; the grader ran it as released "
                                f"(as nbgrader does), so your changes there were not used")
                 cell = {**cell, "source": original}
         elif not meta:
-            label = f"cell {number} (added by you)"
+            first = next((line.strip() for line in _text(cell["source"]).splitlines() if line.strip()), "")
+            label = f"a cell you added ({first[:40]!r})" if first else "an empty cell you added"
         else:
             continue
         source, dropped = _strip_magics(cell["source"])
