@@ -619,8 +619,32 @@ class _Exact:
 _EXACT = _Exact()
 
 
-def out_text(output: str) -> str:
-    return output
+def _tally(found: _Candidate, observations, verdict_of) -> None:
+    """Adds what one cause explains; the first contradiction rules it out."""
+    for observation in observations:
+        verdict = verdict_of(observation)
+        if verdict == "contradiction":
+            found.contradicted = True
+            return
+        if verdict == "explained":
+            found.explained.add(observation.index)
+
+
+def _transform_verdict(observation: Observation, transform: Transform) -> str:
+    if transform.key == "not_averaged":
+        return "explained" if observation.failed and _not_averaged(observation) else "neutral"
+    try:
+        predicted = transform.apply(observation.expected.double(), _context(observation.entry))
+    except (RuntimeError, IndexError):
+        predicted = None
+    return _judge(observation, predicted)
+
+
+def _named_input(entry, name: str, transposed: bool):
+    tensor = _named_tensors(entry).get(name)
+    if tensor is not None and transposed:
+        return tensor.T if tensor.dim() == 2 else None
+    return tensor
 
 
 def _formula(method: str, output: str) -> str:
@@ -672,21 +696,7 @@ def explain(entries, outcomes, results, tolerance, catalogue: Catalogue) -> dict
         for transform in TRANSFORMS:
             cause = Cause(f"{method}:{output}:{transform.key}", method,
                           transform.text.format(method=method, out=output), transform.hint)
-            found = candidate(cause, 1)
-            for observation in same:
-                if transform.key == "not_averaged":
-                    verdict = "explained" if observation.failed and _not_averaged(observation) else "neutral"
-                else:
-                    try:
-                        predicted = transform.apply(observation.expected.double(), _context(observation.entry))
-                    except (RuntimeError, IndexError):
-                        predicted = None
-                    verdict = _judge(observation, predicted)
-                if verdict == "contradiction":
-                    found.contradicted = True
-                    break
-                if verdict == "explained":
-                    found.explained.add(observation.index)
+            _tally(candidate(cause, 1), same, lambda o, t=transform: _transform_verdict(o, t))
     # 3. an input handed back (maybe transposed) as the output
     for output, method in sorted({(o.output, _method_of(o.entry, o.output)) for o in failed
                                   if not o.output.endswith("_after")}):
@@ -695,34 +705,18 @@ def explain(entries, outcomes, results, tolerance, catalogue: Catalogue) -> dict
             for transposed in (False, True):
                 shown = f"{name}ᵀ" if transposed else name
                 cause = Cause(f"{method}:{output}:is_{name}{'_T' if transposed else ''}", method,
-                              f"{method} returns {shown} as {out_text(output)}, not the value computed from it.",
+                              f"{method} returns {shown} as {output}, not the value computed from it.",
                               _formula(method, output))
-                found = candidate(cause, 1)
-                for observation in same:
-                    tensor = _named_tensors(observation.entry).get(name)
-                    if tensor is not None and transposed:
-                        tensor = tensor.T if tensor.dim() == 2 else None
-                    verdict = _judge(observation, tensor)
-                    if verdict == "contradiction":
-                        found.contradicted = True
-                        break
-                    if verdict == "explained":
-                        found.explained.add(observation.index)
+                _tally(candidate(cause, 1), same,
+                       lambda o, n=name, t=transposed: _judge(o, _named_input(o.entry, n, t)))
     # 4. right in one region of the output, wrong in the rest
     for (cls, output), (key, region, where, rule) in REGIONS.items():
         same = [o for o in observations if o.output == output and _layer_class(o.entry) == cls]
         if not any(o.failed for o in same):
             continue
         method = _method_of(same[0].entry, output)
-        found = candidate(Cause(f"{method}:{output}:wrong_{key}", method,
-                                f"{method} gets {output} wrong {where}.", rule), 3)
-        for observation in same:
-            verdict = _located(observation, region)
-            if verdict == "contradiction":
-                found.contradicted = True
-                break
-            if verdict == "explained":
-                found.explained.add(observation.index)
+        cause = Cause(f"{method}:{output}:wrong_{key}", method, f"{method} gets {output} wrong {where}.", rule)
+        _tally(candidate(cause, 3), same, lambda o, r=region: _located(o, r))
     # 5. kinds that are causes by themselves
     for observation in failed:
         cause = _structural(observation)
