@@ -113,14 +113,19 @@ def hostile(name: str, honest: str, targets: dict) -> str:
 PRIVATE_IN_THE_CHILD = ("/tmp", "/var/tmp", "/dev/shm", "/run")
 
 
+def in_private_folder(path: Path) -> bool:
+    """Whether `path` lies where a child (as root with namespaces) gets a fresh or empty folder."""
+    resolved = Path(path).resolve()
+    return any(resolved.is_relative_to(private) for private in PRIVATE_IN_THE_CHILD)
+
+
 def host_folder(fallback: Path) -> Path:
     """A writable folder that a child sees as the host's own (read-only, as root with namespaces)
     and that any uid can enter: next to the kit, unless the kit lies where a child gets a fresh
     folder instead (a clone in /tmp); else a system folder; else `fallback`."""
     def usable(folder: Path) -> bool:
         resolved = folder.resolve()
-        return (os.access(resolved, os.W_OK)
-                and not any(resolved.is_relative_to(private) for private in PRIVATE_IN_THE_CHILD)
+        return (os.access(resolved, os.W_OK) and not in_private_folder(resolved)
                 and all(ancestor.stat().st_mode & 0o001 for ancestor in (resolved, *resolved.parents)))
 
     for candidate in (KIT_ROOT.parent, Path("/var/lib"), Path("/srv"), Path("/opt"), Path("/mnt")):
