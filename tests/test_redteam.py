@@ -90,6 +90,7 @@ CASES = [
     Case("memfd_hoard", lost=("",), says=r"memfd: 0 MB, then Operation not permitted"),
     Case("inode_flood", says=r"empty files: \d+, then No space left on device"),
     Case("fd_hoard", says=r"pipes: \d+, then Too many open files"),
+    Case("capabilities", says=r"CapBnd:[^0-9a-f]*0{16}", absent=r"^Cap(Eff|Prm|Bnd|Amb):\s+0*[1-9a-f]"),
 ]
 BY_NAME = {case.attack: case for case in CASES}
 
@@ -579,7 +580,7 @@ NOBODY_ONLY = pytest.mark.skipif(not can_run_as_nobody(), reason="needs root, un
 # than the tests' 2 s wall limit (in every mode, main included), which is not what this test pins.
 USER_NAMESPACE_ATTACKS = [name for name in BATCH_ATTACKS if name not in ("memfd_hoard", "recursion_bomb")]
 GRADE_ATTACKS = ["fake_results", "env_secrets", "kill_grader", "setsid_survivor", "tamper_kit", "loopback_connect",
-                 "userns_mount", "sysv_ipc"]
+                 "userns_mount", "sysv_ipc", "capabilities"]
 # Where user namespaces are refused (forced below by a seccomp filter, as a container's profile
 # does): contained without isolation too (rlimits, time limits, the process group kill,
 # comparisons in the parent, the frame checks), and the gaps.

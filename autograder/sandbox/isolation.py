@@ -194,9 +194,7 @@ def drop_capabilities() -> None:
     """In a child of a user-namespace template: give up every capability for good (bounding set
     first, then the effective, permitted and inheritable sets), so student code cannot undo the
     mounts; the uid stays the grader's."""
-    cap = 0
-    while _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
-        cap += 1
+    _empty_bounding_set()
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
     data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable: two 32-bit words each, empty
     _check(_libc.capset(header, data), "capset")
@@ -358,7 +356,15 @@ def clean_environment(home: str) -> None:
         ctypes.memset(start, 0, end - start)
 
 
+def _empty_bounding_set() -> None:
+    """No capability can come back, not even through a set-uid or file-capability program."""
+    cap = 0
+    while _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
+        cap += 1
+
+
 def drop_privileges(uid: int) -> None:
+    _empty_bounding_set()
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
