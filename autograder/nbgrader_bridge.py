@@ -11,9 +11,10 @@ its usual rule, so `nbgrader export`, formgrader and `nbgrader generate_feedback
 plain `nbgrader autograde`; the autograded notebooks carry the kit's feedback and no hidden tests.
 
     KitAutograde.convert_notebooks
-      1. every submitted notebook -> nbgrader's sanitize pass (in memory) -> a staging file
-      2. all staged notebooks graded at once by one warm Grader, `workers` at a time
-      3. nbgrader's loop: sanitize -> KitScores -> ClearHiddenTests -> SaveAutoGrades -> ... -> write
+      1. every submitted notebook -> nbgrader's sanitize pass (in memory) -> a staging file, handed
+         to one warm Grader's pool (`workers` at a time)
+      2. meanwhile nbgrader's loop: sanitize -> KitScores (waits for that notebook's report) ->
+         ClearHiddenTests -> SaveAutoGrades -> ... -> write
 
 Test cells are mapped to parts by the `grade_part("<part>")` call in their gradebook source.
 """
@@ -214,6 +215,7 @@ def _converter_class():
             self.grader, self.parts, self.workers = grader, parts, workers
             self.reports: dict = {}  # (student, notebook) -> GradeReport
             self.unreadable: dict = {}  # (student, notebook) -> why nbgrader could not read it
+            self.pending: dict = {}  # (student, notebook) -> Future of its report, until settled
             self.graded: list[str] = []
 
         def _init_preprocessors(self) -> None:
@@ -232,8 +234,19 @@ def _converter_class():
                 self.exporter.register_preprocessor(preprocessor)
 
         def convert_notebooks(self) -> None:
-            self._grade_everything()
-            super().convert_notebooks()
+            """Grading runs in the pool while nbgrader's own loop (this thread) records each
+            notebook as soon as its report is in: a class costs about the longer of the two, not
+            their sum."""
+            with tempfile.TemporaryDirectory(prefix="autograder-nbgrader-") as staging:
+                pool = ThreadPoolExecutor(max_workers=self.workers)
+                try:
+                    self._start_grading(Path(staging), pool)
+                    super().convert_notebooks()
+                finally:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                for key in list(self.pending):
+                    self._settle(key)
+            self.graded = sorted({student for student, _ in self.reports} | {s for s, _ in self.unreadable})
 
         def _submitted_notebooks(self):
             excluded = set(filter(None, (self.coursedir.student_id_exclude or "").split(",")))
@@ -244,33 +257,34 @@ def _converter_class():
                     continue  # nbgrader skips these too
                 yield (info["student"], info["notebook"]), filename, resources
 
-        def _grade_everything(self) -> None:
+        def _start_grading(self, staging: Path, pool: ThreadPoolExecutor) -> None:
             """Stage each notebook exactly as nbgrader's sanitize pass leaves it (the file
-            grade_part would grade in a kernel), then grade them all at once."""
+            grade_part would grade in a kernel) and hand it to the pool, in nbgrader's order."""
             parts = sorted({p for cells in self.parts.values() for p in cells.values()})
-            with tempfile.TemporaryDirectory(prefix="autograder-nbgrader-") as staging:
-                staged = []
-                self._sanitizing = True
-                self._init_preprocessors()
-                with _quiet(self.log):  # nbgrader's own pass repeats these warnings; say them once
-                    for number, (key, filename, resources) in enumerate(self._submitted_notebooks()):
-                        try:
-                            text, _ = self.exporter.from_filename(filename, resources=resources)
-                        except Exception as unreadable:  # not JSON, not a notebook, broken metadata...
-                            self.unreadable[key] = f"{type(unreadable).__name__}: {unreadable}"
-                            continue
-                        path = Path(staging) / str(number) / f"{key[1]}.ipynb"
-                        path.parent.mkdir()
-                        path.write_text(text, encoding="utf-8")
-                        staged.append((key, path))
-                with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                    reports = pool.map(lambda job: self._grade_one(job[1], parts, job[0][0]), staged)
-                    for (key, _), report in zip(staged, reports):
-                        if isinstance(report, Exception):  # scored 0 like an unreadable notebook, said why
-                            self.unreadable[key] = f"the grader failed on it ({type(report).__name__}: {report})"
-                        else:
-                            self.reports[key] = report
-            self.graded = sorted({student for student, _ in self.reports} | {s for s, _ in self.unreadable})
+            self._sanitizing = True
+            self._init_preprocessors()
+            with _quiet(self.log):  # nbgrader's own pass repeats these warnings; say them once
+                for number, (key, filename, resources) in enumerate(self._submitted_notebooks()):
+                    try:
+                        text, _ = self.exporter.from_filename(filename, resources=resources)
+                    except Exception as unreadable:  # not JSON, not a notebook, broken metadata...
+                        self.unreadable[key] = f"{type(unreadable).__name__}: {unreadable}"
+                        continue
+                    path = staging / str(number) / f"{key[1]}.ipynb"
+                    path.parent.mkdir()
+                    path.write_text(text, encoding="utf-8")
+                    self.pending[key] = pool.submit(self._grade_one, path, parts, key[0])
+
+        def _settle(self, key) -> None:
+            """Wait for this notebook's report (or the grader's failure on it)."""
+            future = self.pending.pop(key, None)
+            if future is None or future.cancelled():
+                return
+            report = future.result()
+            if isinstance(report, Exception):  # scored 0 like an unreadable notebook, said why
+                self.unreadable[key] = f"the grader failed on it ({type(report).__name__}: {report})"
+            else:
+                self.reports[key] = report
 
         def _grade_one(self, path: Path, parts: list, student: str):
             """The report, or the exception the grader raised: one notebook never stops the class."""
@@ -282,6 +296,7 @@ def _converter_class():
         def convert_single_notebook(self, notebook_filename: str) -> None:
             resources = self.init_single_notebook_resources(notebook_filename)
             key = (resources["nbgrader"]["student"], resources["nbgrader"]["notebook"])
+            self._settle(key)
             if key in self.unreadable:  # as nbgrader does for a missing notebook: zero, and say why
                 self.log.warning("Unreadable notebook, scored 0: %s (%s)", notebook_filename, self.unreadable[key])
                 with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gradebook:
