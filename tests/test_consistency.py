@@ -291,3 +291,58 @@ def test_plain_nbgrader_with_the_kits_preprocessor_stamps_an_unstamped_source(tm
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "kit") as gradebook:
         cells = {c.name: c.max_score for c in gradebook.find_notebook("nn_from_scratch", "ps1").grade_cells}
     assert cells["test_softmax"] == 17
+
+
+TANH_COURSE = KIT_ROOT / "tests" / "fixtures" / "tanh_course"  # the README's add-a-layer example
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not TANH_COURSE.is_dir(), reason="needs the part registry's Tanh course fixture")
+def test_a_course_that_adds_a_tanh_layer_is_checked_then_released(tmp_path):
+    """The README's add-a-layer recipe (tests/fixtures/tanh_course): until the notebook has the Tanh
+    cells, `check` names them; once it has them, release stamps the new total and the test cell's
+    points, and the student notebook carries the new part."""
+    course = tmp_path / "course"
+    shutil.copytree(TANH_COURSE, course)
+    notebook, toml = course / SOURCE.name, course / "course.toml"
+    shutil.copy(SOURCE, notebook)
+    config = load_config(toml)
+    before = [d.describe(SOURCE.name) for d in check_assignment(notebook, config)]
+    assert before == [
+        "nn_from_scratch.ipynb: part 'tanh' of grading.toml has no answer cell (a code cell with nbgrader "
+        "solution: true and grade_id 'tanh')",
+        "grading.toml [parts.tanh.checks]: part 'tanh' (6 points) has no test cell calling grade_part('tanh') in "
+        "the notebook: its points never reach the nbgrader gradebook",
+        "nn_from_scratch.ipynb, cell 2 (grading), line 10: states parts as '58'; grading.toml has 64 "
+        "(autograder release stamps it)",
+    ]
+
+    def add_tanh_section(nb):
+        """What the instructor writes in Jupyter: the answer cell and its test cell (worth 0 for now)."""
+        answer = nbformat.v4.new_code_cell(
+            (course / "tanh_layer.py").read_text().replace(
+                "        self.out = torch.tanh(z)\n        return self.out\n",
+                "        ### BEGIN SOLUTION\n        self.out = torch.tanh(z)\n        return self.out\n"
+                "        ### END SOLUTION\n"),
+            metadata={"nbgrader": {"grade": False, "grade_id": "tanh", "locked": False, "schema_version": 3,
+                                   "solution": True, "task": False}})
+        test = nbformat.v4.new_code_cell(
+            "# Graded by the hidden test below.\n\n### BEGIN HIDDEN TESTS\n"
+            "from autograder.notebook import grade_part\ngrade_part(\"tanh\")\n### END HIDDEN TESTS",
+            metadata={"nbgrader": {"grade": True, "grade_id": "test_tanh", "locked": True, "points": 0,
+                                   "schema_version": 3, "solution": False, "task": False}})
+        answer.id, test.id = "tanh", "test_tanh"
+        at = nb.cells.index(cell(nb, "train_intro"))
+        nb.cells[at:at] = [answer, test]
+    edit_notebook(notebook, add_tanh_section)
+    after = [d for d in check_assignment(notebook, config)]
+    assert [d.stampable for d in after] == [True, True], after
+    assert "cell 27 (test_tanh): worth 0 points here, 6 in grading.toml [parts.tanh.checks]" in str(after[0])
+
+    released = release(notebook, course / "student", config)
+    assert check_assignment(notebook, config) == []
+    student = nbformat.read(released, as_version=4)
+    assert cell(student, "test_tanh").metadata["nbgrader"]["points"] == 6
+    assert "raise NotImplementedError()" in cell(student, "tanh").source
+    assert "torch.tanh" not in cell(student, "tanh").source
+    assert '<data value="parts">64</data>' in cell(student, "grading").source
