@@ -16,6 +16,10 @@ import re
 import zipfile
 from pathlib import Path
 
+from autograder.config import load_config
+
+ANSWER_IDS = [part.grade_id for part in load_config().layers]  # the registry's answer cells
+
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "nn_from_scratch.ipynb"
 TEMPLATE = HERE.parent / "student_template" / "nn_from_scratch.ipynb"
@@ -78,7 +82,7 @@ def build(template_path: Path = TEMPLATE) -> dict[str, bytes]:
     setup = next(_source(c) for c in template["cells"]
                  if c["metadata"].get("nbgrader", {}).get("grade_id") == "setup_imports")
     module = "\n\n\n".join([setup] + [_class_text(template, answers, grade_id)
-                                       for grade_id in ("linear", "relu", "softmax", "nll")]) + "\n"
+                                       for grade_id in ANSWER_IDS]) + "\n"
     overflowing = module.replace("r - r.max(dim=1, keepdim=True).values", "r")
     if overflowing == module:
         raise ValueError("the softmax answer no longer subtracts the row maximum as dave_module expects")

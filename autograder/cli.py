@@ -32,11 +32,12 @@ def cmd_grade(args) -> int:
     if not path.exists():
         raise GraderError(f"no such file: {path}")
     config = load_config(args.config)
+    parts = config.select_parts(args.parts.split(",")) if args.parts is not None else None
     from .pipeline import Grader
 
     _warn_if_not_isolated()
     with Grader(config) as grader:
-        report = grader.grade(path, parts=args.parts.split(",") if args.parts else None)
+        report = grader.grade(path, parts=parts)
     if report.error:
         raise GraderError(f"{path}: {report.error}")
     if args.json:
@@ -74,7 +75,7 @@ def cmd_batch(args) -> int:
 
 def cmd_release(args) -> int:
     from .config import load_config
-    from .release import DEFAULT_OUT_DIR, DEFAULT_SOURCE, release, stamp_source
+    from .platforms.nbgrader_release import DEFAULT_OUT_DIR, DEFAULT_SOURCE, release, stamp_source
 
     source, config = Path(args.source or DEFAULT_SOURCE), load_config(args.config)
     if _print_disagreements(source, config, stampable=False):
@@ -88,7 +89,7 @@ def cmd_release(args) -> int:
 
 def cmd_check(args) -> int:
     from .config import load_config
-    from .release import DEFAULT_SOURCE
+    from .platforms.nbgrader_release import DEFAULT_SOURCE
 
     source, config = Path(args.notebook or DEFAULT_SOURCE), load_config(args.config)
     found = _print_disagreements(source, config)
@@ -110,7 +111,7 @@ def _print_disagreements(source: Path, config, stampable: bool = True) -> int:
 
 
 def cmd_gradescope_build(args) -> int:
-    from .gradescope import build_zip
+    from .platforms.gradescope_build import build_zip
 
     built = build_zip(args.out, config_path=args.config, torch_version=args.torch)
     print(f"wrote {built.path} ({len(built.members)} files, torch {built.torch_version} CPU); "
@@ -119,7 +120,7 @@ def cmd_gradescope_build(args) -> int:
 
 
 def cmd_gradescope_run(args) -> int:
-    from .gradescope import run
+    from .platforms.gradescope import run
     from .report import summary_text
 
     report, written = run(args.root, config_path=args.config)
@@ -129,7 +130,7 @@ def cmd_gradescope_run(args) -> int:
 
 
 def cmd_gradescope_selfcheck(args) -> int:
-    from .gradescope import selfcheck
+    from .platforms.gradescope import selfcheck
 
     report = selfcheck(config_path=args.config)
     print(f"self-check passed: the reference solution scored {report.score:g} / {report.max_score:g}")
@@ -137,7 +138,7 @@ def cmd_gradescope_selfcheck(args) -> int:
 
 
 def cmd_nbgrader_autograde(args) -> int:
-    from .nbgrader_bridge import autograde
+    from .platforms.nbgrader_autograde import autograde
 
     if args.workers is not None and args.workers < 1:
         raise GraderError("--workers must be at least 1")
@@ -159,60 +160,97 @@ def cmd_doctor(args) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="autograder", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="grading.toml to use (default: the kit's)")
-    commands = parser.add_subparsers(dest="command", required=True)
+DESCRIPTION = """\
+Grade "neural network from scratch" notebooks: the student's Linear, ReLU, Softmax and NLLLoss
+classes run in a sandbox, and hidden checks of shapes, values and gradients turn into points.
+Points, tolerances, limits and the parts themselves come from grading.toml."""
 
-    grade = commands.add_parser("grade", help="grade one submission (.ipynb, .py or .zip)")
-    grade.add_argument("path")
+EPILOG = """\
+examples:
+  autograder grade submissions/alice.ipynb           a report with feedback, on the terminal
+  autograder grade alice.zip --json > results.json   Gradescope's results.json on stdout
+  autograder grade alice.py --parts linear,relu      only some parts
+  autograder batch submissions/ --out graded         a whole class: grades.csv, report.html, results/
+  autograder release                                 the student notebook, from the source notebook
+  autograder gradescope build --out autograder.zip   the zip to upload to Gradescope
+  autograder nbgrader autograde ps1                  nbgrader's autograde, with the kit's grader
+  autograder grade alice.ipynb --config course.toml  your course's points over the kit's defaults
+  autograder doctor                                  which isolation this machine gives student code
+
+exit status: 0 when the work completed (whatever the scores), 2 with a one-line message when an
+input or the configuration is unusable, 130 when interrupted (Ctrl-C).
+See README.md for the details of each command."""
+
+CONFIG_HELP = ("a course file laid over the kit's grading.toml: it names only what it changes "
+               "(points, limits, [gradescope], new parts); allowed before or after the command "
+               "(default: $AUTOGRADER_CONFIG, else none)")
+
+
+def _command(commands, name: str, common, help: str, description: str | None = None):
+    return commands.add_parser(name, parents=[common], help=help, description=description or help[0].upper() + help[1:] + ".")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autograder", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", metavar="TOML", help=CONFIG_HELP)
+    # the same option after the command; SUPPRESS keeps a value given before it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="TOML", default=argparse.SUPPRESS, help=CONFIG_HELP)
+    commands = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
+
+    grade = _command(commands, "grade", common, "grade one submission (.ipynb, .py or .zip)")
+    grade.add_argument("path", metavar="PATH", help="the student's notebook, a .py file defining the classes, "
+                                                     "or a .zip holding one of those")
     grade.add_argument("--json", action="store_true", help="print Gradescope results.json to stdout")
-    grade.add_argument("--parts", help="comma-separated parts to grade (default: all)")
+    grade.add_argument("--parts", metavar="PART,...", help="comma-separated parts to grade (default: all)")
     grade.set_defaults(run=cmd_grade)
 
-    batch = commands.add_parser("batch", help="grade a class: folder, zip, nbgrader tree or Gradescope export")
-    batch.add_argument("path", help="folder or zip of submissions, nbgrader course (submitted/), Gradescope export zip")
-    batch.add_argument("--out", required=True, help="output folder: grades.csv, report.html, results/")
-    batch.add_argument("--workers", type=int, help="submissions graded at once (default: CPU count)")
+    batch = _command(commands, "batch", common, "grade a class: folder, zip, nbgrader tree or Gradescope export")
+    batch.add_argument("path", metavar="PATH",
+                       help="folder or zip of submissions, nbgrader course (submitted/), Gradescope export zip")
+    batch.add_argument("--out", required=True, metavar="DIR", help="output folder: grades.csv, report.html, results/")
+    batch.add_argument("--workers", type=int, metavar="N", help="submissions graded at once (default: CPU count)")
     batch.add_argument("--force", action="store_true", help="regrade students that already have a result")
-    batch.add_argument("--assignment", help="nbgrader: which assignment under submitted/<student>/")
-    batch.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): grade on that cluster")
+    batch.add_argument("--assignment", metavar="NAME", help="nbgrader: which assignment under submitted/<student>/")
+    batch.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786): grade on that cluster")
     batch.set_defaults(run=cmd_batch)
 
-    release = commands.add_parser("release", help="generate the student notebook with nbgrader")
-    release.add_argument("--source", help="source notebook (default: assignment/nn_from_scratch.ipynb)")
-    release.add_argument("--out", help="output folder (default: student_template/)")
+    release = _command(commands, "release", common, "generate the student notebook with nbgrader")
+    release.add_argument("--source", metavar="NOTEBOOK", help="source notebook (default: assignment/nn_from_scratch.ipynb)")
+    release.add_argument("--out", metavar="DIR", help="output folder (default: student_template/)")
     release.set_defaults(run=cmd_release)
 
-    check = commands.add_parser(
-        "check", help="list every disagreement between the source notebook, grading.toml and the checks "
-                      "(exit 1 if any, 0 if none)")
-    check.add_argument("notebook", nargs="?", help="source notebook (default: assignment/nn_from_scratch.ipynb)")
+    check = _command(commands, "check", common,
+                     "list every disagreement between the source notebook, grading.toml and the checks "
+                     "(exit 1 if any, 0 if none)")
+    check.add_argument("notebook", nargs="?", metavar="NOTEBOOK",
+                       help="source notebook (default: assignment/nn_from_scratch.ipynb)")
     check.set_defaults(run=cmd_check)
 
-    gradescope = commands.add_parser("gradescope", help="Gradescope autograder: build the zip, run inside it")
-    gradescope_commands = gradescope.add_subparsers(dest="gradescope_command", required=True)
-    build = gradescope_commands.add_parser("build", help="write the autograder zip to upload")
-    build.add_argument("--out", default="autograder.zip", help="zip to write (default: autograder.zip)")
-    build.add_argument("--torch", help="torch version setup.sh pins (default: the installed one)")
+    gradescope = _command(commands, "gradescope", common, "Gradescope autograder: build the zip, run inside it")
+    gradescope_commands = gradescope.add_subparsers(dest="gradescope_command", required=True, metavar="COMMAND")
+    build = _command(gradescope_commands, "build", common, "write the autograder zip to upload")
+    build.add_argument("--out", default="autograder.zip", metavar="ZIP", help="zip to write (default: autograder.zip)")
+    build.add_argument("--torch", metavar="VERSION", help="torch version setup.sh pins (default: the installed one)")
     build.set_defaults(run=cmd_gradescope_build)
-    run = gradescope_commands.add_parser("run", help="grade a submission inside Gradescope (run_autograder)")
-    run.add_argument("--root", help="the /autograder folder (default: $AUTOGRADER_ROOT or /autograder)")
+    run = _command(gradescope_commands, "run", common, "grade a submission inside Gradescope (run_autograder)")
+    run.add_argument("--root", metavar="DIR", help="the /autograder folder (default: $AUTOGRADER_ROOT or /autograder)")
     run.set_defaults(run=cmd_gradescope_run)
-    selfcheck = gradescope_commands.add_parser("selfcheck", help="check the reference solution gets full marks here")
+    selfcheck = _command(gradescope_commands, "selfcheck", common, "check the reference solution gets full marks here")
     selfcheck.set_defaults(run=cmd_gradescope_selfcheck)
 
-    nbgrader = commands.add_parser("nbgrader", help="nbgrader course: grade submitted/ into the gradebook")
-    nbgrader_commands = nbgrader.add_subparsers(dest="nbgrader_command", required=True)
-    autograde = nbgrader_commands.add_parser(
-        "autograde", help="like `nbgrader autograde --force`, with the kit's sandboxed batch grader")
-    autograde.add_argument("assignment", help="assignment name (as in source/<assignment>/)")
-    autograde.add_argument("--course-dir", default=".", help="the nbgrader course folder (default: .)")
-    autograde.add_argument("--student", help="only this student id (a glob, as nbgrader's --student)")
-    autograde.add_argument("--workers", type=int, help="submissions graded at once (default: CPU count)")
+    nbgrader = _command(commands, "nbgrader", common, "nbgrader course: grade submitted/ into the gradebook")
+    nbgrader_commands = nbgrader.add_subparsers(dest="nbgrader_command", required=True, metavar="COMMAND")
+    autograde = _command(nbgrader_commands, "autograde", common,
+                         "like `nbgrader autograde --force`, with the kit's sandboxed batch grader")
+    autograde.add_argument("assignment", metavar="ASSIGNMENT", help="assignment name (as in source/<assignment>/)")
+    autograde.add_argument("--course-dir", default=".", metavar="DIR", help="the nbgrader course folder (default: .)")
+    autograde.add_argument("--student", metavar="ID", help="only this student id (a glob, as nbgrader's --student)")
+    autograde.add_argument("--workers", type=int, metavar="N", help="submissions graded at once (default: CPU count)")
     autograde.set_defaults(run=cmd_nbgrader_autograde)
 
-    doctor = commands.add_parser("doctor", help="which isolation student code gets here, why, and how to improve it")
+    doctor = _command(commands, "doctor", common, "which isolation student code gets here, why, and how to improve it")
     doctor.set_defaults(run=cmd_doctor)
     return parser
 

@@ -1,10 +1,20 @@
-"""Read grading.toml once into frozen dataclasses, one section per stage."""
+"""Read grading.toml once into frozen dataclasses, one section per stage.
+
+A course file (`--config course.toml`) is laid over the kit's grading.toml: it names only what
+it changes. Unknown sections and keys are errors naming the valid ones (a typo must not silently
+fall back to a default).
+"""
 from __future__ import annotations
 
+import hashlib
+import os
 import sys
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
+from .files import KIT_ROOT
+from .parts import Part
+from .parts import parse as parse_parts
 from .records import GraderError
 
 if sys.version_info >= (3, 11):
@@ -12,9 +22,8 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10 (Gradescope's Ubuntu 22.04 image): the same parser, from PyPI
     import tomli as tomllib
 
-KIT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = KIT_ROOT / "grading.toml"
-PARTS = ("linear", "relu", "softmax", "nll", "train")
+CONFIG_VARIABLE = "AUTOGRADER_CONFIG"
 
 
 @dataclass(frozen=True)
@@ -78,56 +87,130 @@ class Gradescope:
 
 @dataclass(frozen=True)
 class Config:
-    path: Path
+    path: Path  # the file named with --config (or the kit's grading.toml)
     inputs: Inputs
     tolerance: dict[str, Tolerance]  # by dtype name: "float64", "float32"
     limits: Limits
     forbidden: Forbidden
     train: Train
     gradescope: Gradescope
+    parts: dict[str, Part]  # the registry: every graded part, in grading.toml order
     points: dict[str, float]  # full check name -> points, in grading.toml order
+    digest: str = ""  # of every file read (the kit's grading.toml and the course file): same digest, same grading
 
     def part_points(self, part: str) -> float:
-        return sum(p for name, p in self.points.items() if name.startswith(part + "."))
+        return self.parts[part].max_score if part in self.parts else 0.0
+
+    @property
+    def layers(self) -> list[Part]:
+        """The parts the student writes a class for, in grading.toml order."""
+        return [part for part in self.parts.values() if part.is_layer]
+
+    def select_parts(self, names) -> list[str]:
+        """Validated `--parts` names (GraderError naming the valid ones for an unknown name)."""
+        names = [name.strip() for name in names if name.strip()]
+        unknown = [name for name in names if name not in self.parts]
+        if unknown or not names:
+            raise GraderError(f"unknown part(s) {', '.join(unknown) or '(none given)'}; "
+                              f"valid parts: {', '.join(self.parts)}")
+        return names
 
 
-def _section(cls, table: dict, name: str):
+SECTIONS = ("inputs", "tolerance", "limits", "forbidden", "train", "gradescope", "parts")
+DTYPES = ("float64", "float32")
+KINDS = {"int": (int, "an integer"), "float": ((int, float), "a number"), "str": (str, "a string")}
+
+
+def _keys(cls) -> list[str]:
+    return [f.name for f in fields(cls)]
+
+
+def _section(cls, raw: dict, name: str, where: str):
+    table = raw.get(name)
+    if not isinstance(table, dict):
+        raise GraderError(f"{where}: missing section [{name}]")
+    valid = _keys(cls)
+    unknown = sorted(set(table) - set(valid))
+    if unknown:
+        raise GraderError(f"{where}: [{name}] has unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(valid)}")
+    missing = [f.name for f in fields(cls) if f.name not in table
+               and f.default is MISSING and f.default_factory is MISSING]
+    if missing:
+        raise GraderError(f"{where}: [{name}] is missing {', '.join(missing)}")
+    for f in fields(cls):
+        kind = KINDS.get(f.type)
+        value = table.get(f.name)
+        if kind and f.name in table and (isinstance(value, bool) or not isinstance(value, kind[0])):
+            raise GraderError(f"{where}: [{name}] {f.name} = {value!r} must be {kind[1]}")
+    return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in table.items()})
+
+
+def _tolerances(raw: dict, where: str) -> dict[str, Tolerance]:
+    table = raw.get("tolerance")
+    if not isinstance(table, dict):
+        raise GraderError(f"{where}: missing section [tolerance]")
+    unknown = sorted(set(table) - set(DTYPES))
+    if unknown:
+        raise GraderError(f"{where}: [tolerance] has unknown dtype(s) {', '.join(unknown)}; valid: {', '.join(DTYPES)}")
+    return {dtype: _section(Tolerance, table, dtype, f"{where}: [tolerance]") for dtype in table}
+
+
+def _read(path: Path) -> tuple[dict, bytes]:
     try:
-        return cls(**table[name])
-    except KeyError as missing:
-        raise GraderError(f"grading.toml: missing section or key {missing} in [{name}]") from None
-    except TypeError as bad:
-        raise GraderError(f"grading.toml: [{name}]: {bad}") from None
+        data = path.read_bytes()
+        return tomllib.loads(data.decode("utf-8")), data
+    except FileNotFoundError:
+        raise GraderError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise GraderError(f"{path} is a folder, not a config file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as bad:
+        raise GraderError(f"{path}: not valid TOML ({bad})") from None
+
+
+def _overlay(base: dict, course: dict, where: tuple = ()) -> dict:
+    """The course file's values over the kit's, table by table (a course names only what it changes),
+    except a part's [parts.<part>.checks]: a course that lists a part's checks grades exactly those."""
+    merged = dict(base)
+    for key, value in course.items():
+        replaces = where[:1] == ("parts",) and key == "checks"
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and not replaces:
+            merged[key] = _overlay(base[key], value, (*where, key))
+        else:
+            merged[key] = value
+    return merged
 
 
 def load_config(path: str | Path | None = None) -> Config:
-    path = Path(path) if path else DEFAULT_CONFIG
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise GraderError(f"config file not found: {path}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as bad:
-        raise GraderError(f"{path}: not valid TOML ({bad})") from None
-    forbidden = raw.get("forbidden", {})
-    points = {
-        f"{part}.{check}": float(value)
-        for part, body in raw.get("parts", {}).items()
-        for check, value in body.get("checks", {}).items()
-    }
-    unknown = {name.split(".")[0] for name in points} - set(PARTS)
+    """The kit's grading.toml, with the course file `path` laid over it; without one, the file named
+    by $AUTOGRADER_CONFIG (how a Jupyter kernel's `grade_part` under nbgrader finds the course's)."""
+    raw, data = _read(DEFAULT_CONFIG)
+    digest = hashlib.sha256(data)
+    bases = {name: DEFAULT_CONFIG.parent for name in raw.get("parts", {})}
+    where = str(DEFAULT_CONFIG)
+    path = Path(path or os.environ.get(CONFIG_VARIABLE) or DEFAULT_CONFIG)
+    if path.resolve() != DEFAULT_CONFIG.resolve():
+        course, data = _read(path)
+        digest.update(b"\0" + data)
+        where = str(path)
+        for name, body in (course.get("parts") or {}).items():
+            if name not in bases or (isinstance(body, dict) and {"checks_module", "oracle", "solution"} & set(body)):
+                bases[name] = path.resolve().parent
+        raw = _overlay(raw, course)
+    unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
-        raise GraderError(f"grading.toml: unknown part(s) {sorted(unknown)}; known: {list(PARTS)}")
+        raise GraderError(f"{where}: unknown section(s) {', '.join(unknown)}; valid: {', '.join(SECTIONS)}")
+    parts = parse_parts(raw.get("parts", {}), bases, where)
+    forbidden = _section(Forbidden, {"forbidden": {"modules": [], "functions": [], "attributes": [],
+                                                   **raw.get("forbidden", {})}}, "forbidden", where)
     return Config(
         path=path,
-        inputs=_section(Inputs, raw, "inputs"),
-        tolerance={k: Tolerance(**v) for k, v in raw.get("tolerance", {}).items()},
-        limits=_section(Limits, raw, "limits"),
-        forbidden=Forbidden(
-            modules=tuple(forbidden.get("modules", ())),
-            functions=tuple(forbidden.get("functions", ())),
-            attributes=tuple(forbidden.get("attributes", ())),
-        ),
-        train=_section(Train, raw, "train"),
-        gradescope=_section(Gradescope, raw, "gradescope"),
-        points=points,
+        inputs=_section(Inputs, raw, "inputs", where),
+        tolerance=_tolerances(raw, where),
+        limits=_section(Limits, raw, "limits", where),
+        forbidden=forbidden,
+        train=_section(Train, raw, "train", where),
+        gradescope=_section(Gradescope, raw, "gradescope", where),
+        parts=parts,
+        points={f"{part.name}.{check}": value for part in parts.values() for check, value in part.points.items()},
+        digest=digest.hexdigest()[:16],
     )

@@ -34,10 +34,6 @@ from pathlib import Path
 from .config import Config
 from .records import GraderError
 
-# Parts whose code the student writes in an answer cell of that name; the others (train) have a
-# test cell only.
-ANSWER_PARTS = ("linear", "relu", "softmax", "nll")
-
 GRADE_ID = re.compile(r"^[a-zA-Z0-9_-]+$")  # nbgrader's rule (schema 3)
 GRADE_PART_CALL = re.compile(r"""grade_part\(\s*["']([^"']*)["']""")
 STATED = re.compile(r"""<data\s+value\s*=\s*["']([^"']*)["']\s*>(.*?)</data>""", re.S)
@@ -152,7 +148,8 @@ def grade_id_disagreements(cells) -> list[Disagreement]:
 
 
 def answer_cell_disagreements(cells, config: Config) -> list[Disagreement]:
-    parts = configured_parts(config)
+    # the registry's parts with points whose code the student writes in an answer cell (train has none)
+    answer_ids = {part.grade_id: part.name for part in config.parts.values() if part.grade_id and part.points}
     found, answers = [], {}
     for number, cell in numbered(cells):
         meta = nbgrader_meta(cell)
@@ -160,10 +157,10 @@ def answer_cell_disagreements(cells, config: Config) -> list[Disagreement]:
             continue
         grade_id = meta.get("grade_id")
         answers.setdefault(grade_id, []).append(number)
-        if grade_id not in ANSWER_PARTS or grade_id not in parts:
+        if grade_id not in answer_ids:
             found.append(Disagreement(place(number, cell),
                                       f"answer cell {grade_id!r} is no part of grading.toml with an answer "
-                                      f"(parts: {', '.join(p for p in ANSWER_PARTS if p in parts)}); "
+                                      f"(answer cells: {', '.join(answer_ids)}); "
                                       f"the grader runs it, but no check scores it"))
         if cell.cell_type != "code":
             found.append(Disagreement(place(number, cell), f"answer cell {grade_id!r} is a {cell.cell_type} "
@@ -172,17 +169,17 @@ def answer_cell_disagreements(cells, config: Config) -> list[Disagreement]:
         if begins != ends:
             found.append(Disagreement(place(number, cell), f"{begins} '### BEGIN SOLUTION' but {ends} "
                                                            f"'### END SOLUTION' lines"))
-    for part in (p for p in ANSWER_PARTS if p in parts):
-        if part not in answers:
+    for grade_id, part in answer_ids.items():
+        if grade_id not in answers:
             found.append(Disagreement("", f"part {part!r} of grading.toml has no answer cell "
                                                   f"(a code cell with nbgrader solution: true and grade_id "
-                                                  f"{part!r})"))
+                                                  f"{grade_id!r})"))
     return found
 
 
 def configured_parts(config: Config) -> list[str]:
     """The parts grading.toml gives points, in its order."""
-    return list(dict.fromkeys(name.split(".")[0] for name in config.points))
+    return [part.name for part in config.parts.values() if part.points]
 
 
 # --------------------------------------------------------------------------- test cells

@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import KIT_ROOT
+from .files import KIT_ROOT
 from .records import GraderError
 
 SAMPLES_BUILDER = KIT_ROOT / "assignment" / "build_samples.py"
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     try:
-        from .release import DEFAULT_SOURCE, release
+        from .platforms.nbgrader_release import DEFAULT_SOURCE, release
 
         notebook = release(DEFAULT_SOURCE, out / "student_template")
         print(f"1. released the student notebook: {notebook}")

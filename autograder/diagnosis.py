@@ -75,7 +75,7 @@ def _backward(base, grad):
 
     def backward(self, *upstream):
         up = upstream[0].double() if upstream else torch.ones((), dtype=torch.float64)
-        R._AutogradLayer._vjp(self, up)  # sets the parameter gradients, as the correct one does
+        R.AutogradLayer._vjp(self, up)  # sets the parameter gradients, as the correct one does
         return grad(self, up).to(self._dtype)
 
     return type(base.__name__, (base,), {"backward": backward})
@@ -523,7 +523,9 @@ def _layer_class(entry) -> str:
 class Catalogue:
     """Variant outputs per check, computed once (the inputs are fixed) and shared by all students."""
 
-    def __init__(self):
+    def __init__(self, oracles: dict):
+        """oracles: class name -> the trusted class (the registry's, checks.oracle_classes)."""
+        self._oracles = dict(oracles)
         self._cache: dict[tuple[str, str], dict | None] = {}
         self._lock = threading.Lock()
 
@@ -532,7 +534,7 @@ class Catalogue:
         with self._lock:
             if key in self._cache:
                 return self._cache[key]
-        classes = dict(R.CLASSES)
+        classes = dict(self._oracles)
         built = variant.build()
         classes[variant.cls] = _keep_x(built) if variant.cls == "Linear" else built
         try:

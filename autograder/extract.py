@@ -17,8 +17,6 @@ from pathlib import Path
 from .records import CodeCell, StudentCode
 from .submission import Submission
 
-ANSWER_IDS = ("linear", "relu", "softmax", "nll")
-
 
 def _strip_magics(source: str) -> tuple[str, bool]:
     if source.lstrip().startswith("%%"):
@@ -64,7 +62,10 @@ def _answer_label(source, grade_id: str) -> str:
     return f"your answer cell for class {found.group(1)}" if found else f"your answer cell '{grade_id}'"
 
 
-def extract(submission: Submission, released: dict[str, dict] | None = None) -> StudentCode:
+def extract(submission: Submission, released: dict[str, dict] | None = None, answer_ids=()) -> StudentCode:
+    """released: grade_id -> the released notebook's cell (released_cells); answer_ids: the grade_ids
+    of the answer cells the notebook must have (the registry's): a missing, repeated or retyped one
+    becomes a notice."""
     released = released or {}
     if submission.kind == "python":
         return StudentCode((CodeCell(submission.name, submission.text),), "python")
@@ -95,7 +96,7 @@ def extract(submission: Submission, released: dict[str, dict] | None = None) -> 
         if dropped:
             notices.append(f"{label}: IPython magics and ! shell lines are not run by the grader")
         cells.append(CodeCell(label, source))
-    for grade_id in ANSWER_IDS:
+    for grade_id in answer_ids:
         places = seen.get(grade_id, [])
         if not places:
             notices.append(f"the answer cell '{grade_id}' is missing (deleted, or its metadata changed?); "

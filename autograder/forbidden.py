@@ -3,7 +3,9 @@
 Run-time detection (sandbox/guard.py) is authoritative for what a method actually called; this scan
 gives the early, friendly message and catches uses hidden from the run-time guard. It only flags
 names that resolve to torch for sure: `torch.nn...`, `F.softmax` after `import torch.nn.functional
-as F`, `torch.softmax`, `x.softmax(...)` on anything, `.backward()` on anything but `self.<layer>`.
+as F`, `torch.softmax`, `x.softmax(...)`/`.relu()`/`.requires_grad_()` on anything but `self`.
+`.backward()` is not flagged here: `loss.backward()` on a tensor and on the student's own NLLLoss look
+the same to a syntax scan, so Tensor.backward is left to the run-time guard, which sees which ran.
 """
 from __future__ import annotations
 

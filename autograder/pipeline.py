@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from . import extract, forbidden
-from .config import KIT_ROOT, Config
+from .config import Config
+from .files import KIT_ROOT
 from .records import CheckResult, GradeReport, student_id_from_path
 from .sandbox.session import Sandbox
 from .submission import PREFERRED_NOTEBOOK, SubmissionError, load_submission
@@ -38,9 +39,11 @@ class Grader:
             raise
         # locked set-up cells run as released, whatever a student did to them (as in nbgrader)
         self.released = extract.released_cells(KIT_ROOT / "student_template" / PREFERRED_NOTEBOOK)
+        self.answer_ids = [part.grade_id for part in config.parts.values() if part.grade_id]  # the registry's
+        from .checks import oracle_classes
         from .diagnosis import Catalogue
 
-        self.catalogue = Catalogue()  # wrong variants' outputs on the suite's inputs, computed once
+        self.catalogue = Catalogue(oracle_classes(config))  # wrong variants' outputs on the suite's inputs, computed once
         # torch, the kit, the suite and the catalogue live as long as the grader: the collector need
         # not walk them again after each submission (a full walk cost ~5 ms a submission in a batch)
         gc.freeze()
@@ -70,7 +73,7 @@ class Grader:
                              for e in entries]
             report.execution_time = time.perf_counter() - started
             return report
-        code = extract.extract(submission, self.released)
+        code = extract.extract(submission, self.released, self.answer_ids)
         report.notices.extend(code.notices)
         static, suspicious = forbidden.scan(code, self.config.forbidden)
         if suspicious:

@@ -1,6 +1,6 @@
 """The plain data passed between the grading stages, and the one error family.
 
-Data flows one way: submission -> student code -> run output -> check results -> report.
+Data flows one way: submission -> student code (+ probes) -> run outcome -> check results -> report.
 Nothing here computes a grade; it only carries one.
 """
 from __future__ import annotations
@@ -32,6 +32,40 @@ class StudentCode:
     @property
     def source(self) -> str:
         return "\n\n".join(cell.source for cell in self.cells)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One check's steps (the language of sandbox/probe.py) and input tensors; `group` is the part
+    a time-out skips."""
+
+    steps: tuple
+    tensors: tuple
+    group: str
+    wall_seconds: float
+
+
+@dataclass
+class ProbeOutcome:
+    """What the sandbox saw of one probe: the child's outputs (checked data, never trusted), or why not."""
+
+    outputs: dict = field(default_factory=dict)  # name -> Tensor, or a str: "none", "missing", "other:<type>", "dtype:<dtype>"
+    error: dict | None = None  # the student's exception: where, type, message, line
+    forbidden: dict = field(default_factory=dict)  # "Class.method" -> [forbidden calls seen]
+    failure: str = ""  # the child died, hung or broke the protocol while running this probe
+    seconds: float = 0.0
+
+
+@dataclass
+class RunOutcome:
+    """One submission's run in the sandbox."""
+
+    outcomes: list  # ProbeOutcome per probe, in order
+    cell_errors: list = field(default_factory=list)  # exceptions raised while running the cells
+    more_cell_errors: int = 0  # cells that raised past MAX_CELL_ERRORS
+    load_failure: str = ""  # the cells themselves hung or killed the child
+    output: str = ""  # the student's prints, capped
+    audit: list = field(default_factory=list)  # what student code did that no layer needs (sandbox/audit.py)
 
 
 @dataclass

@@ -13,11 +13,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .batch.safezip import MAX_SUBMISSION_MEMBERS, open_zip
+from .safezip import MAX_SUBMISSION_MEMBERS, is_junk, open_zip, safe_member_path
 from .records import GraderError
 
 PREFERRED_NOTEBOOK = "nn_from_scratch.ipynb"
-JUNK = ("__MACOSX/", ".DS_Store", ".ipynb_checkpoints/")
 
 
 class SubmissionError(GraderError):
@@ -104,9 +103,9 @@ def _cells(raw, name: str) -> tuple:
 
 
 def _pick_member(infos: list[zipfile.ZipInfo], archive: str) -> zipfile.ZipInfo:
-    usable = [
+    usable = [  # the batch's zip policy: no junk, no links, nothing outside the archive
         info for info in infos
-        if not info.is_dir() and not any(junk in info.filename for junk in JUNK)
+        if not info.is_dir() and safe_member_path(info.filename) is not None
         and not stat.S_ISLNK(info.external_attr >> 16)
         and Path(info.filename).suffix.lower() in (".ipynb", ".py")
     ]
@@ -156,7 +155,7 @@ def load_submission(path: str | Path, max_bytes: int) -> Submission:
     folder = path if path.is_dir() and not path.is_symlink() else path.parent
     if path.is_dir() and not path.is_symlink():
         files = [p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in (".ipynb", ".py", ".zip")
-                 and not any(junk.rstrip("/") in p.parts or p.name == junk for junk in JUNK)]
+                 and not is_junk(p.relative_to(path).parts)]
         preferred = [p for p in files if p.name == PREFERRED_NOTEBOOK]
         choice = preferred or [p for p in files if p.suffix == ".ipynb"] or files
         if len(choice) != 1:

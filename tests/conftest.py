@@ -4,13 +4,14 @@ from __future__ import annotations
 import atexit
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
 import solution.layers
-from autograder.config import load_config
+from autograder.config import KIT_ROOT, load_config
 
 # The reference answers live in the source notebook's answer cells; as a .py submission they are
 # one file, written once per run into a private (0700) folder removed at exit.
@@ -18,7 +19,7 @@ _REFERENCE_DIR = Path(tempfile.mkdtemp(prefix="kit-reference-"))
 atexit.register(shutil.rmtree, _REFERENCE_DIR, True)
 REFERENCE_LAYERS = _REFERENCE_DIR / "layers.py"
 REFERENCE_LAYERS.write_text(solution.layers.source(), encoding="utf-8")
-LAYER_PARTS = ("linear", "relu", "softmax", "nll")
+LAYER_PARTS = tuple(part.name for part in load_config().layers)  # the registry's layers, in order
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +67,15 @@ def locked(grade_id: str, points: float | None = None) -> dict:
     if points is not None:
         meta["points"] = points
     return meta
+
+
+def notebook_submission() -> str:
+    """The released template with the reference answers (what a good student hands in)."""
+    sys.path.insert(0, str(KIT_ROOT / "assignment"))
+    try:
+        import build_samples
+    finally:
+        sys.path.pop(0)
+    template = json.loads(build_samples.TEMPLATE.read_text())
+    answers = build_samples._regions(json.loads(build_samples.SOURCE.read_text()))
+    return json.dumps(build_samples.filled(template, answers))

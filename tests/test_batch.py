@@ -23,7 +23,7 @@ from autograder.batch.progress import QuietProgress
 from autograder.batch.runner import LocalRunner
 from autograder.config import KIT_ROOT, load_config
 from autograder.report import results_json
-from conftest import REFERENCE_LAYERS
+from conftest import REFERENCE_LAYERS, notebook_submission
 
 REFERENCE = REFERENCE_LAYERS.read_text()
 # A ReLU whose gradient at exactly 0 is 1 (rule 4): fails relu.backward.zero_input only.
@@ -196,7 +196,8 @@ def test_report_escapes_text_from_submissions(config):
     from autograder.batch.html_report import render
     from autograder.batch.run import BatchOutcome
 
-    hostile = {"score": 0, "max_score": 1, "output": "Not graded: <script>alert(1)</script>", "tests": []}
+    hostile = {"score": 0, "max_score": 1, "output": "Not graded: <script>alert(1)</script>", "tests": [],
+               "extra_data": {"error": "<script>alert(1)</script>"}}
     html = render(BatchOutcome("folder", 1, 1, 0, {"mallory": hostile}), config)
     assert "<script>" not in html and "&lt;script&gt;" in html
 
@@ -264,18 +265,6 @@ def test_a_grader_fault_leaves_the_student_ungraded_for_the_next_run(config, gra
     again = batch(course, out, config, grader)
     assert (again.graded, again.skipped, again.failures) == (1, 1, [])
     assert [row["student"] for row in read_csv(out / "grades.csv")] == ["alice", "bob"]
-
-
-def notebook_submission() -> str:
-    """The released template with the reference answers (what a good student hands in)."""
-    sys.path.insert(0, str(KIT_ROOT / "assignment"))
-    try:
-        import build_samples
-    finally:
-        sys.path.pop(0)
-    template = json.loads(build_samples.TEMPLATE.read_text())
-    answers = build_samples._regions(json.loads(build_samples.SOURCE.read_text()))
-    return json.dumps(build_samples.filled(template, answers))
 
 
 def test_nbgrader_course_tree(config, grader, tmp_path):

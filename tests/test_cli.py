@@ -63,3 +63,52 @@ def test_bad_config_is_exit_2(tmp_path):
     config.write_text("[limits\n")
     done = run("--config", str(config), "grade", str(REFERENCE_LAYERS))
     assert done.returncode == 2 and "not valid TOML" in done.stderr
+
+
+def one_line_exit_2(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    return done.stderr
+
+
+def test_an_unknown_part_is_exit_2_naming_the_valid_ones():
+    message = one_line_exit_2(run("grade", str(REFERENCE_LAYERS), "--parts", "nlll"))
+    assert "unknown part(s) nlll; valid parts: linear, relu, softmax, nll, train" in message
+
+
+def test_a_misspelt_key_in_a_course_file_is_exit_2_naming_the_valid_ones(tmp_path):
+    course = tmp_path / "course.toml"
+    course.write_text("[tolerance]\nfloat64 = { rtol = 1e-6, atl = 1e-8 }\n")
+    message = one_line_exit_2(run("--config", str(course), "grade", str(REFERENCE_LAYERS)))
+    assert "unknown key(s) atl; valid keys: rtol, atol" in message
+
+
+def test_config_works_after_the_command_and_a_course_file_names_only_what_it_changes(tmp_path):
+    course = tmp_path / "course.toml"
+    course.write_text('[gradescope]\nvisibility = "after_due_date"\n')
+    done = run("grade", str(REFERENCE_LAYERS), "--json", "--parts", "relu", "--config", str(course))
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    assert results["visibility"] == "after_due_date" and results["score"] == results["max_score"] > 0
+
+
+def test_an_empty_class_folder_says_so(tmp_path):
+    (tmp_path / "class").mkdir()
+    (tmp_path / "class" / "notes.txt").write_text("not a submission")
+    message = one_line_exit_2(run("batch", str(tmp_path / "class"), "--out", str(tmp_path / "out")))
+    assert "no submissions found in" in message
+
+
+def test_help_reads_like_a_manual_and_every_argument_is_explained():
+    from autograder.cli import build_parser
+
+    top = run("--help").stdout
+    assert "examples:" in top and "exit status:" in top and "autograder batch submissions/ --out graded" in top
+    parsers = [build_parser()]
+    while parsers:
+        parser = parsers.pop()
+        for action in parser._actions:
+            if action.choices and isinstance(action.choices, dict):
+                parsers.extend(action.choices.values())
+            elif action.dest != "help":
+                assert action.help, f"{parser.prog}: {'/'.join(action.option_strings) or action.dest} has no help"

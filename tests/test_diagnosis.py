@@ -18,15 +18,15 @@ import pytest
 import torch
 
 from autograder import diagnosis
-from autograder.checks import build_suite
+from autograder.checks import build_suite, oracle_classes
+from autograder.records import ProbeOutcome
 from autograder.sandbox.probe import MISSING, ProbeError, run_probe
-from autograder.sandbox.session import ProbeOutcome
 from autograder.score import score_all
 from autograder.secret import course_inputs
+from conftest import LAYER_PARTS
 from corpus import VALID, assembled_valid_source
 from corpus.mutants import generate
 
-LAYER_PARTS = ("linear", "relu", "softmax", "nll")
 NOT_VALUE_LEVEL = (":raised:", ":not_written", ":forbidden:", ":failure:")
 
 
@@ -66,7 +66,7 @@ def value_level(check) -> bool:
 
 def test_every_variant_predicts_a_mistake_on_some_probe(config):
     suite = _layer_suite(config)
-    catalogue = diagnosis.Catalogue()
+    catalogue = diagnosis.Catalogue(oracle_classes(config))
     for variant in diagnosis.VARIANTS:
         differs = False
         for entry in suite:
@@ -82,7 +82,7 @@ def test_every_variant_predicts_a_mistake_on_some_probe(config):
 
 def test_the_reference_gets_no_cause(config, reference_source):
     suite = _layer_suite(config)
-    results = grade_in_process(reference_source, suite, config.tolerance, diagnosis.Catalogue())
+    results = grade_in_process(reference_source, suite, config.tolerance, diagnosis.Catalogue(oracle_classes(config)))
     assert all(r.passed and r.cause is None for r in results)
 
 
@@ -91,7 +91,7 @@ def test_mutants_get_a_named_cause_that_holds_on_fresh_inputs(grader, config, tm
     mutants = generate()
     assert len(mutants) >= 60
     fresh_suite = _layer_suite(config, fresh=True)
-    fresh_catalogue = diagnosis.Catalogue()
+    fresh_catalogue = diagnosis.Catalogue(oracle_classes(config))
     value_mutants, covered, wrong = [], [], []
     for mutant in mutants:
         path = tmp_path / "mutant.py"
@@ -122,7 +122,7 @@ def test_mutants_get_a_named_cause_that_holds_on_fresh_inputs(grader, config, tm
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.stem)
 def test_valid_alternatives_get_no_cause(config, path):
     suite = _layer_suite(config)
-    results = grade_in_process(assembled_valid_source(path), suite, config.tolerance, diagnosis.Catalogue())
+    results = grade_in_process(assembled_valid_source(path), suite, config.tolerance, diagnosis.Catalogue(oracle_classes(config)))
     assert [(r.name, r.cause) for r in results if r.cause or not r.passed] == []
 
 

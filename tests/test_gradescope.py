@@ -107,7 +107,7 @@ def test_zip_has_the_scripts_at_its_root_executable_and_the_kit_without_tests_or
         assert stat.S_IMODE(infos[script].external_attr >> 16) == 0o755, script
     names = set(infos)
     assert {"grading.toml", "pyproject.toml", "autograder/pipeline.py", "solution/layers.py",
-            "autograder/gradescope_files/run_autograder"} <= names
+            "autograder/platforms/gradescope_files/run_autograder"} <= names
     assert not [n for n in names if n.startswith(("tests/", ".venv/", ".git/")) or "__pycache__" in n
                 or n.endswith(".pyc")]
 
@@ -134,7 +134,7 @@ def test_unzipped_kit_builds_as_a_package_offline_with_its_gradescope_files(buil
     (wheel,) = (tmp_path / "wheel").glob("*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-    assert {"autograder/gradescope_files/setup.sh", "autograder/gradescope_files/run_autograder",
+    assert {"autograder/platforms/gradescope_files/setup.sh", "autograder/platforms/gradescope_files/run_autograder",
             "solution/layers.py"} <= names
 
 
@@ -149,18 +149,19 @@ def test_build_refuses_an_unknown_visibility_with_one_line_and_exit_2(tmp_path):
     assert not (tmp_path / "a.zip").exists()
 
 
-def test_build_with_config_puts_that_config_in_the_zip(tmp_path):
+def test_build_with_config_puts_that_config_in_the_zip_beside_the_kits(tmp_path):
     config = tmp_path / "course.toml"
     config.write_text((KIT_ROOT / "grading.toml").read_text().replace(
         'hidden_check_visibility = "visible"', 'hidden_check_visibility = "after_due_date"'))
-    from autograder.gradescope import build_zip
+    from autograder.platforms.gradescope_build import build_zip
 
     built = build_zip(tmp_path / "a.zip", config_path=config, torch_version="2.99.0")
     with zipfile.ZipFile(built.path) as archive:
-        assert archive.read("grading.toml").decode() == config.read_text()
-        # that course's own secret (drawn now), closed to every other uid once unzipped
-        assert archive.read("grading.secret") == (tmp_path / "course.secret").read_bytes()
-        assert stat.S_IMODE(archive.getinfo("grading.secret").external_attr >> 16) == 0o600
+        assert archive.read("course.toml").decode() == config.read_text()
+        assert archive.read("grading.toml") == (KIT_ROOT / "grading.toml").read_bytes()
+        # that course's own secret (drawn now), beside course.toml, closed to every other uid once unzipped
+        assert archive.read("course.secret") == (tmp_path / "course.secret").read_bytes()
+        assert stat.S_IMODE(archive.getinfo("course.secret").external_attr >> 16) == 0o600
         assert 'TORCH_VERSION="2.99.0"' in archive.read("setup.sh").decode()
 
 
@@ -276,7 +277,7 @@ def assert_shown_no_earlier_than_both_settings(results: dict, visibility: str, c
     ("after_published", "after_due_date"), ("hidden", "visible"), ("visible", "hidden"),
     ("after_due_date", "after_published")])
 def test_visibility_does_what_the_readme_says_under_gradescopes_rules(grader, tmp_path, visibility, checks):
-    from autograder.gradescope import gradescope_results
+    from autograder.platforms.gradescope import gradescope_results
 
     (tmp_path / "submission").mkdir()
     submitted = tmp_path / "submission" / "nn_from_scratch.py"

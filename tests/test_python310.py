@@ -26,7 +26,7 @@ import json, sys
 from pathlib import Path
 from autograder.cli import build_parser
 from autograder.config import load_config
-from autograder.gradescope import build_zip
+from autograder.platforms.gradescope_build import build_zip
 from autograder.records import GraderError
 
 out = Path(sys.argv[1])
@@ -117,7 +117,7 @@ def test_setup_sh_uses_the_images_own_python_3_10_and_never_a_release_candidate(
     interpreter = python310()
     if not interpreter:
         pytest.skip("no Python 3.10 on this machine")
-    setup = (KIT_ROOT / "autograder" / "gradescope_files" / "setup.sh").read_text()
+    setup = (KIT_ROOT / "autograder" / "platforms" / "gradescope_files" / "setup.sh").read_text()
     find_python = re.search(r"(?ms)^find_python\(\) \{.*?^\}", setup).group(0)
 
     def chosen(executables: dict[str, str]) -> str:

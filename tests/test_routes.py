@@ -51,7 +51,7 @@ c.CourseDirectory.course_id = "nn"
 c.OverwriteCells.add_missing_cells = True  # a deleted test cell is put back and graded
 c.Autograde.sanitize_preprocessors = [  # nbgrader's, with OverwriteCells minus its false alarms
     "nbgrader.preprocessors.ClearOutput", "nbgrader.preprocessors.DeduplicateIds",
-    "nbgrader.preprocessors.OverwriteKernelspec", "autograder.nbgrader_bridge.OverwriteCellsQuietly",
+    "nbgrader.preprocessors.OverwriteKernelspec", "autograder.platforms.nbgrader_autograde.OverwriteCellsQuietly",
     "nbgrader.preprocessors.CheckCellMetadata"]
 """
 

@@ -15,10 +15,10 @@ from html import escape
 from pathlib import Path
 
 from ..feedback import checks_from_result, items
-from .outputs import RESULTS, format_number, write_atomic
+from ..files import write_atomic
+from .outputs import RESULTS, format_number
 from .summary import check_rates, hardest_first, mistake_rates, not_graded_reason, part_scores, score_stats
 
-PART_COLOURS = {"linear": "#4C72B0", "relu": "#55A868", "softmax": "#C44E52", "nll": "#8172B2", "train": "#CCB974"}
 EXAMPLES = 2  # example students named per mistake
 
 STYLE = """
@@ -69,15 +69,15 @@ def _integer_counts(axes) -> None:
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def part_histograms_png(scores: dict[str, list[float]], maxima: dict[str, float]) -> str:
-    """One small histogram per part, in the part's colour."""
+def part_histograms_png(scores: dict[str, list[float]], maxima: dict[str, float], colours: dict[str, str]) -> str:
+    """One small histogram per part, in the part's colour (colours: part -> colour, the registry's)."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(2.2 * max(1, len(scores)), 2.4))
     for index, (part, values) in enumerate(scores.items()):
         axes = figure.add_subplot(1, len(scores), index + 1)
         top = maxima.get(part) or max(values + [1.0])
-        axes.hist(values, bins=max(1, min(20, int(top))), range=(0, top), color=PART_COLOURS.get(part, "#888888"),
+        axes.hist(values, bins=max(1, min(20, int(top))), range=(0, top), color=colours.get(part, "#888888"),
                   edgecolor="white")
         axes.set_title(f"{part} (of {top:g})", fontsize=9)
         axes.tick_params(labelsize=7)
@@ -88,14 +88,15 @@ def part_histograms_png(scores: dict[str, list[float]], maxima: dict[str, float]
     return _png(figure)
 
 
-def pass_rate_png(rates) -> str:
+def pass_rate_png(rates, colours: dict[str, str]) -> str:
+    """colours: part name -> bar colour (the registry's)."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(7, 0.5 + 0.21 * len(rates)))
     axes = figure.add_subplot()
     positions = range(len(rates))
-    colours = [PART_COLOURS.get(r.name.split(".")[0], "#888888") for r in rates]
-    axes.barh(list(positions), [100 * r.rate for r in rates], color=colours)
+    axes.barh(list(positions), [100 * r.rate for r in rates],
+              color=[colours.get(r.name.split(".")[0], "#888888") for r in rates])
     axes.set_yticks(list(positions), [r.name for r in rates], fontsize=7)
     axes.invert_yaxis()  # grading.toml order, top to bottom
     axes.set_xlim(0, 100)
@@ -105,7 +106,7 @@ def pass_rate_png(rates) -> str:
     from matplotlib.patches import Patch
 
     shown = dict.fromkeys(r.name.split(".")[0] for r in rates)
-    axes.legend(handles=[Patch(color=PART_COLOURS.get(part, "#888888"), label=part) for part in shown],
+    axes.legend(handles=[Patch(color=colours.get(part, "#888888"), label=part) for part in shown],
                 title="part", fontsize=7, title_fontsize=7, loc="lower right")
     return _png(figure)
 
@@ -157,12 +158,13 @@ def render(outcome, config) -> str:
     body.append("<h2>Mistakes most students make</h2>")
     body.append(_mistakes_table(results, graded))
     if stats["count"]:
+        colours = {part.name: part.colour for part in config.parts.values()}  # the registry's
         maxima = {part: config.part_points(part) for part in dict.fromkeys(n.split(".")[0] for n in check_names)}
         body.append("<h2>Score distributions</h2>")
         scores = [float(r.get("score") or 0) for r in results.values()]
         body.append(f'<div class="figures"><img alt="score histogram" src="{histogram_png(scores, max_score)}">'
-                    f'<img alt="score per part" src="{part_histograms_png(part_scores(results), maxima)}">'
-                    f'<img alt="pass rate per check" src="{pass_rate_png(rates)}"></div>')
+                    f'<img alt="score per part" src="{part_histograms_png(part_scores(results), maxima, colours)}">'
+                    f'<img alt="pass rate per check" src="{pass_rate_png(rates, colours)}"></div>')
     hardest = hardest_first(rates)
     body.append("<h2>Checks most students fail</h2>")
     if hardest:

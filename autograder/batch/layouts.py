@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..records import GraderError
-from . import safezip
+from .. import safezip
 
 SUBMISSION_SUFFIXES = (".ipynb", ".py", ".zip")
 GRADESCOPE_METADATA = "submission_metadata.yml"

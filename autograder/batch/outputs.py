@@ -15,8 +15,9 @@ import json
 import os
 from pathlib import Path
 
+from ..files import write_atomic
 from ..records import GraderError
-from . import safezip
+from .. import safezip
 from .layouts import Item
 
 RESULTS = "results"
@@ -52,16 +53,6 @@ def submission_digest(item: Item, member_cap: int) -> str:
     except OSError:  # the grader reports an unreadable submission to the student; never reuse its result
         return UNREADABLE
     return digest.hexdigest()[:16]
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Readers see the old file or the new one, never half of one (rename is atomic)."""
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError as failure:
-        raise GraderError(f"cannot write {path}: {failure.strerror}") from None
 
 
 def prepare(out: Path) -> Path:

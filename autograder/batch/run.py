@@ -106,9 +106,11 @@ def grade_batch(path: Path, out: Path, config, *, workers: int | None = None, sc
             found = layouts.discover(path, Path(staging), member_cap, assignment, exclude=(out,))
         except OSError as failure:
             raise GraderError(f"cannot read {failure.filename or path}: {failure.strerror}") from None
-        config_digest = outputs.digest_bytes(Path(config.path).read_bytes())
+        if not found.items:
+            raise GraderError(f"no submissions found in {path} (looked for .ipynb, .py and .zip files, "
+                              f"or folders holding one, as a {found.layout} layout)")
         secret_id = course_secret_id(config)  # another secret draws other hidden inputs: regrade
-        stamps = {item.key: {"config": config_digest, "course_secret_id": secret_id,
+        stamps = {item.key: {"config": config.digest, "course_secret_id": secret_id,
                              "submission": outputs.submission_digest(item, member_cap)}
                   for item in found.items}
         results, todo = {}, []

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 from ..terminal import printable
 
-NOT_GRADED = "Not graded: "
-
 
 @dataclass(frozen=True)
 class CheckRate:
@@ -68,11 +66,10 @@ def part_scores(results: dict) -> dict[str, list[float]]:
 
 
 def not_graded_reason(result: dict) -> str:
-    """The reason a submission could not be graded at all ('' when it was graded)."""
-    for line in str(result.get("output", "")).splitlines():
-        if line.startswith(NOT_GRADED):
-            return line[len(NOT_GRADED):]
-    return ""
+    """The reason a submission could not be graded at all ('' when it was graded): the result's
+    extra_data.error field (report.results_json)."""
+    extra = result.get("extra_data")
+    return str(extra.get("error") or "") if isinstance(extra, dict) else ""
 
 
 def check_rates(results: dict, check_names: list[str]) -> list[CheckRate]:

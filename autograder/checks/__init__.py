@@ -1,4 +1,5 @@
-"""The hidden checks, one module per part, and the suite that pairs each with the oracle's outputs.
+"""The hidden checks, one module per part (named in grading.toml's [parts]), and the suite that
+pairs each check with the oracle's outputs.
 
 Imported by the parent only, after the sandbox template has been started (the template must never
 hold expected values).
@@ -11,10 +12,7 @@ import torch
 
 from ..records import GraderError
 from ..sandbox.probe import run_probe
-from . import linear, nll, relu, reference, softmax, train
 from .base import Check, Inputs
-
-LAYER_PARTS = {"linear": linear, "relu": relu, "softmax": softmax, "nll": nll}
 
 
 @dataclass(frozen=True)
@@ -24,24 +22,43 @@ class SuiteEntry:
     points: float
 
 
+def _part_checks(part, inputs: Inputs) -> dict[str, Check]:
+    module = part.checks()
+    if not callable(getattr(module, "checks", None)):
+        raise GraderError(f"grading.toml [parts.{part.name}] checks_module {part.checks_module!r} "
+                          f"defines no checks(inputs) function")
+    made = {check.name: check for check in module.checks(inputs)}
+    strays = [name for name in made if not name.startswith(part.name + ".")]
+    if strays:
+        raise GraderError(f"{part.checks_module}: checks of part {part.name!r} must be named "
+                          f"'{part.name}.<method>.<check>', not {', '.join(strays)}")
+    return made
+
+
+def oracle_classes(config) -> dict:
+    """Student class name -> the trusted class its outputs are compared with, from the registry."""
+    return {part.cls: part.oracle_class() for part in config.layers}
+
+
 def build_suite(config, seed: int) -> list[SuiteEntry]:
     """Every check named in grading.toml, with its expected outputs, in grading.toml order.
     seed: of every hidden input, from the course secret (secret.course_inputs)."""
     generator = torch.Generator().manual_seed(seed)
     inputs = Inputs(config.inputs.n, config.inputs.d_in, config.inputs.d_out, config.inputs.classes,
-                    config.limits.wall_seconds, generator)
-    available: dict[str, Check] = {}
-    for module in LAYER_PARTS.values():
-        available.update((check.name, check) for check in module.checks(inputs))
-    if any(name.startswith("train.") for name in config.points):
-        available.update((check.name, check) for check in train.checks(config.train, generator))
-    unknown = [name for name in config.points if name not in available]
-    if unknown:
-        raise GraderError(f"grading.toml names checks that do not exist: {', '.join(unknown)}")
+                    config.limits.wall_seconds, generator, config)
+    oracles = oracle_classes(config)
     suite = []
-    for name, points in config.points.items():
-        check = available[name]
-        expected = {} if check.judge else run_probe(reference.CLASSES, list(check.probe.steps),
-                                                    [t.clone() for t in check.probe.tensors])
-        suite.append(SuiteEntry(check, expected, points))
+    for part in config.parts.values():
+        if not part.points:
+            continue
+        available = _part_checks(part, inputs)
+        unknown = [f"{part.name}.{check}" for check in part.points if f"{part.name}.{check}" not in available]
+        if unknown:
+            raise GraderError(f"grading.toml names checks that do not exist: {', '.join(unknown)}; "
+                              f"{part.name} has: {', '.join(name.split('.', 1)[1] for name in available)}")
+        for name, points in part.points.items():
+            check = available[f"{part.name}.{name}"]
+            expected = {} if check.judge else run_probe(oracles, list(check.probe.steps),
+                                                        [t.clone() for t in check.probe.tensors])
+            suite.append(SuiteEntry(check, expected, points))
     return suite

@@ -9,7 +9,7 @@ from typing import Callable
 
 import torch
 
-from ..sandbox.session import Probe
+from ..records import Probe
 
 F64, F32 = torch.float64, torch.float32
 
@@ -112,7 +112,7 @@ class LayerProbe:
 
 @dataclass
 class Inputs:
-    """Seeded random inputs, handed to every part module."""
+    """Seeded random inputs, handed to every part module's checks(inputs)."""
 
     n: int
     d_in: int
@@ -120,6 +120,7 @@ class Inputs:
     classes: int
     wall_seconds: float
     generator: torch.Generator
+    config: object = None  # the whole Config, for a part with settings of its own ([train])
 
     def randn(self, *shape: int, dtype=F64) -> torch.Tensor:
         return torch.randn(*shape, generator=self.generator, dtype=F64).to(dtype)

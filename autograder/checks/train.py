@@ -18,15 +18,14 @@ import torch
 from solution import layers as reference_layers
 from solution.digits import load_digits_split, one_hot
 
-from ..records import GraderError
+from ..records import GraderError, Probe
 from ..sandbox.probe import run_probe
-from ..sandbox.session import Probe
-from .base import Check
+from ..sandbox.trainer import MLP_CLASSES
+from .base import Check, Inputs
 
 PARAMETERS = ("W1", "b1", "W2", "b2")
 FIRST_EPOCH = tuple(f"{name}_epoch1" for name in PARAMETERS)
-REFERENCE = {"Linear": reference_layers.Linear, "ReLU": reference_layers.ReLU,
-             "Softmax": reference_layers.Softmax, "NLLLoss": reference_layers.NLLLoss}
+REFERENCE = {name: getattr(reference_layers, name) for name in MLP_CLASSES}
 # Starting points whose reference run misses the threshold by less than this are skipped, so every
 # course's start can be trained past the threshold by correct layers with room for rounding.
 MARGIN = 0.02
@@ -58,7 +57,8 @@ def _as_parameters(outputs: dict, names, shapes) -> dict | str:
     return found
 
 
-def checks(train, generator: torch.Generator):
+def checks(inputs: Inputs):
+    train, generator = inputs.config.train, inputs.generator
     X, labels, X_test, test_labels = load_digits_split()
     X, labels = X[: train.train_samples], labels[: train.train_samples]
     Y, d, c = one_hot(labels, 10), X.shape[1], 10
@@ -70,6 +70,7 @@ def checks(train, generator: torch.Generator):
 
     step = {
         "op": "train",
+        "classes": list(MLP_CLASSES),
         "tensors": {name: i for i, name in enumerate(("X", "Y", *PARAMETERS))},
         "params": {"epochs": train.epochs, "batch_size": train.batch_size, "lr": train.lr,
                    "guarded_epochs": train.guarded_epochs},
@@ -114,6 +115,6 @@ def checks(train, generator: torch.Generator):
              f"{train.epochs} epochs of SGD (batch {train.batch_size}, lr {train.lr}) from the grader's "
              f"secret starting weights; the trained network is tested on digits it never saw")
     probe = Probe((step,), (X, Y, *start), "train", train.wall_seconds)
-    methods = tuple(f"{cls}.{m}" for cls in ("Linear", "ReLU", "Softmax", "NLLLoss") for m in ("forward", "backward"))
+    methods = tuple(f"{cls}.{m}" for cls in MLP_CLASSES for m in ("forward", "backward"))
     # compare: the outputs the judge reads (it compares them with the reference run itself)
     return [Check("train.fit.accuracy", given, probe, compare=PARAMETERS + FIRST_EPOCH, methods=methods, judge=judge)]

@@ -7,10 +7,11 @@ A probe is a list of JSON steps plus the tensors they refer to by index:
     {"op": "call", "obj": "layer", "method": "forward", "args": [0], "out": "h"}
     {"op": "get",  "obj": "layer", "attr": "dW", "out": "dW"}
     {"op": "keep", "tensor": 0, "out": "x_after"}        # the input as it is now (in-place edits)
-    {"op": "train", "tensors": {...}, "params": {...}}          # outputs W1, b1, W2, b2 (trained)
+    {"op": "train", "classes": [...], "tensors": {...}, "params": {...}}  # outputs W1, b1, W2, b2 (trained)
 
 The same interpreter runs the probe on the student's classes (in the sandbox) and on the reference
-classes (in the parent), so a check only says what to feed in and which outputs to compare.
+classes (in the parent), so a check only says what to feed in and which outputs to compare. The
+child knows no part or class name: it looks up the classes the steps name (`class_names`).
 """
 from __future__ import annotations
 
@@ -20,8 +21,17 @@ import torch
 
 from .trainer import train_mlp
 
-CLASS_NAMES = ("Linear", "ReLU", "Softmax", "NLLLoss")
 MISSING = object()
+
+
+def class_names(steps) -> set[str]:
+    """The student's classes a list of steps uses: built by `new`, or handed to `train`."""
+    names: set[str] = set()
+    for step in steps:
+        if step.get("op") == "new":
+            names.add(step["cls"])
+        names.update(step.get("classes", ()))
+    return names
 
 
 class ProbeError(Exception):

@@ -16,8 +16,9 @@ import signal
 import socket
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
+from ..records import Probe, ProbeOutcome, RunOutcome
 from . import cgroups, isolation, seccomp, wire
 from .zygote import Zygote
 
@@ -30,35 +31,6 @@ MAX_RESTARTS_PER_GROUP = 3
 # cannot fill the parent's memory with, say, a 256 MB tensor from every check.
 CHILD_FRAME_BYTES = 4 << 20
 MAX_CELL_ERRORS = 50  # cells' exceptions a child reports; more are only counted
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One check's steps and input tensors; `group` is the part a time-out skips."""
-
-    steps: tuple
-    tensors: tuple
-    group: str
-    wall_seconds: float
-
-
-@dataclass
-class ProbeOutcome:
-    outputs: dict = field(default_factory=dict)  # name -> Tensor, or a str: "none", "missing", "other:<type>", "dtype:<dtype>"
-    error: dict | None = None  # the student's exception: where, type, message, line
-    forbidden: dict = field(default_factory=dict)  # "Class.method" -> [forbidden calls seen]
-    failure: str = ""  # the child died, hung or broke the protocol while running this probe
-    seconds: float = 0.0
-
-
-@dataclass
-class RunOutcome:
-    outcomes: list  # ProbeOutcome per probe, in order
-    cell_errors: list = field(default_factory=list)  # exceptions raised while running the cells
-    more_cell_errors: int = 0  # cells that raised past MAX_CELL_ERRORS
-    load_failure: str = ""  # the cells themselves hung or killed the child
-    output: str = ""  # the student's prints, capped
-    audit: list = field(default_factory=list)  # what student code did that no layer needs (sandbox/audit.py)
 
 
 class _Dead(Exception):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+MLP_CLASSES = ("Linear", "ReLU", "Softmax", "NLLLoss")  # the student's classes the MLP is built from
+
 
 def train_mlp(classes: dict, tensors: dict, params: dict, call) -> dict:
     """Linear -> ReLU -> Linear -> Softmax with NLL loss, minibatch SGD, fixed order from `seed`.

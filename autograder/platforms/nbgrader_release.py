@@ -33,11 +33,11 @@ from pathlib import Path
 
 import nbformat
 
-from .config import Config, load_config
-from .consistency import check_assignment, stamp
-from .records import GraderError
+from ..config import Config, load_config
+from ..consistency import check_assignment, stamp
+from ..files import KIT_ROOT
+from ..records import GraderError
 
-KIT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCE = KIT_ROOT / "assignment" / "nn_from_scratch.ipynb"
 DEFAULT_OUT_DIR = KIT_ROOT / "student_template"
 
@@ -118,7 +118,7 @@ def _generate_assignment(course: Path, grading: Config) -> None:
         from nbgrader.coursedir import CourseDirectory
         from traitlets.config import Config
 
-        from .stamp import stamped_preprocessors
+        from ..stamp import stamped_preprocessors
     except ImportError as error:
         raise GraderError(
             f"release needs nbgrader ({error}); install it with: pip install 'nn-grading-kit[notebook]'"

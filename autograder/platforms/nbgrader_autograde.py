@@ -4,7 +4,8 @@ a Jupyter kernel.
 nbgrader's own Autograde converter does everything it always does (find `submitted/`, create the
 student and submission rows, restore locked cells from the gradebook, copy the source's other
 files, zero missing notebooks, late penalties, file permissions) except executing the notebook:
-its `Execute` preprocessor is replaced by `KitScores`, which fills each test cell with what the
+its `Execute` preprocessor is replaced by `KitScores` (in the configurable `autograde_preprocessors`
+list, nothing of nbgrader copied), which fills each test cell with what the
 hidden-test call `grade_part("<part>")` would have printed and returned, from a report the kit's
 grader made beforehand. nbgrader's `SaveAutoGrades` then turns those outputs into gradebook rows by
 its usual rule, so `nbgrader export`, formgrader and `nbgrader generate_feedback` work as after a
@@ -31,9 +32,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Config, load_config
-from .records import GraderError
-from .terminal import printable
+from ..config import Config, load_config
+from ..records import GraderError
+from ..terminal import printable
 
 GRADE_PART_CALL = re.compile(r"""grade_part\(\s*["']([A-Za-z_]\w*)["']""")
 
@@ -124,7 +125,7 @@ def parts_of_test_cells(coursedir, assignment: str, config: Config) -> dict[str,
 
 
 def __getattr__(name: str):
-    """`autograder.nbgrader_bridge.OverwriteCellsQuietly`, importable from a course's
+    """`autograder.platforms.nbgrader_autograde.OverwriteCellsQuietly`, importable from a course's
     nbgrader_config.py, without importing nbgrader for every other use of this module."""
     if name == "OverwriteCellsQuietly":
         return _overwrite_cells_class()
@@ -168,7 +169,7 @@ def _kit_scores_class():
     from nbgrader.preprocessors import NbGraderPreprocessor
     from nbformat.v4 import new_output
 
-    from .notebook import part_feedback
+    from .kernel_hook import part_feedback
 
     class KitScores(NbGraderPreprocessor):
         """In place of Execute: each kit test cell gets the outputs grade_part would have made
@@ -217,21 +218,16 @@ def _converter_class():
             self.unreadable: dict = {}  # (student, notebook) -> why nbgrader could not read it
             self.pending: dict = {}  # (student, notebook) -> Future of its report, until settled
             self.graded: list[str] = []
-
-        def _init_preprocessors(self) -> None:
-            self.exporter._preprocessors = []
-            if self._sanitizing:  # the course's own chain, minus nbgrader#1961's false alarms
-                chain = [OverwriteCellsQuietly if p is OverwriteCells else p for p in self.sanitize_preprocessors]
-            else:
-                chain = []
-                for preprocessor in self.autograde_preprocessors:
-                    if preprocessor is Execute:
-                        chain.append(KitScores(self.reports, self.parts, parent=self))
-                        chain.append(ClearHiddenTests)  # feedback shows results, never the hidden code
-                    else:
-                        chain.append(preprocessor)
-            for preprocessor in chain:
-                self.exporter.register_preprocessor(preprocessor)
+            # nbgrader's own configurable chains (a course's nbgrader_config.py may set them), with
+            # two steps swapped: OverwriteCells without nbgrader#1961's false alarms, and the kernel
+            # (Execute) replaced by the kit's scores, then ClearHiddenTests (feedback shows results,
+            # never the hidden code)
+            self.sanitize_preprocessors = [OverwriteCellsQuietly if step is OverwriteCells else step
+                                           for step in self.sanitize_preprocessors]
+            self.autograde_preprocessors = [
+                swapped for step in self.autograde_preprocessors
+                for swapped in ((KitScores(self.reports, self.parts, parent=self), ClearHiddenTests)
+                                if step is Execute else (step,))]
 
         def convert_notebooks(self) -> None:
             """Grading runs in the pool while nbgrader's own loop (this thread) records each
@@ -399,7 +395,7 @@ def autograde(assignment: str, course_dir: str | Path, student: str | None = Non
     course_dir = Path(course_dir)
     config = load_config(config_path)
     workers = max(1, workers or os.cpu_count() or 1)
-    from .pipeline import Grader
+    from ..pipeline import Grader
 
     # The children must not see the course (other students' work, the source with its answers);
     # the template starts before the gradebook is opened, so it holds nothing about the class.

@@ -1,4 +1,5 @@
-"""Extract an uploaded zip without trusting it: no `..`, no absolute paths, no links, bounded sizes.
+"""The one zip policy: extract an uploaded zip without trusting it (no `..`, no absolute paths, no
+links, bounded sizes); a zipped single submission (submission.py) is read under the same rules.
 
 Only files a grader can use are written (submissions, and the metadata files the layouts read);
 everything else in the archive is skipped unread, so a zip of a whole course with data sets costs
@@ -12,7 +13,7 @@ import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from ..records import GraderError
+from .records import GraderError
 
 JUNK_PARTS = ("__MACOSX", ".DS_Store", ".ipynb_checkpoints")
 KEPT_SUFFIXES = (".ipynb", ".py", ".zip", ".yml", ".yaml", ".txt")

@@ -1,50 +1,32 @@
-"""Gradescope: build the autograder zip, and grade one submission inside Gradescope's container.
+"""Gradescope, inside its container: grade one submission, write results.json.
 
-    build_zip(out)  -> the zip to upload: setup.sh and run_autograder at its root, plus the kit
-    run(root)       -> what run_autograder does: grade <root>/submission in the sandbox, then write
-                       <root>/results/results.json atomically, last, from this trusted process
-    selfcheck()     -> what setup.sh ends with: the reference solution must get full marks here
+    run(root)   -> what run_autograder does: grade <root>/submission in the sandbox, then write
+                   <root>/results/results.json atomically, last, from this trusted process
+    selfcheck() -> what setup.sh ends with: the reference solution must get full marks here
 
 Layout inside the container (https://gradescope-autograders.readthedocs.io/en/latest/specs/):
 <root>/source (the unzipped kit), <root>/submission (the student's files),
 <root>/submission_metadata.json, <root>/results/results.json. <root> is /autograder unless the
-environment variable AUTOGRADER_ROOT says otherwise.
+environment variable AUTOGRADER_ROOT says otherwise. The zip itself is built by gradescope_build.py.
 """
 from __future__ import annotations
 
 import json
 import os
 import tempfile
-import zipfile
-from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
-from .config import KIT_ROOT, Config, load_config
-from .records import GraderError
-from .secret import SUFFIX, ensure_secret, read_secret, secret_path
+from ..config import Config, load_config
+from ..files import KIT_ROOT, write_atomic
+from ..parts import reference_source
+from ..records import GraderError
 
-TEMPLATES = Path(__file__).resolve().parent / "gradescope_files"
-SCRIPTS = ("setup.sh", "run_autograder")  # at the zip's root, executable
-REFERENCE_NOTEBOOK = "assignment/nn_from_scratch.ipynb"  # holds the reference answers solution/ runs
-# student_template/: the released notebook, whose locked set-up cells run in place of edited ones
-KIT_MEMBERS = ("autograder", "solution", REFERENCE_NOTEBOOK, "student_template", "grading.toml", "pyproject.toml",
-               "README.md")
-SKIPPED = ("__pycache__", ".ipynb_checkpoints", ".pytest_cache")
-TORCH_PLACEHOLDER = "@@TORCH_VERSION@@"
 DEFAULT_ROOT = "/autograder"
+COURSE_FILE = "course.toml"  # in the zip, beside the kit's grading.toml, when built with --config
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 # From most to least shown. Gradescope has no "after the due date AND once published"; publishing is
 # an explicit act that normally follows the due date, so after_published counts as the stricter.
 _OPENNESS = {"visible": 0, "after_due_date": 1, "after_published": 2, "hidden": 3}
-ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # fixed, so the same kit always builds the same zip
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    path: Path
-    members: tuple[str, ...]
-    torch_version: str
 
 
 def check_visibility(config: Config) -> None:
@@ -55,66 +37,10 @@ def check_visibility(config: Config) -> None:
                               f"use one of {', '.join(VISIBILITIES)}")
 
 
-def installed_torch_version() -> str:
-    """The torch this kit is tested with, without a local tag such as +cpu."""
-    try:
-        return metadata.version("torch").split("+")[0]
-    except metadata.PackageNotFoundError:
-        raise GraderError("torch is not installed here; pass --torch VERSION to pin one") from None
-
-
-def _kit_files(kit: Path):
-    for name in KIT_MEMBERS:
-        top = kit / name
-        if top.is_file():
-            yield top
-        elif top.is_dir():
-            for path in sorted(top.rglob("*")):
-                if path.is_file() and not any(part in SKIPPED for part in path.relative_to(kit).parts) \
-                        and path.suffix != ".pyc":
-                    yield path
-
-
-def _add(archive: zipfile.ZipFile, name: str, data: bytes, executable: bool = False, mode: int = 0o644) -> None:
-    info = zipfile.ZipInfo(name, ZIP_TIME)
-    info.create_system = 3  # Unix, so the mode below is honoured when unzipped
-    info.external_attr = (0o100000 | (0o755 if executable else mode)) << 16
-    info.compress_type = zipfile.ZIP_DEFLATED
-    archive.writestr(info, data)
-
-
-def build_zip(out: str | Path, config_path: str | Path | None = None,
-              torch_version: str | None = None) -> BuildResult:
-    """Write the autograder zip. `config_path` replaces the kit's grading.toml inside the zip."""
-    config = load_config(config_path)
-    check_visibility(config)
-    torch_version = torch_version or installed_torch_version()
-    for required in ("autograder", "solution", REFERENCE_NOTEBOOK, "pyproject.toml"):
-        if not (KIT_ROOT / required).exists():
-            raise GraderError(f"the kit at {KIT_ROOT} has no {required}; build from a checkout of the kit")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    members = []
-    partial = out.with_name(out.name + ".partial")
-    with zipfile.ZipFile(partial, "w") as archive:
-        for script in SCRIPTS:
-            text = (TEMPLATES / script).read_text(encoding="utf-8")
-            _add(archive, script, text.replace(TORCH_PLACEHOLDER, torch_version).encode(), executable=True)
-            members.append(script)
-        for path in _kit_files(KIT_ROOT):
-            name = path.relative_to(KIT_ROOT).as_posix()
-            data = config.path.read_bytes() if name == "grading.toml" else path.read_bytes()
-            _add(archive, name, data)
-            members.append(name)
-        # the course's own secret, so Gradescope draws the same hidden inputs as a local regrade
-        secret = ensure_secret(secret_path(config))
-        _add(archive, "grading" + SUFFIX, read_secret(secret) + b"\n", mode=0o600)
-        members.append("grading" + SUFFIX)
-    os.replace(partial, out)
-    return BuildResult(out, tuple(members), torch_version)
-
-
-# ----------------------------------------------------------------------------- inside the container
+def course_config() -> Path | None:
+    """The course file `gradescope build --config` put into the zip (laid over the kit's grading.toml)."""
+    path = KIT_ROOT / COURSE_FILE
+    return path if path.is_file() else None
 
 
 def container_root() -> Path:
@@ -144,7 +70,7 @@ def _received(submission: Path) -> str:
 def explain_unusable(report, submission: Path) -> str:
     """The first lines a student sees when nothing could be graded: what went wrong, what we got,
     what to upload instead."""
-    from .submission import PREFERRED_NOTEBOOK
+    from ..submission import PREFERRED_NOTEBOOK
 
     return (f"Your submission could not be graded: {report.error}.\n"
             f"We received: {_received(submission)}.\n"
@@ -166,7 +92,7 @@ def gradescope_results(report, config: Config, submission: Path) -> dict:
         they are hidden the top level (output and score) is hidden as long.
     A submission that could not be graded at all keeps its explanation visible as `visibility`
     says: it reveals no check, and the student must learn what to upload instead."""
-    from .report import results_json
+    from ..report import results_json
 
     visibility = config.gradescope.visibility
     checks = stricter(visibility, config.gradescope.hidden_check_visibility)
@@ -182,21 +108,11 @@ def gradescope_results(report, config: Config, submission: Path) -> dict:
 
 
 def write_results(results_dir: Path, results: dict) -> Path:
-    """Atomically replace results.json: a temporary file in the same folder, then a rename, so a
-    file planted there earlier (or a half-written one) never survives."""
+    """Atomically replace results.json, so a file planted there earlier (or a half-written one)
+    never survives."""
     results_dir.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=".results-", suffix=".json", dir=results_dir)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            json.dump(results, stream, indent=2)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
-        target = results_dir / "results.json"
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    target = results_dir / "results.json"
+    write_atomic(target, json.dumps(results, indent=2), fsync=True)
     return target
 
 
@@ -244,14 +160,14 @@ def failure_results(reason: str) -> dict:
 
 def _grade_into_results(root: Path, config_path):
     source, submission, results_dir = root / "source", root / "submission", root / "results"
-    config = load_config(config_path)
+    config = load_config(config_path or course_config())
     check_visibility(config)
     student = submitter_names(root / "submission_metadata.json")
     if os.geteuid() == 0:  # belt and braces beside the sandbox's hiding: no other uid may enter them
         for private in (source, submission, results_dir):
             if private.is_dir():
                 os.chmod(private, 0o700)
-    from .pipeline import Grader
+    from ..pipeline import Grader
 
     # The grader hides the kit and the submission's parent folder (<root>) from the children; the
     # source and results folders are named too, so they stay hidden wherever the submission is.
@@ -261,14 +177,16 @@ def _grade_into_results(root: Path, config_path):
 
 
 def selfcheck(config_path: str | Path | None = None):
-    """Grade the kit's reference solution here; GraderError unless it gets full marks (a sandbox
-    the container does not allow, or a missing dependency, shows up now rather than as zeros)."""
-    config = load_config(config_path)
+    """Grade the reference solution of every part here; GraderError unless it gets full marks (a
+    sandbox the container does not allow, or a missing dependency, shows up now rather than as zeros)."""
+    config = load_config(config_path or course_config())
     check_visibility(config)
-    from .pipeline import Grader
+    from ..pipeline import Grader
 
-    with Grader(config) as grader:
-        report = grader.grade(KIT_ROOT / REFERENCE_NOTEBOOK, student="reference solution")
+    with tempfile.TemporaryDirectory(prefix="autograder-selfcheck-") as folder, Grader(config) as grader:
+        reference = Path(folder) / "reference.py"
+        reference.write_text(reference_source(config.parts.values()), encoding="utf-8")
+        report = grader.grade(reference, student="reference solution")
     if report.score < report.max_score or report.error:
         failed = [c for c in report.checks if not c.passed]
         reason = report.error or (f"{failed[0].name}: {failed[0].message}" if failed else "")
@@ -283,7 +201,7 @@ def selfcheck(config_path: str | Path | None = None):
 
 def _namespace_diagnosis() -> str:
     """Say which isolation this container allows (the sandbox falls back when it refuses namespaces)."""
-    from .sandbox import isolation
+    from ..sandbox import isolation
 
     if not isolation.is_root() or isolation.namespaces_available():
         return ""

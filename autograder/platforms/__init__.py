@@ -1,0 +1,8 @@
+"""Adapters between the grading pipeline and the platforms that call it.
+
+    gradescope_build.py  the autograder zip an instructor uploads (setup.sh, run_autograder, the kit)
+    gradescope.py        inside Gradescope's container: grade /autograder/submission, write results.json
+    nbgrader_release.py  `autograder release`: the student notebook from the source, by nbgrader
+    nbgrader_autograde.py  `autograder nbgrader autograde`: nbgrader's Autograde with the kit's grader
+    kernel_hook.py       `grade_part("<part>")`, called by hidden test cells inside a Jupyter kernel
+"""
