@@ -25,7 +25,7 @@ from typing import Callable
 
 import pytest
 
-from autograder.batch import safezip
+from autograder import safezip
 from autograder.config import KIT_ROOT, load_config
 from autograder.records import GraderError
 from autograder.submission import load_submission

@@ -1,4 +1,4 @@
-"""A zipped submission is read under the same zip policy as a batch's zips (batch/safezip.py): the
+"""A zipped submission is read under the same zip policy as a batch's zips (safezip.py): the
 junk a Mac or Jupyter adds, links and paths out of the archive are never taken for the submission."""
 import io
 import zipfile
