@@ -40,7 +40,8 @@ def test_answers_setup_and_added_cells_run_in_order_and_nothing_else():
         ("code", answer("relu"), "class ReLU: pass"),
     ))
     assert [cell.label for cell in code.cells] == [
-        "cell 1 (setup_imports)", "cell 2 (linear)", "cell 4 (added by you)", "cell 7 (relu)"]
+        "the set-up cell 'setup_imports'", "your answer cell for class Linear", "a cell you added ('HELPER = 1')",
+        "your answer cell for class ReLU"]
     assert code.source == "import torch\n\nclass Linear: pass\n\nHELPER = 1\n\nclass ReLU: pass"
     assert code.notices == ()
 
