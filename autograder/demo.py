@@ -61,12 +61,17 @@ def main(argv=None) -> int:
         print(f"1. released the student notebook: {notebook}")
         samples = write_samples(out / "samples", notebook)
         print(f"2. grading the sample submissions written into {samples}/ ...")
-        from .cli import main as cli
+        from .batch import grade_batch
+        from .batch.summary import print_summary
+        from .config import load_config
 
-        status = cli(["batch", str(samples), "--out", str(out / "grades")])
-        if status == 0:
-            print_gradebook(out / "grades" / "grades.csv")
-        return status
+        config = load_config()
+        outcome = grade_batch(samples, out / "grades", config)  # the batch stage itself, not the CLI
+        print_summary(outcome, config)
+        if outcome.interrupted or outcome.failures:
+            return 130 if outcome.interrupted else 2
+        print_gradebook(outcome.csv_path)
+        return 0
     except GraderError as error:
         print(f"demo: error: {error}", file=sys.stderr)
         return 2
