@@ -92,6 +92,8 @@ def score_all(entries, outcomes, static_forbidden: dict, tolerance: dict, catalo
     """Every check scored, then the failed ones explained together (one cause may fail many)."""
     scored = [_score(e, o, static_forbidden, tolerance) for e, o in zip(entries, outcomes)]
     results = [result for result, _ in scored]
+    if all(mismatch is None for _, mismatch in scored):  # nothing for a cause to explain
+        return results
     try:
         causes = explain(entries, outcomes, results, tolerance, catalogue)
     except Exception:  # odd outputs no variant can be compared with: the checks keep their symptoms

@@ -137,6 +137,9 @@ class FakeTemplate:
         self.dummy = subprocess.Popen(["sleep", "600"], start_new_session=True)
         self.threads: list[threading.Thread] = []
 
+    def register_suite(self, suite: str, message: dict, encoded: tuple) -> None:
+        pass  # the script answers every check itself
+
     def spawn(self, request: dict, sock_fd: int, out_fd: int) -> int:
         sock, out = socket.socket(fileno=os.dup(sock_fd)), os.dup(out_fd)
         thread = threading.Thread(target=self._child, args=(sock, out), daemon=True)

@@ -214,13 +214,15 @@ def enter_sandbox(request: dict, keep_fds: list[int]) -> None:
     os.chdir(workdir)
 
 
-def main(request: dict, sock_fd: int, output_fd: int) -> None:
-    """Never returns."""
+def main(request: dict, sock_fd: int, output_fd: int, suite: tuple[dict, list]) -> None:
+    """Never returns. suite: the checks and their tensors, from the template's memory."""
     try:
         _redirect_output(output_fd)
         enter_sandbox(request, [sock_fd, output_fd])
         sock = socket.socket(fileno=sock_fd)
-        job, tensors = wire.receive(sock)
+        job, _ = wire.receive(sock)
+        job.update(suite[0])
+        tensors = suite[1]
         _forget_kit_modules()
         audit.install(AUDIT)
         namespace, errors, more = load_cells(job["cells"], job["max_cell_errors"])

@@ -1,7 +1,7 @@
 """The parent side of the sandbox: run one submission's probes in isolated children.
 
-`Sandbox.run` sends the student's cells and every probe to a child forked from the warm template,
-then reads one result per probe. A probe that times out or kills its child costs only itself: the
+`Sandbox.run` sends the student's cells to a child forked from the warm template (which holds every
+probe, handed to it once per batch), then reads one result per probe. A probe that times out or kills its child costs only itself: the
 parent kills the child's whole process tree and forks a new child that resumes after it. A time-out
 also skips the rest of that probe's group (the same method would hang again).
 """
@@ -60,7 +60,8 @@ class Sandbox:
             uids, memory_bytes=self._child_memory_mb() << 20, tasks=limits.processes + 4,
             name=f"autograder-{os.getpid()}-{id(self):x}")
         self._zygote = Zygote.start(mode, user_namespace=self.isolation_mode.name == "user-namespaces")
-        self._probe_cache: dict = {}  # see _encoded_probes
+        self._probe_cache: dict = {}  # see _suite
+        self._suites_sent: list = []
 
     def _child_memory_mb(self) -> int:
         """The whole child: its processes' memory and what its private tmpfs mounts may hold."""
@@ -120,10 +121,11 @@ class Sandbox:
             )),
         }
 
-    def _encoded_probes(self, probes: list[Probe]) -> tuple[list[dict], tuple]:
-        """Every probe's steps with where its tensors start, and all their tensors encoded for the
-        wire: the same for every submission of a batch, so built once per list of probes. (The
-        cache keeps the probes alive, so no other probe can take their ids.)"""
+    def _suite(self, probes: list[Probe]) -> str:
+        """The template's name for this list of probes: every probe's steps with where its tensors
+        start, the forbidden lists and all the tensors, the same for every submission of a batch, so
+        handed to the template once (children find them in its memory). (The cache keeps the probes
+        alive, so no other probe can take their ids.)"""
         key = tuple(map(id, probes))
         cached = self._probe_cache.get(key)
         if cached is None:
@@ -131,14 +133,18 @@ class Sandbox:
             for probe in probes:
                 index.append({"steps": list(probe.steps), "first": len(tensors), "count": len(probe.tensors)})
                 tensors.extend(probe.tensors)
-            cached = (tuple(probes), index, wire.encode_tensors(tensors))
+            suite = str(len(self._suites_sent))
+            self._suites_sent.append(key)
+            self._zygote.register_suite(suite, {"checks": index, "forbidden": self.forbidden},
+                                        wire.encode_tensors(tensors))
+            cached = (tuple(probes), suite)
             if len(self._probe_cache) < 32:  # a few lists in practice: the suite, --parts subsets
                 self._probe_cache[key] = cached
-        return cached[1], cached[2]
+        return cached[1]
 
     def _run(self, cells, probes, uid, output_fd, extra_hide) -> RunOutcome:
         result = RunOutcome(outcomes=[None] * len(probes))
-        index, encoded = self._encoded_probes(probes)
+        suite = self._suite(probes)
         start, restarts, in_group = 0, 0, {}
         # one budget for the whole submission: code that sleeps just under every check's limit
         # must not hold a batch worker for checks × wall_seconds
@@ -159,25 +165,25 @@ class Sandbox:
                 continue
             restarts += 1
             in_group[group] = in_group.get(group, 0) + 1
-            job = {"cells": cells, "checks": index, "start": start, "forbidden": self.forbidden,
-                   "max_cell_errors": MAX_CELL_ERRORS}
-            start = self._one_child(job, encoded, probes, uid, output_fd, extra_hide, result, deadline)
+            job = {"cells": cells, "start": start, "max_cell_errors": MAX_CELL_ERRORS}
+            start = self._one_child(job, suite, probes, uid, output_fd, extra_hide, result, deadline)
         result.output = _read_capped(output_fd, self.limits.output_kb * 1024)
         return result
 
-    def _one_child(self, job, encoded, probes, uid, output_fd, extra_hide, result, deadline: float) -> int:
+    def _one_child(self, job, suite, probes, uid, output_fd, extra_hide, result, deadline: float) -> int:
         """Run probes from job["start"] in one child; returns where the next child must start."""
         workdir = None if self.namespaces else tempfile.mkdtemp(prefix="autograder-child-")
         if workdir and self.as_root:
             os.chown(workdir, uid, uid)
         parent_end, child_end = socket.socketpair()
         try:
-            pgid = self._zygote.spawn(self._request(uid, extra_hide, workdir), child_end.fileno(), output_fd)
+            pgid = self._zygote.spawn({**self._request(uid, extra_hide, workdir), "suite": suite},
+                                      child_end.fileno(), output_fd)
         finally:
             child_end.close()
         start = job["start"]
         try:
-            wire.send(parent_end, job, encoded=encoded)
+            wire.send(parent_end, job)
             first_timeout = max(p.wall_seconds for p in probes)
             try:
                 ready = _expect(parent_end, "ready", min(time.monotonic() + first_timeout, deadline))

@@ -3,7 +3,9 @@ and forks one isolated child per request.
 
 Requests arrive on a SOCK_SEQPACKET control socket as JSON with two file descriptors attached (the
 child's end of its result socket and the write end of its output pipe); the reply is the pid of the
-child's process group, which the parent kills on a time-out. Per request the zygote forks the child
+child's process group, which the parent kills on a time-out. Once per list of probes, a "suite"
+request hands the template the checks and their tensors (one socket attached, the frame read from
+it): every child finds them in the template's memory instead of receiving and decoding them. Per request the zygote forks the child
 (as root: into a new PID namespace) which starts a new session and, as root, makes new
 network, mount and IPC namespaces; as PID 1 of its namespace it takes every process it started
 with it when it dies. The zygote reaps it and reports how it ended on the child's result socket.
@@ -82,9 +84,20 @@ def _run_child(request: dict, fds: list[int], template: int) -> None:
             isolation.new_namespaces()
         from .child import main
 
-        main(request, fds[0], fds[1])
+        main(request, fds[0], fds[1], _suites[request["suite"]])
     finally:
         os._exit(0)
+
+
+# suite id -> (the checks' steps and the forbidden lists, their input tensors): what every child of a
+# batch needs, sent to the template once per list of probes rather than to each child. The same for
+# every submission, so it says nothing about any student.
+_suites: dict[str, tuple[dict, list]] = {}
+
+
+def _receive_suite(request: dict, fds: list[int]) -> None:
+    with socket.socket(fileno=fds.pop(0)) as source:
+        _suites[str(request["suite"])] = wire.receive(source)
 
 
 def _describe_status(status: int) -> str:
@@ -148,6 +161,14 @@ def serve(control: socket.socket, in_user_namespace: bool = False) -> None:
         if not data:
             return
         request = json.loads(data)
+        if request.get("type") == "suite":
+            try:
+                _receive_suite(request, fds)
+                control.send(b'{"suite": true}')
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            continue
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # register before reaping
         try:
             pid = fork_into_pid_namespace() if request["namespaces"] else os.fork()
@@ -176,6 +197,7 @@ class Zygote:
         self._process = process  # a pid (fork) or a Popen (spawn)
         self._lock = threading.Lock()
         self._user_namespace = user_namespace
+        self._suites: dict[str, tuple[dict, tuple]] = {}  # kept to hand a restarted template
 
     @classmethod
     def start(cls, mode: str = "auto", user_namespace: bool = False) -> "Zygote":
@@ -209,6 +231,29 @@ class Zygote:
         template_end.close()
         return cls(parent_end, process, user_namespace)
 
+    def register_suite(self, suite: str, message: dict, encoded: tuple) -> None:
+        """Give the template what every child of a batch gets (children name it by `suite` in their
+        request): the checks in `message`, their tensors already encoded for the wire."""
+        with self._lock:
+            self._suites[suite] = (message, encoded)
+            try:
+                self._send_suite(suite)
+            except OSError:  # a dead template: the next spawn restarts it, with every suite
+                pass
+
+    def _send_suite(self, suite: str) -> None:
+        message, encoded = self._suites[suite]
+        ours, theirs = socket.socketpair()
+        with ours:
+            try:
+                socket.send_fds(self._control, [json.dumps({"type": "suite", "suite": suite}).encode()],
+                                [theirs.fileno()])
+            finally:
+                theirs.close()
+            wire.send(ours, message, encoded=encoded)  # as the template reads it: larger than a socket's buffer
+        if not self._control.recv(1 << 12):
+            raise ConnectionError("the sandbox template closed its control socket")
+
     def spawn(self, request: dict, sock_fd: int, out_fd: int) -> int:
         """Fork a child for `request`; returns its process group. A dead template (killed by the
         OOM killer, say) is replaced once by a fresh one."""
@@ -233,6 +278,8 @@ class Zygote:
         self.close()
         fresh = Zygote.start("spawn", self._user_namespace)  # the grader has imported the checks: never fork it
         self._control, self._process = fresh._control, fresh._process
+        for suite in self._suites:
+            self._send_suite(suite)
 
     def close(self) -> None:
         self._control.close()
