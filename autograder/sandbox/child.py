@@ -116,22 +116,26 @@ def load_cells(cells: list[dict], max_errors: int) -> tuple[dict, list[dict], in
     return namespace, errors, more
 
 
-def _describe_outputs(outputs: dict) -> tuple[dict, list]:
-    described, tensors = {}, []
+def _describe_outputs(outputs: dict) -> tuple[dict, tuple[list[dict], bytes]]:
+    """The outputs' descriptions, and their tensors encoded for the wire."""
+    described, specs, blobs = {}, [], []
     for name, value in outputs.items():
         if issubclass(type(value), torch.Tensor):  # type(), not isinstance(): __class__ can be faked
             try:
-                tensors.append(wire.plain_tensor(value))  # here, so a hostile subclass fails here
-                described[name] = {"kind": "tensor", "index": len(tensors) - 1}
+                spec, blob = wire.encode_tensor(value)  # here, so a hostile subclass fails here
             except Exception:
                 described[name] = {"kind": "other", "type": type(value).__name__}
+            else:
+                specs.append(spec)
+                blobs.append(blob)
+                described[name] = {"kind": "tensor", "index": len(specs) - 1}
         elif value is MISSING:
             described[name] = {"kind": "missing"}
         elif value is None:
             described[name] = {"kind": "none"}
         else:
             described[name] = {"kind": "other", "type": type(value).__name__}
-    return described, tensors
+    return described, (specs, b"".join(blobs))
 
 
 def run_checks(sock, namespace: dict, job: dict, tensors: list) -> None:
@@ -168,11 +172,11 @@ def run_checks(sock, namespace: dict, job: dict, tensors: list) -> None:
             error = _error_record("student code", failure)
         sys.stdout.flush()
         sys.stderr.flush()
-        described, out_tensors = _describe_outputs(outputs)
+        described, encoded = _describe_outputs(outputs)
         wire.send(sock, {
             "type": "result", "index": index, "outputs": described, "error": error,
             "forbidden": hits, "seconds": time.perf_counter() - started, "audit": AUDIT.seen,
-        }, out_tensors)
+        }, encoded=encoded)
 
 
 def _redirect_output(output_fd: int) -> None:

@@ -46,7 +46,7 @@ def encode_tensor(tensor: torch.Tensor) -> tuple[dict, bytes]:
     name = DTYPE_NAMES.get(plain.dtype)
     if name is None:
         return {"unsupported_dtype": str(plain.dtype), "shape": list(plain.shape)}, b""
-    data = plain.reshape(-1).view(torch.uint8).numpy().tobytes() if plain.numel() else b""
+    data = plain.numpy().tobytes()  # C order: plain is contiguous
     return {"dtype": name, "shape": list(plain.shape)}, data
 
 
