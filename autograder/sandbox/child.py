@@ -142,13 +142,13 @@ def run_checks(sock, namespace: dict, job: dict, tensors: list) -> None:
     wanted = class_names(step for check in job["checks"] for step in check["steps"])
     classes = {name: namespace[name] for name in wanted if isinstance(namespace.get(name), type)}
     forbidden = job["forbidden"]
+    # entered around each student call (the trainer stops asking after its first epochs); what it
+    # saw is filed under the check and the method that was running
+    guard = ForbiddenGuard(forbidden["modules"], forbidden["functions"], forbidden["attributes"])
     for index in range(job["start"], len(job["checks"])):
         check = job["checks"][index]
         local = [t.clone() for t in tensors[check["first"]:check["first"] + check["count"]]]
         hits: dict[str, list[str]] = {}
-        # one guard per check, entered around each student call (the trainer stops asking after
-        # its first epochs); what it saw is filed under the method that was running
-        guard = ForbiddenGuard(forbidden["modules"], forbidden["functions"], forbidden["attributes"])
 
         def guarded_call(where, fn, args):
             try:

@@ -7,7 +7,16 @@ can hide a call; the AST scan in the parent is the second line, see forbidden.py
 """
 from __future__ import annotations
 
+import types
+
 from torch.overrides import TorchFunctionMode
+
+# Callables whose identity is their meaning: built-in and plain Python functions, method
+# descriptors. Student code cannot subclass these types, so none can bring a lying __eq__ or
+# __hash__ to borrow another function's cached verdict.
+_CACHEABLE = frozenset({types.BuiltinFunctionType, types.FunctionType, types.MethodDescriptorType,
+                        types.WrapperDescriptorType, types.MethodWrapperType, types.ClassMethodDescriptorType})
+_UNSEEN = object()
 
 
 def describe(func) -> tuple[str, str]:
@@ -29,19 +38,29 @@ class ForbiddenGuard(TorchFunctionMode):
         self.functions = frozenset(functions)
         self.attributes = frozenset(attributes)
         self.hits: list[str] = []
+        self._verdicts: dict = {}  # func -> _named_forbidden(func): every torch call comes through here
 
-    def _forbidden(self, func, kwargs) -> str | None:
+    def _named_forbidden(self, func) -> str | None:
         module, name = describe(func)
         if getattr(func, "__name__", "") == "__set__" and name in self.attributes:
             return f"setting .{name}"
         if name in self.functions or module in self.modules or module.startswith(self.module_prefixes):
             return f"{module}.{name}" if module != "torch.Tensor" else f"Tensor.{name}"
-        if kwargs and kwargs.get("requires_grad"):
-            return f"{name}(requires_grad=True)"
         return None
+
+    def _forbidden(self, func, kwargs) -> str | None:
+        if type(func) in _CACHEABLE:
+            verdict = self._verdicts.get(func, _UNSEEN)
+            if verdict is _UNSEEN:
+                verdict = self._verdicts[func] = self._named_forbidden(func)
+        else:
+            verdict = self._named_forbidden(func)
+        if verdict is None and kwargs and kwargs.get("requires_grad"):
+            return f"{describe(func)[1]}(requires_grad=True)"
+        return verdict
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         hit = self._forbidden(func, kwargs)
         if hit and hit not in self.hits:
             self.hits.append(hit)
-        return func(*args, **(kwargs or {}))
+        return func(*args, **kwargs) if kwargs else func(*args)
