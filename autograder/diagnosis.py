@@ -172,10 +172,13 @@ class Variant:
     cause: Cause
     cls: str
     build: Callable[[], type]
+    # failed checks it must explain to be named: a variant that picks one class out of C matches
+    # any other code picking that class by chance (one check in ten, say), so one is no evidence
+    min_explained: int = 1
 
 
-def _v(method, key, text, hint, build) -> Variant:
-    return Variant(Cause(f"{method}:{key}", method, text, hint), method.split(".")[0], build)
+def _v(method, key, text, hint, build, min_explained: int = 1) -> Variant:
+    return Variant(Cause(f"{method}:{key}", method, text, hint), method.split(".")[0], build, min_explained)
 
 
 VARIANTS = [
@@ -283,9 +286,9 @@ VARIANTS = [
     _v("NLLLoss.forward", "log1p", "NLLLoss.forward uses log1p (log(1 + S)) where log belongs.",
        "L = −mean(log S at the true class)", lambda: _nll(lambda S, y: -_at_true(S, y).log1p().mean())),
     _v("NLLLoss.forward", "predicted_class", "NLLLoss.forward takes the class from S (the prediction) instead of y (the true class).",
-       "the true class of row i is y[i].argmax()", lambda: _nll_at_class(lambda S, y: S.argmax(dim=1))),
+       "the true class of row i is y[i].argmax()", lambda: _nll_at_class(lambda S, y: S.argmax(dim=1)), min_explained=2),
     _v("NLLLoss.forward", "wrong_class", "NLLLoss takes S at a class where y is 0 (argmin instead of argmax?), not at the true class.",
-       "the true class of row i is y[i].argmax()", lambda: _nll_at_class(lambda S, y: y.argmin(dim=1))),
+       "the true class of row i is y[i].argmax()", lambda: _nll_at_class(lambda S, y: y.argmin(dim=1)), min_explained=2),
     _v("NLLLoss.forward", "log_of_zeros", "NLLLoss.forward takes the log of every entry of S, so exact zeros off the true class give 0·log 0 = nan.",
        "log only the true-class probabilities (index with the labels, or gather)",
        lambda: _nll(lambda S, y: -(y * S.log()).sum() / S.shape[0])),
@@ -429,6 +432,8 @@ class Observation:
     failed: bool  # this output is wrong
     kind: str = ""  # compare.Mismatch.kind when failed
     shape_only: bool = False  # the check compares shapes only
+    cls: str = ""  # the layer class the check builds (_layer_class): read thousands of times per student
+    method: str = ""  # the method that produced the output (_method_of)
 
 
 def _close(a, b, tolerance) -> bool:
@@ -436,6 +441,8 @@ def _close(a, b, tolerance) -> bool:
         return False
     if not (a.is_floating_point() and b.is_floating_point()):
         return False
+    if a.dtype == b.dtype and torch.equal(a, b):  # the common case in one call (NaNs go on below)
+        return True
     rtol, atol = 10 * tolerance.rtol, 10 * tolerance.atol  # variants run in float64, students may not
     return bool(torch.isclose(a.double(), b.double(), rtol=rtol, atol=atol, equal_nan=True).all())
 
@@ -555,15 +562,16 @@ class _Candidate:
     order: int
     explained: set = field(default_factory=set)  # check indices
     contradicted: bool = False
+    min_explained: int = 1  # Variant.min_explained
 
 
 def _structural(observation: Observation) -> Cause | None:
     """Causes read off the kind of mismatch alone: no prediction needed."""
-    method = _method_of(observation.entry, observation.output)
+    method = observation.method
     out = observation.output
     if out.endswith("_after"):
         name = out[: -len("_after")]
-        cls = _layer_class(observation.entry)
+        cls = observation.cls
         methods = list(dict.fromkeys(s["method"] for s in observation.entry.check.probe.steps if s["op"] == "call"))
         where = f"{cls}.{' or '.join(methods)}"
         return Cause(f"{cls}:in_place:{name}", f"{cls}.{methods[-1]}",
@@ -608,7 +616,8 @@ def _observations(entries, outcomes, results, tolerance) -> list[Observation]:
                 if isinstance(got, torch.Tensor) and got.dtype != expected.dtype:
                     mismatch = compare(output, got, expected, tol)
             observations.append(Observation(index, entry, output, got, expected, tol, mismatch is not None,
-                                            mismatch.kind if mismatch else "", shape_only))
+                                            mismatch.kind if mismatch else "", shape_only,
+                                            cls=_layer_class(entry), method=_method_of(entry, output)))
     return observations
 
 
@@ -670,39 +679,39 @@ def explain(entries, outcomes, results, tolerance, catalogue: Catalogue) -> dict
         return causes
     candidates: dict[str, _Candidate] = {}
 
-    def candidate(cause: Cause, priority: int) -> _Candidate:
-        return candidates.setdefault(cause.key, _Candidate(cause, priority, len(candidates)))
+    def candidate(cause: Cause, priority: int, min_explained: int = 1) -> _Candidate:
+        return candidates.setdefault(cause.key, _Candidate(cause, priority, len(candidates), min_explained=min_explained))
 
     # 1. variants of the classes that failed, judged on every observation of their class
-    failing_classes = {_layer_class(o.entry) for o in failed}
+    failing_classes = {o.cls for o in failed}
     for variant in VARIANTS:
         if variant.cls not in failing_classes:
             continue
-        found = candidate(variant.cause, 0)
+        found = candidate(variant.cause, 0, variant.min_explained)
         for observation in observations:
-            if _layer_class(observation.entry) != variant.cls or found.contradicted:
+            if observation.cls != variant.cls or found.contradicted:
                 continue
             predicted = catalogue.predicted(variant, observation.entry)
             verdict = _judge(observation, None if predicted is None else predicted.get(observation.output))
             own = (observation.output.endswith("_after")
-                   or _method_of(observation.entry, observation.output) == variant.cause.method)
+                   or observation.method == variant.cause.method)
             if verdict == "contradiction" and own:
                 found.contradicted = True
             elif verdict == "explained":
                 found.explained.add(observation.index)
     # 2. transforms of each failed output, judged on every observation of that output
-    for output_method in sorted({(o.output, _method_of(o.entry, o.output)) for o in failed
+    for output_method in sorted({(o.output, o.method) for o in failed
                                  if not o.output.endswith("_after")}):
         output, method = output_method
-        same = [o for o in observations if (o.output, _method_of(o.entry, o.output)) == output_method]
+        same = [o for o in observations if (o.output, o.method) == output_method]
         for transform in TRANSFORMS:
             cause = Cause(f"{method}:{output}:{transform.key}", method,
                           transform.text.format(method=method, out=output), transform.hint)
             _tally(candidate(cause, 1), same, lambda o, t=transform: _transform_verdict(o, t))
     # 3. an input handed back (maybe transposed) as the output
-    for output, method in sorted({(o.output, _method_of(o.entry, o.output)) for o in failed
+    for output, method in sorted({(o.output, o.method) for o in failed
                                   if not o.output.endswith("_after")}):
-        same = [o for o in observations if o.output == output and _method_of(o.entry, o.output) == method]
+        same = [o for o in observations if o.output == output and o.method == method]
         for name in sorted({n for o in same for n in _named_tensors(o.entry)}):
             for transposed in (False, True):
                 shown = f"{name}ᵀ" if transposed else name
@@ -713,10 +722,10 @@ def explain(entries, outcomes, results, tolerance, catalogue: Catalogue) -> dict
                        lambda o, n=name, t=transposed: _judge(o, _named_input(o.entry, n, t)))
     # 4. right in one region of the output, wrong in the rest
     for (cls, output), (key, region, where, rule) in REGIONS.items():
-        same = [o for o in observations if o.output == output and _layer_class(o.entry) == cls]
+        same = [o for o in observations if o.output == output and o.cls == cls]
         if not any(o.failed for o in same):
             continue
-        method = _method_of(same[0].entry, output)
+        method = same[0].method
         cause = Cause(f"{method}:{output}:wrong_{key}", method, f"{method} gets {output} wrong {where}.", rule)
         _tally(candidate(cause, 3), same, lambda o, r=region: _located(o, r))
     # 5. kinds that are causes by themselves
@@ -725,7 +734,7 @@ def explain(entries, outcomes, results, tolerance, catalogue: Catalogue) -> dict
         if cause:
             candidate(cause, 2 if observation.output.endswith("_after") else -1).explained.add(observation.index)
     # greedy: the cause explaining most of the still unexplained failed checks first
-    live = [c for c in candidates.values() if c.explained and not c.contradicted]
+    live = [c for c in candidates.values() if len(c.explained) >= c.min_explained and not c.contradicted]
     remaining = {o.index for o in failed}
     while remaining and live:
         best = max(live, key=lambda c: (len(c.explained & remaining), -c.priority, -c.order))

@@ -166,3 +166,19 @@ def test_an_unwritten_notebook_is_one_line_per_method(grader, tmp_path, referenc
     assert len({item.checks[0].cause["method"] for item in found}) == len(found)
     text = as_text(report.checks)
     assert text.count("✗") == len(found) and "NotImplementedError" in text
+
+
+def test_a_class_picked_by_chance_in_one_check_is_not_named(config):
+    """NLLLoss.forward with y.argmax(dim=0) runs only on the one-example check, where it takes
+    S[0, 0]: the class-picking variants (argmin of y, argmax of S) match it by chance on most
+    inputs. One check picking one class out of ten is no evidence: no cause, whatever the seed."""
+    mutant = next(m for m in generate() if m.name.startswith("NLLLoss.forward") and "dim=1->0" in m.name)
+    catalogue = diagnosis.Catalogue(oracle_classes(config))
+    named = set()
+    for seed in range(12):
+        suite = [e for e in build_suite(config, 1000 + seed) if e.check.part in LAYER_PARTS]
+        results = grade_in_process(mutant.source, suite, config.tolerance, catalogue)
+        single = next(r for r in results if r.name == "nll.forward.single_example")
+        if single.cause:
+            named.add(single.cause["key"])
+    assert not named & {"NLLLoss.forward:predicted_class", "NLLLoss.forward:wrong_class"}, named
