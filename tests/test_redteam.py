@@ -587,18 +587,27 @@ GRADE_ATTACKS = ["fake_results", "env_secrets", "kill_grader", "setsid_survivor"
 NON_ROOT_CONTAINED = ["exit_os_in_method", "fork_loop", "memory_hog", "output_flood", "patch_comparisons",
                       "signals_ignored", "wire_bad_fields", "huge_outputs"]
 NON_ROOT_GAPS = ["env_secrets", "loopback_connect", "read_solution", "setsid_survivor", "tamper_kit"]
-# Runs the rest of the command line under a filter that refuses new user namespaces (EPERM), as
-# Docker's default profile and sysctls do: the grader must notice, fall back and say so.
-REFUSE_USER_NAMESPACES = [sys.executable, "-c", """
+
+
+def refusing_user_namespaces(no_new_privileges: bool = True) -> list[str]:
+    """A command prefix that runs the rest of the command line under a filter refusing new user
+    namespaces (EPERM), as Docker's default profile and sysctls do: the grader must notice, fall
+    back and say so. Without no_new_privileges (root only) a set-uid program started later under
+    the filter still gains root, as it would in such a container (test_without_user_namespaces)."""
+    return [sys.executable, "-c", f"""
 import errno, os, sys
 import pyseccomp as s
 rules = s.SyscallFilter(s.ALLOW)
+rules.set_attr(s.Attr.CTL_NNP, {int(no_new_privileges)})
 for call in ("unshare", "clone"):
     rules.add_rule(s.ERRNO(errno.EPERM), call, s.Arg(0, s.MASKED_EQ, 0x10000000, 0x10000000))
 rules.add_rule(s.ERRNO(errno.ENOSYS), "clone3")
 rules.load()
-os.execv(sys.argv[1], sys.argv[1:])
+os.execvp(sys.argv[1], sys.argv[1:])
 """]
+
+
+REFUSE_USER_NAMESPACES = refusing_user_namespaces()
 WARNING = "autograder: warning: student code is NOT isolated here"
 
 
@@ -626,16 +635,21 @@ def nobody_arena(arena, listeners):
     shutil.rmtree(root, ignore_errors=True)
 
 
-def as_nobody(nobody_arena, args, targets, refuse_user_namespaces=False, config_path=None) -> subprocess.CompletedProcess:
-    """`autograder ARGS` run by uid 65534 (with SECRET_NAME in its environment)."""
+def as_nobody(nobody_arena, args, targets, refuse_user_namespaces=False, config_path=None,
+              bubblewrap=None) -> subprocess.CompletedProcess:
+    """`autograder ARGS` run by uid 65534 (with SECRET_NAME in its environment). bubblewrap: a
+    set-uid bwrap for the kit, with user namespaces refused (by root, before the drop)."""
     config_path = config_path or nobody_arena[1]
     wrapper = REFUSE_USER_NAMESPACES if refuse_user_namespaces else []
+    env = {SECRET_NAME: targets["marker"] + "-secret", "PYTHONPATH": str(KIT_ROOT)}
+    if bubblewrap:
+        env["AUTOGRADER_BWRAP"] = str(bubblewrap)
     return run_as_nobody([*wrapper, sys.executable, "-m", "autograder", "--config", str(config_path), *args],
-                         cwd=KIT_ROOT, env={SECRET_NAME: targets["marker"] + "-secret", "PYTHONPATH": str(KIT_ROOT)})
+                         cwd=KIT_ROOT, env=env, as_root_first=refusing_user_namespaces(False) if bubblewrap else ())
 
 
 def nobody_batch(nobody_arena, name: str, attacks, workers: int = 2, refuse_user_namespaces=False, config_path=None,
-                 **overrides):
+                 bubblewrap=None, **overrides):
     """`autograder batch` run by uid 65534 over aaa_alice, the attacks and zzz_zoe; results_dir is
     the batch's own results folder. Returns (output folder, finished process, targets)."""
     root, _, targets = nobody_arena
@@ -645,7 +659,7 @@ def nobody_batch(nobody_arena, name: str, attacks, workers: int = 2, refuse_user
     for path in [folder, *folder.iterdir()]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     done = as_nobody(nobody_arena, ["batch", str(folder), "--out", str(out), "--workers", str(workers)], targets,
-                     refuse_user_namespaces, config_path)
+                     refuse_user_namespaces, config_path, bubblewrap)
     return out, done, targets
 
 

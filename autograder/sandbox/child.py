@@ -207,7 +207,7 @@ def enter_sandbox(request: dict, keep_fds: list[int]) -> None:
     user_namespace = request["namespaces"] and not as_root
     if user_namespace:
         isolation.own_user_namespace()
-    isolation.apply_rlimits(limits, tasks_are_its_own=as_root or user_namespace)
+    isolation.apply_rlimits(limits, tasks_are_its_own=as_root or user_namespace, tasks_counted=request.get("uid_tasks"))
     if as_root:
         isolation.drop_privileges(limits.uid)
     elif user_namespace:
@@ -215,6 +215,8 @@ def enter_sandbox(request: dict, keep_fds: list[int]) -> None:
     isolation.die_with_parent()
     if request["seccomp"] and not seccomp.install():  # last: the set-up above needs mount, unshare
         raise RuntimeError(f"the system-call filter is missing in the template ({seccomp.why_unavailable()})")
+    if request["seccomp"] and request.get("isolation") == "bubblewrap":  # one PID namespace for all children
+        seccomp.install_shared_sandbox_rules()
     os.chdir(workdir)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import cgroups, isolation, seccomp
+from . import bubblewrap, cgroups, isolation, seccomp
 
 NOBODY = 65534
 SYSCTLS = {  # file under /proc/sys -> (value that refuses user namespaces, the command that allows them)
@@ -24,6 +24,9 @@ MEANING = {
                   "kit and submissions hidden)",
     "user-namespaces": "full isolation except a uid of its own (user namespace: own PID, network, mount "
                        "and IPC namespaces, read-only host, kit and submissions hidden)",
+    "bubblewrap": "user namespaces refused, so the template runs in one bubblewrap sandbox (own PID, network "
+                  "and IPC namespaces, read-only host, kit and submissions hidden, the grader out of reach); "
+                  "children graded together share its PID namespace, /tmp and the uid",
     "uid": "own uid and rlimits only: network and world-readable files open",
     "user": "NO isolation: rlimits only, same uid as the grader",
 }
@@ -42,29 +45,35 @@ def _sysctl_refusing() -> tuple[str, str] | None:
 
 
 def _ordinary_user_mode() -> isolation.Mode:
-    if isolation.is_root():  # try it as nobody, in a fork
-        refused = isolation.user_namespaces_refused(uid=NOBODY)
-    else:
-        refused = isolation.user_namespaces_refused()
-    return isolation.Mode("user", refused) if refused else isolation.Mode("user-namespaces")
+    if not isolation.is_root():
+        return isolation.mode()
+    refused = isolation.user_namespaces_refused(uid=NOBODY)  # try it as nobody, in a fork
+    if not refused:
+        return isolation.Mode("user-namespaces")
+    without = bubblewrap.refused(uid=NOBODY)
+    return isolation.Mode("user", f"{refused}; bubblewrap: {without}") if without else isolation.Mode("bubblewrap", refused)
 
 
 def _explain(mode: isolation.Mode) -> str:
     line = f"{mode.name} — {MEANING[mode.name]}"
     if mode.why:
         line += f"\n    because: {mode.why}"
-        sysctl = _sysctl_refusing() if mode.name == "user" else None
+        sysctl = _sysctl_refusing() if mode.name in ("user", "bubblewrap") else None
         if sysctl:
             line += f" ({sysctl[0]})"
+    if mode.name == "bubblewrap":
+        line += f"\n    bwrap: {bubblewrap.executable()}"
     return line
 
 
 def _improvement(root: isolation.Mode, user: isolation.Mode, bounds: cgroups.SlotCgroups) -> str:
     """The one command that would improve isolation most from here."""
-    if user.name == "user":
+    if user.name in ("user", "bubblewrap"):
         sysctl = _sysctl_refusing()
         if sysctl:
             return sysctl[1]
+        if user.name == "user" and not bubblewrap.executable():
+            return "sudo apt-get install bubblewrap   # or dnf install bubblewrap: where it may make namespaces, the kit uses it"
         if root.name == "namespaces":
             return "grade as root: sudo autograder batch SUBMISSIONS --out DIR"
         return CONTAINER_COMMAND

@@ -101,7 +101,9 @@ def namespaces_refused() -> str:
 class Mode:
     """How children are isolated here (README's threat model has a column for each)."""
 
-    name: str  # "namespaces" (root), "user-namespaces" (an ordinary user), "uid" (root without), "user"
+    # "namespaces" (root), "user-namespaces" (an ordinary user), "bubblewrap" (an ordinary user whose
+    # user namespaces are refused but bwrap works), "uid" (root without namespaces), "user"
+    name: str
     why: str = ""  # why nothing stronger: the call that failed
 
     @property
@@ -114,6 +116,11 @@ class Mode:
             return ("autograder: warning: student code is NOT isolated here (user namespaces refused: "
                     f"{self.why}): a submission can read the solution, change your files, reach the "
                     "network and outlive grading; run `autograder doctor`")
+        if self.name == "bubblewrap":
+            return (f"autograder: notice: user namespaces are refused here ({self.why}); student code runs in "
+                    "bubblewrap instead: cut off from the grader, the network, the kit and your files, but "
+                    "submissions graded together share one process namespace, /tmp and your uid; run "
+                    "`autograder doctor`")
         if self.name == "uid":
             return ("autograder: warning: root without namespaces here "
                     f"({self.why}): submissions run under their own uid, but see the network and every "
@@ -128,7 +135,12 @@ def mode() -> Mode:
         refused = namespaces_refused()
         return Mode("uid", refused) if refused else Mode("namespaces")
     refused = user_namespaces_refused()
-    return Mode("user", refused) if refused else Mode("user-namespaces")
+    if not refused:
+        return Mode("user-namespaces")
+    from . import bubblewrap
+
+    without = bubblewrap.refused()
+    return Mode("user", f"{refused}; bubblewrap: {without}") if without else Mode("bubblewrap", refused)
 
 
 def user_namespaces_refused(uid: int | None = None) -> str:
@@ -301,9 +313,10 @@ def _address_space_now() -> int:
     return 0
 
 
-def apply_rlimits(limits: ChildLimits, tasks_are_its_own: bool) -> None:
+def apply_rlimits(limits: ChildLimits, tasks_are_its_own: bool, tasks_counted: int | None = None) -> None:
     """tasks_are_its_own: no other process shares the child's uid (as root, its sandbox uid) or its
-    user namespace (which RLIMIT_NPROC counts in), so the process limit is exact."""
+    user namespace (which RLIMIT_NPROC counts in), so the process limit is exact. tasks_counted:
+    the uid's tasks as the grader counted them, where this child's /proc shows only its sandbox."""
     mib = 1 << 20
     memory = _address_space_now() + limits.memory_mb * mib
     for name, value in (
@@ -316,7 +329,8 @@ def apply_rlimits(limits: ChildLimits, tasks_are_its_own: bool) -> None:
         resource.setrlimit(name, (value, value))
     # RLIMIT_NPROC counts every task of the real uid: as root the sandbox uid is ours alone; as an
     # ordinary user it also counts the user's own processes, so the child gets that many more.
-    processes = limits.processes + (0 if tasks_are_its_own else _tasks_of(os.getuid()))
+    elsewhere = tasks_counted if tasks_counted is not None else _tasks_of(os.getuid())
+    processes = limits.processes + (0 if tasks_are_its_own else elsewhere)
     resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import struct
+import sys
 
 CLONE_NEWTIME, CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS = 0x80, 0x20000, 0x02000000, 0x04000000
 CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x08000000, 0x10000000, 0x20000000, 0x40000000
@@ -41,9 +43,21 @@ REFUSED = (
     "io_uring_setup", "io_uring_enter", "io_uring_register", "memfd_create", "memfd_secret",
 )
 
+# Where children share one PID namespace, /tmp and the uid (bubblewrap.py), a second filter: each
+# child may signal, re-limit and reschedule only itself (not the template, not another child), and
+# System V IPC (shared by every child, outliving each), chmod (which would reopen the read-only
+# /tmp) and pidfds of other processes are refused.
+SHARED_REFUSED = ("shmget", "msgget", "semget", "chmod", "fchmod", "fchmodat", "fchmodat2",
+                  "pidfd_open", "pidfd_send_signal", "pidfd_getfd")
+OWN_PROCESS_ONLY = ("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "prlimit64",
+                    "sched_setaffinity", "sched_setparam", "sched_setscheduler", "sched_setattr")
+# (which, who) calls: only "this process" (which) with who 0 (itself)
+OWN_PROCESS_WHICH = {"setpriority": 0, "ioprio_set": 1}
+
 _libc = ctypes.CDLL(None, use_errno=True)
 _program: bytes | None = None  # compiled in the template by prepare()
 _why_missing = "not prepared"
+_shared: tuple | None = None  # (audit arch, {name: number}) for the shared-sandbox filter
 
 
 def _compile() -> bytes:
@@ -73,13 +87,23 @@ def _compile() -> bytes:
 
 def prepare() -> None:
     """In the grader or the template: compile the filter once (a child cannot load libseccomp)."""
-    global _program, _why_missing
+    global _program, _why_missing, _shared
     if _program is not None:
         return
     try:
         _program = _compile()
+        _shared = _syscall_numbers()
     except (ImportError, RuntimeError, OSError) as failure:  # no pyseccomp, or no libseccomp.so
         _program, _why_missing = None, f"{type(failure).__name__}: {failure}"
+
+
+def _syscall_numbers() -> tuple:
+    import pyseccomp as seccomp
+
+    arch = seccomp.system_arch()
+    names = (*SHARED_REFUSED, *OWN_PROCESS_ONLY, *OWN_PROCESS_WHICH)
+    numbers = {name: seccomp.resolve_syscall(arch, name) for name in names}
+    return arch, {name: number for name, number in numbers.items() if number >= 0}
 
 
 def available() -> bool:
@@ -102,9 +126,65 @@ def install() -> bool:
     and cannot be removed. False where there is no filter to install."""
     if _program is None:
         return False
-    buffer = ctypes.create_string_buffer(_program, len(_program))
-    program = _SockFprog(len(_program) // 8, ctypes.addressof(buffer))
+    _load(_program)
+    return True
+
+
+def _load(bpf: bytes) -> None:
+    buffer = ctypes.create_string_buffer(bpf, len(bpf))
+    program = _SockFprog(len(bpf) // 8, ctypes.addressof(buffer))
     if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(program), 0, 0) != 0:
         code = ctypes.get_errno()
         raise OSError(code, f"prctl(PR_SET_SECCOMP): {os.strerror(code)}")
+
+
+def _assemble(program: list) -> bytes:
+    """Classic BPF from (code, jump if true, jump if false, k) tuples and label strings; a jump
+    may name a label further on (BPF jumps only forward)."""
+    positions, index = {}, 0
+    for item in program:
+        if isinstance(item, str):
+            positions[item] = index
+        else:
+            index += 1
+    out, index = [], 0
+    for item in program:
+        if isinstance(item, str):
+            continue
+        code, true, false, k = item
+        offsets = [positions[t] - index - 1 if isinstance(t, str) else t for t in (true, false)]
+        out.append(struct.pack("=HBBI", code, *offsets, k & 0xFFFFFFFF))
+        index += 1
+    return b"".join(out)
+
+
+def _shared_sandbox_program(pid: int) -> bytes:
+    arch, numbers = _shared
+    load, equal, at_least, ret = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, JMP|JEQ|K, JMP|JGE|K, RET|K
+    allow, deny = 0x7FFF0000, 0x00050000 | errno.EPERM  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO
+    low = 0 if sys.byteorder == "little" else 4  # an int argument is the low half of its 64-bit slot
+
+    def argument(i: int) -> int:
+        return 16 + 8 * i + low  # offsetof(struct seccomp_data, args[i])
+
+    program = [(load, 0, 0, 4), (equal, 0, "allow", arch), (load, 0, 0, 0),
+               (at_least, "deny", 0, 0x40000000)]  # x32 numbers: the main filter's business, refused here
+    program += [(equal, "deny", 0, numbers[name]) for name in SHARED_REFUSED if name in numbers]
+    program += [(equal, "own", 0, numbers[name]) for name in OWN_PROCESS_ONLY if name in numbers]
+    program += [(equal, f"which-{name}", 0, numbers[name]) for name in OWN_PROCESS_WHICH if name in numbers]
+    program += [(ret, 0, 0, allow),
+                "own", (load, 0, 0, argument(0)),  # 0 (itself or its group), its pid, its group's -pid
+                (equal, "allow", 0, 0), (equal, "allow", 0, pid), (equal, "allow", "deny", -pid)]
+    for name, which in OWN_PROCESS_WHICH.items():
+        program += [f"which-{name}", (load, 0, 0, argument(1)), (equal, 0, "deny", 0),
+                    (load, 0, 0, argument(0)), (equal, "allow", "deny", which)]
+    return _assemble(program + ["allow", (ret, 0, 0, allow), "deny", (ret, 0, 0, deny)])
+
+
+def install_shared_sandbox_rules() -> bool:
+    """In a child that shares its PID namespace with the template and other children, after
+    install(): the second filter above, for this process and everything it starts."""
+    if _shared is None:
+        return False
+    _load(_shared_sandbox_program(os.getpid()))
     return True

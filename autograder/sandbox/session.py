@@ -15,11 +15,12 @@ import shutil
 import signal
 import socket
 import tempfile
+import threading
 import time
 from dataclasses import asdict
 
 from ..records import Probe, ProbeOutcome, RunOutcome
-from . import cgroups, isolation, seccomp, wire
+from . import bubblewrap, cgroups, isolation, seccomp, wire
 from .zygote import Zygote
 
 MAX_RESTARTS = 12  # children per submission; a run of crashes past this stops the submission
@@ -50,6 +51,10 @@ class Sandbox:
         # an ordinary user, namespaces where the kernel allows user namespaces
         self.isolation_mode = isolation.mode()
         self.namespaces = self.isolation_mode.name in ("namespaces", "user-namespaces")
+        # bubblewrap: the template and its children in one sandbox, whose hidden folders are fixed
+        # when it starts; so it starts on first use, one per set of folders to hide (bubblewrap.py)
+        self.bubblewrap = self.isolation_mode.name == "bubblewrap"
+        self._slots, self._templates, self._templates_lock = slots, {}, threading.Lock()
         self._uids: queue.Queue = queue.Queue()
         uids, self._uid_locks = (isolation.claim_uids(limits.sandbox_uid, slots) if self.as_root
                                  else (list(range(slots)), []))
@@ -59,9 +64,11 @@ class Sandbox:
         self.cgroups = cgroups.SlotCgroups.create(
             uids, memory_bytes=self._child_memory_mb() << 20, tasks=limits.processes + 4,
             name=f"autograder-{os.getpid()}-{id(self):x}")
-        self._zygote = Zygote.start(mode, user_namespace=self.isolation_mode.name == "user-namespaces")
+        self._zygote = None if self.bubblewrap else Zygote.start(
+            mode, user_namespace=self.isolation_mode.name == "user-namespaces")
         self._probe_cache: dict = {}  # see _suite
         self._suites_sent: list = []
+        self._suite_messages: dict = {}  # suite -> what register_suite got, for templates started later
 
     def _child_memory_mb(self) -> int:
         """The whole child: its processes' memory and what its private tmpfs mounts may hold."""
@@ -82,8 +89,19 @@ class Sandbox:
         """The strongest isolation this machine allowed: see the README's threat model."""
         return self.isolation_mode.name
 
+    def _template(self, extra_hide: tuple) -> Zygote:
+        if not self.bubblewrap:
+            return self._zygote
+        unhidden = tuple(sorted(_not_inside(extra_hide, self.hide)))  # () for every student of a batch
+        with self._templates_lock:
+            if unhidden not in self._templates:
+                self._templates[unhidden] = Zygote.start(wrapper=bubblewrap.command(self.hide + unhidden, self._slots))
+            return self._templates[unhidden]
+
     def close(self) -> None:
-        self._zygote.close()
+        for zygote in [self._zygote, *self._templates.values()]:
+            if zygote is not None:
+                zygote.close()
         self.cgroups.close()
         for lock in self._uid_locks:
             os.close(lock)
@@ -110,6 +128,8 @@ class Sandbox:
         return {
             "as_root": self.as_root,
             "namespaces": self.namespaces,
+            "isolation": self.isolation_mode.name,
+            "uid_tasks": bubblewrap.tasks_of_this_user() if self.bubblewrap else None,
             "workdir": workdir,
             "seccomp": seccomp.available(),
             "cgroups": self.cgroups.procs_files(uid),
@@ -135,8 +155,7 @@ class Sandbox:
                 tensors.extend(probe.tensors)
             suite = str(len(self._suites_sent))
             self._suites_sent.append(key)
-            self._zygote.register_suite(suite, {"checks": index, "forbidden": self.forbidden},
-                                        wire.encode_tensors(tensors))
+            self._register_suite(suite, {"checks": index, "forbidden": self.forbidden}, wire.encode_tensors(tensors))
             cached = (tuple(probes), suite)
             if len(self._probe_cache) < 32:  # a few lists in practice: the suite, --parts subsets
                 self._probe_cache[key] = cached
@@ -172,13 +191,13 @@ class Sandbox:
 
     def _one_child(self, job, suite, probes, uid, output_fd, extra_hide, result, deadline: float) -> int:
         """Run probes from job["start"] in one child; returns where the next child must start."""
-        workdir = None if self.namespaces else tempfile.mkdtemp(prefix="autograder-child-")
+        workdir = None if self.namespaces or self.bubblewrap else tempfile.mkdtemp(prefix="autograder-child-")
         if workdir and self.as_root:
             os.chown(workdir, uid, uid)
         parent_end, child_end = socket.socketpair()
         try:
-            pgid = self._zygote.spawn({**self._request(uid, extra_hide, workdir), "suite": suite},
-                                      child_end.fileno(), output_fd)
+            pgid = self._template(extra_hide).spawn({**self._request(uid, extra_hide, workdir), "suite": suite},
+                                                    child_end.fileno(), output_fd)
         finally:
             child_end.close()
         start = job["start"]

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import threading
 
-from . import hugepages, isolation, seccomp, wire
+from . import bubblewrap, hugepages, isolation, seccomp, wire
 
 UNSAFE_MODULES = ("solution", "autograder.checks", "autograder.reference")
 
@@ -107,6 +107,7 @@ def _describe_status(status: int) -> str:
 
 
 _watching: dict[int, int] = {}  # child pid -> a copy of its result socket, to report how it ended
+_workdirs: bubblewrap.Workdirs | None = None  # in a bubblewrap sandbox: the children's working folders
 
 
 def _reap(signum=None, frame=None) -> None:
@@ -119,22 +120,30 @@ def _reap(signum=None, frame=None) -> None:
         if pid == 0:
             return
         fd = _watching.pop(pid, None)
-        if fd is None:
-            continue
-        report = socket.socket(fileno=fd)
-        try:
-            report.setblocking(False)  # never let a full or closed socket stall the template
-            wire.send(report, {"type": "exit", "status": _describe_status(status)})
-        except OSError:
-            pass
-        finally:
-            report.close()
+        if fd is not None:
+            report = socket.socket(fileno=fd)
+            try:
+                report.setblocking(False)  # never let a full or closed socket stall the template
+                wire.send(report, {"type": "exit", "status": _describe_status(status)})
+            except OSError:
+                pass
+            finally:
+                report.close()
+        if _workdirs is not None:  # what the ended process left running is the template's now
+            bubblewrap.kill_adopted(_watching)
+            _workdirs.release(pid)
 
 
-def serve(control: socket.socket, in_user_namespace: bool = False) -> None:
+def serve(control: socket.socket, in_user_namespace: bool = False, bubblewrap_slots: int = 0) -> None:
     """The template's loop; exits when the parent closes the control socket. In a user namespace
-    (see isolation.template_in_user_namespace) its pids mean nothing to the grader: each reply
-    carries a pidfd of the child, which the grader turns into its own pid for the child."""
+    (see isolation.template_in_user_namespace) or a bubblewrap sandbox its pids mean nothing to the
+    grader: each reply carries a pidfd of the child, which the grader turns into its own pid for
+    the child. bubblewrap_slots: children at once in a bubblewrap sandbox (see bubblewrap.py)."""
+    global _workdirs
+    if bubblewrap_slots:
+        bubblewrap.enter_template()
+        _workdirs = bubblewrap.Workdirs(bubblewrap_slots)
+        in_user_namespace = True
     _prepare_template()
     # Every child would otherwise inherit the template's garbage-collector counters: when they
     # stood just below a full collection (which depends on what the grader allocated before the
@@ -171,11 +180,15 @@ def serve(control: socket.socket, in_user_namespace: bool = False) -> None:
             continue
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # register before reaping
         try:
+            if _workdirs is not None:
+                request["workdir"] = _workdirs.take()
             pid = fork_into_pid_namespace() if request["namespaces"] else os.fork()
             if pid == 0:
                 control.close()
                 _run_child(request, fds, template)
             _watching[pid] = os.dup(fds[0])
+            if _workdirs is not None:
+                _workdirs.assign(pid, request["workdir"])
             if in_user_namespace:  # before the child can be reaped
                 fds.append(os.pidfd_open(pid))
         finally:
@@ -192,17 +205,22 @@ def serve(control: socket.socket, in_user_namespace: bool = False) -> None:
 class Zygote:
     """Parent-side handle. `spawn(request, sock_fd, out_fd)` returns the child's process group id."""
 
-    def __init__(self, control: socket.socket, process, user_namespace: bool = False):
+    def __init__(self, control: socket.socket, process, user_namespace: bool = False, wrapper=None):
         self._control = control
         self._process = process  # a pid (fork) or a Popen (spawn)
         self._lock = threading.Lock()
         self._user_namespace = user_namespace
         self._suites: dict[str, tuple[dict, tuple]] = {}  # kept to hand a restarted template
+        self._wrapper = wrapper
 
     @classmethod
-    def start(cls, mode: str = "auto", user_namespace: bool = False) -> "Zygote":
+    def start(cls, mode: str = "auto", user_namespace: bool = False, wrapper: list[str] | None = None) -> "Zygote":
         """user_namespace: an ordinary user's template, in a user namespace of its own, so that
-        its children get the namespaces root's get (isolation.template_in_user_namespace)."""
+        its children get the namespaces root's get (isolation.template_in_user_namespace).
+        wrapper: the template's whole command line, "{fd}" standing for the control socket's
+        descriptor (bubblewrap.command: the template inside a bubblewrap sandbox; always spawned)."""
+        if wrapper:
+            mode = "spawn"
         if mode == "auto":
             unsafe = any(name in sys.modules for name in UNSAFE_MODULES)
             mode = "spawn" if unsafe or threading.active_count() > 1 else "fork"
@@ -222,14 +240,15 @@ class Zygote:
                     os._exit(0)
             template_end.close()
             return cls(parent_end, pid, user_namespace)
+        fd = str(template_end.fileno())
         process = subprocess.Popen(
-            [sys.executable, "-m", "autograder.sandbox.zygote", str(template_end.fileno()),
-             *(["user-namespace"] if user_namespace else [])],
+            [fd if word == "{fd}" else word for word in wrapper] if wrapper else
+            [sys.executable, "-m", "autograder.sandbox.zygote", fd, *(["user-namespace"] if user_namespace else [])],
             pass_fds=[template_end.fileno()], stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,  # e.g. a notebook cell's stderr
         )
         template_end.close()
-        return cls(parent_end, process, user_namespace)
+        return cls(parent_end, process, user_namespace, wrapper)
 
     def register_suite(self, suite: str, message: dict, encoded: tuple) -> None:
         """Give the template what every child of a batch gets (children name it by `suite` in their
@@ -276,7 +295,7 @@ class Zygote:
 
     def _restart(self) -> None:
         self.close()
-        fresh = Zygote.start("spawn", self._user_namespace)  # the grader has imported the checks: never fork it
+        fresh = Zygote.start("spawn", self._user_namespace, self._wrapper)  # the grader has imported the checks: never fork it
         self._control, self._process = fresh._control, fresh._process
         for suite in self._suites:
             self._send_suite(suite)
@@ -292,9 +311,10 @@ class Zygote:
             pass
 
 
-if __name__ == "__main__":  # spawn mode: python -m autograder.sandbox.zygote FD [user-namespace]
+if __name__ == "__main__":  # spawn mode: python -m autograder.sandbox.zygote FD [user-namespace | bubblewrap SLOTS]
     isolation.die_with_parent_signal()
     in_user_namespace = sys.argv[2:] == ["user-namespace"]
     if in_user_namespace:  # first, while this interpreter has a single thread
         isolation.template_in_user_namespace()
-    serve(socket.socket(fileno=int(sys.argv[1])), in_user_namespace)
+    slots = int(sys.argv[3]) if sys.argv[2:3] == ["bubblewrap"] else 0
+    serve(socket.socket(fileno=int(sys.argv[1])), in_user_namespace, slots)

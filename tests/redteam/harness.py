@@ -281,10 +281,12 @@ def can_run_as_nobody() -> bool:
     return os.geteuid() == 0 and all(shutil.which(tool) for tool in ("unshare", "setpriv", "mount"))
 
 
-def run_as_nobody(argv: list[str], cwd: Path, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_as_nobody(argv: list[str], cwd: Path, timeout: float = 300, env: dict | None = None,
+                  as_root_first=()) -> subprocess.CompletedProcess:
     """Run `argv` as uid/gid 65534 (nobody). If this Python lives under a folder nobody cannot
     enter (here /root/.pyenv, /root being 0700), the command gets a private mount namespace in
-    which that folder is an empty tmpfs holding only a bind mount of the interpreter's tree."""
+    which that folder is an empty tmpfs holding only a bind mount of the interpreter's tree.
+    as_root_first: a command prefix that runs as root before the drop (and execs the rest)."""
     prefix = Path(sys.base_prefix).resolve()
     steps = []
     locked = _locked_ancestor(prefix)
@@ -299,7 +301,7 @@ def run_as_nobody(argv: list[str], cwd: Path, timeout: float = 300, env: dict | 
                         *[f"{k}={v}" for k, v in (env or {}).items()], *argv])
     script = " && ".join(steps + [f"cd {cwd}", "exec " + command])
     try:
-        return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        return subprocess.run([*as_root_first, "unshare", "--mount", "--propagation", "private", "sh", "-c", script],
                               capture_output=True, text=True, timeout=timeout)
     finally:
         if locked:

@@ -1,0 +1,198 @@
+"""Bubblewrap, for an ordinary user whose kernel refuses the kit user namespaces (a sysctl, Ubuntu
+24.04's AppArmor restriction, a container's seccomp profile) while `bwrap` may still make
+namespaces (Ubuntu's AppArmor profile for it, or a set-uid bwrap).
+
+The warm template runs inside one bwrap sandbox, started once per grader (never per submission):
+new PID, network, IPC and UTS namespaces, every host file system read-only, the kit, the
+submissions, the outputs and /run under empty read-only tmpfs mounts (only what the template must
+import is bound back: the kit's sandbox package and its Python environment), a fresh /tmp, /proc
+and /dev, no capabilities. Its children are forks of it, inside that sandbox: they cannot see,
+signal or trace the grader, reach the network or the hidden folders, or change a host file.
+
+What they share, unlike the other modes' children: one PID namespace (the template's), one /tmp
+and the grader's uid. So here the template is not dumpable (no child can read or write its
+memory, or another child's, through /proc), adopts every process a child leaves behind and kills
+it, gives each child a working folder of its own and wipes it when the child ends, and keeps /tmp
+itself read-only to children; and each child installs a second system-call filter
+(seccomp.install_shared_sandbox_rules) that lets it signal, renice or re-limit only itself and
+refuses System V IPC and chmod (README, threat model).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+ENVIRONMENT = "AUTOGRADER_BWRAP"  # a bwrap to use instead of the one on PATH; "none" (or empty): none
+FRESH = ("/tmp", "/var/tmp", "/run")  # empty tmpfs mounts in the sandbox (what lies under them is gone)
+PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 4, 36
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def executable() -> str | None:
+    chosen = os.environ.get(ENVIRONMENT)
+    if chosen is not None:
+        return None if chosen in ("", "none") else chosen
+    return shutil.which("bwrap")
+
+
+def _inside(path: str, folder: str) -> bool:
+    return os.path.commonpath((path, folder)) == folder
+
+
+def _needed_by_the_template() -> list[str]:
+    """What the template imports from disk: the kit's sandbox package (and the package's
+    __init__.py) and the Python environment holding torch. Nothing of the solution or the checks."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return [os.path.join(package, "__init__.py"), os.path.join(package, "sandbox"),
+            *{os.path.realpath(sys.prefix), os.path.realpath(sys.exec_prefix)}]
+
+
+def arguments(hide=(), needed=()) -> list[str]:
+    """bwrap's options (without the command) for a sandbox hiding `hide`, with `needed` bound back
+    read-only where a hidden or fresh folder covers it."""
+    hidden = sorted({os.path.realpath(h) for h in hide if os.path.isdir(h)})
+    covered = [f for f in FRESH if os.path.isdir(f)]
+    # a folder inside a fresh one or inside another hidden one is gone already
+    hidden = [h for h in hidden if not any(_inside(h, other) for other in covered + [o for o in hidden if o != h])]
+    # --as-pid-1: the template is PID 1 of the sandbox (no bwrap process there whose environment a
+    # child could read): children cannot signal it at all, and orphans come to it by themselves
+    args = ["--unshare-pid", "--as-pid-1", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--new-session",
+            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    for folder in covered + hidden:
+        args += ["--tmpfs", folder]
+    for path in sorted(set(needed)):
+        if os.path.exists(path) and any(_inside(path, folder) for folder in covered + hidden):
+            args += ["--ro-bind", path, path]
+    for folder in [f for f in covered if f != "/tmp"] + hidden + ["/dev"]:
+        args += ["--remount-ro", folder]  # empty and read-only (/dev: no files in /dev/shm either)
+    # The grader ending closes the template's control socket: the template exits, then bwrap and
+    # everything in its PID namespace. (--die-with-parent would tie it to the thread that started it.)
+    return args + ["--cap-drop", "ALL", "--chdir", "/"]
+
+
+def refused(uid: int | None = None) -> str:
+    """"" if bwrap can make the template's sandbox here (as `uid`, when given, from root), else why not."""
+    path = executable()
+    if not path:
+        return "bwrap is not installed" if ENVIRONMENT not in os.environ else f"{ENVIRONMENT} turns it off"
+    true = shutil.which("true") or "/bin/true"
+    drop = {"user": uid, "group": uid, "extra_groups": []} if uid is not None else {}
+    try:
+        done = subprocess.run([path, *arguments(), "--", true], stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=30, **drop)
+    except (OSError, subprocess.SubprocessError) as failure:
+        return f"{path}: {failure}"
+    if done.returncode != 0:
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        return f"{path}: {said[-1] if said else f'exit code {done.returncode}'}"
+    return ""
+
+
+def command(hide, slots: int) -> list[str]:
+    """The template's command line: bwrap, then `python -m autograder.sandbox.zygote FD ...` (the
+    caller adds FD and passes that descriptor: bwrap keeps inherited descriptors open)."""
+    return [executable() or "bwrap", *arguments(hide, _needed_by_the_template()), "--",
+            sys.executable, "-m", "autograder.sandbox.zygote", "{fd}", "bubblewrap", str(slots)]
+
+
+_tasks_counted = (0.0, 0)  # (when, how many)
+_tasks_lock = threading.Lock()
+
+
+def tasks_of_this_user() -> int:
+    """Threads running under this uid on the whole machine (what RLIMIT_NPROC counts, and what the
+    sandbox's own /proc cannot show), counted by the grader at most once a second."""
+    global _tasks_counted
+    from .isolation import _tasks_of
+
+    with _tasks_lock:
+        when, count = _tasks_counted
+        if time.monotonic() - when > 1.0:
+            _tasks_counted = (time.monotonic(), _tasks_of(os.getuid()))
+        return _tasks_counted[1]
+
+
+# --- in the template, inside the sandbox ---------------------------------------------------------
+
+class Workdirs:
+    """A working folder per child, in the sandbox's /tmp, which children cannot write to: made
+    before any child exists (more only if a batch has more children at once), wiped when the
+    child ends, then given to the next."""
+
+    def __init__(self, count: int, root: str = "/tmp"):
+        self.root, self._used, self._made = root, {}, 0
+        self._free = [self._make() for _ in range(count)]
+        os.chmod(root, 0o555)  # only the template writes here (children cannot chmod: the filter)
+
+    def _make(self) -> str:
+        path = os.path.join(self.root, f"child-{self._made}")
+        self._made += 1
+        mode = os.stat(self.root).st_mode & 0o7777
+        os.chmod(self.root, 0o755)
+        try:
+            os.mkdir(path, 0o700)
+        finally:
+            os.chmod(self.root, mode)
+        return path
+
+    def take(self) -> str:
+        return self._free.pop() if self._free else self._make()
+
+    def assign(self, pid: int, path: str) -> None:
+        self._used[pid] = path
+
+    def release(self, pid: int) -> None:
+        path = self._used.pop(pid, None)
+        if path is not None:
+            _wipe(path)
+            self._free.append(path)
+
+
+def _wipe(folder: str) -> None:
+    """Remove everything in `folder` (whatever modes the child gave its files and folders)."""
+    for parent, folders, _ in os.walk(folder):
+        for name in folders:
+            try:
+                os.chmod(os.path.join(parent, name), 0o700, follow_symlinks=False)
+            except OSError:
+                pass
+    for entry in os.scandir(folder):
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            pass
+
+
+def enter_template() -> None:
+    """Not dumpable: a child (same uid, same PID namespace) can then neither read nor write the
+    template's memory, nor take its descriptors; its children inherit that. A subreaper: whatever
+    a child leaves running (a double-forked setsid daemon) becomes the template's, to be killed."""
+    for option, value in ((PR_SET_DUMPABLE, 0), (PR_SET_CHILD_SUBREAPER, 1)):
+        if _libc.prctl(option, value, 0, 0, 0) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, f"prctl({option}): {os.strerror(code)}")
+
+
+def kill_adopted(own_children) -> None:
+    """SIGKILL every process whose parent is the template but that the template did not fork:
+    left behind by a child (their parent died), they would otherwise outlive it."""
+    me = os.getpid()
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) in own_children:
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            if parent == me:
+                os.kill(int(name), signal.SIGKILL)
+        except (OSError, ValueError, IndexError):  # gone meanwhile
+            continue
