@@ -48,14 +48,23 @@ def _inside(path: str, folder: str) -> bool:
 def _needed_by_the_template() -> list[str]:
     """What the template imports from disk: the kit's sandbox package (and the package's
     __init__.py) and the Python environment holding torch. Nothing of the solution or the checks."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
     return [os.path.join(package, "__init__.py"), os.path.join(package, "sandbox"),
             *{os.path.realpath(sys.prefix), os.path.realpath(sys.exec_prefix)}]
 
 
-def arguments(hide=(), needed=()) -> list[str]:
+def set_uid(path: str) -> bool:
+    """A set-uid bwrap (older distributions) refuses --size: its /tmp cannot be bounded."""
+    try:
+        return bool(os.stat(path).st_mode & 0o4000)
+    except OSError:
+        return False
+
+
+def arguments(hide=(), needed=(), tmpfs_bytes: int = 0) -> list[str]:
     """bwrap's options (without the command) for a sandbox hiding `hide`, with `needed` bound back
-    read-only where a hidden or fresh folder covers it."""
+    read-only where a hidden or fresh folder covers it; /tmp holds at most `tmpfs_bytes` (0: no
+    bound, or a set-uid bwrap)."""
     hidden = sorted({os.path.realpath(h) for h in hide if os.path.isdir(h)})
     covered = [f for f in FRESH if os.path.isdir(f)]
     # a folder inside a fresh one or inside another hidden one is gone already
@@ -65,7 +74,8 @@ def arguments(hide=(), needed=()) -> list[str]:
     args = ["--unshare-pid", "--as-pid-1", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--new-session",
             "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for folder in covered + hidden:
-        args += ["--tmpfs", folder]
+        sized = folder == "/tmp" and tmpfs_bytes and not set_uid(executable() or "")
+        args += [*(["--size", str(tmpfs_bytes)] if sized else []), "--tmpfs", folder]
     for path in sorted(set(needed)):
         if os.path.exists(path) and any(_inside(path, folder) for folder in covered + hidden):
             args += ["--ro-bind", path, path]
@@ -84,7 +94,8 @@ def refused(uid: int | None = None) -> str:
     true = shutil.which("true") or "/bin/true"
     drop = {"user": uid, "group": uid, "extra_groups": []} if uid is not None else {}
     try:
-        done = subprocess.run([path, *arguments(), "--", true], stdin=subprocess.DEVNULL, capture_output=True,
+        done = subprocess.run([path, *arguments(tmpfs_bytes=1 << 20), "--", true], stdin=subprocess.DEVNULL,
+                              capture_output=True,
                               timeout=30, **drop)
     except (OSError, subprocess.SubprocessError) as failure:
         return f"{path}: {failure}"
@@ -94,10 +105,11 @@ def refused(uid: int | None = None) -> str:
     return ""
 
 
-def command(hide, slots: int) -> list[str]:
-    """The template's command line: bwrap, then `python -m autograder.sandbox.zygote FD ...` (the
-    caller adds FD and passes that descriptor: bwrap keeps inherited descriptors open)."""
-    return [executable() or "bwrap", *arguments(hide, _needed_by_the_template()), "--",
+def command(hide, slots: int, tmpfs_mb: int) -> list[str]:
+    """The template's command line: bwrap, then `python -m autograder.sandbox.zygote {fd} ...` (the
+    caller puts in the descriptor and passes it: bwrap keeps inherited descriptors open). /tmp,
+    where every child has its working folder, holds `tmpfs_mb` per child at once."""
+    return [executable() or "bwrap", *arguments(hide, _needed_by_the_template(), slots * tmpfs_mb << 20), "--",
             sys.executable, "-m", "autograder.sandbox.zygote", "{fd}", "bubblewrap", str(slots)]
 
 

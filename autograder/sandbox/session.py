@@ -95,7 +95,8 @@ class Sandbox:
         unhidden = tuple(sorted(_not_inside(extra_hide, self.hide)))  # () for every student of a batch
         with self._templates_lock:
             if unhidden not in self._templates:
-                self._templates[unhidden] = Zygote.start(wrapper=bubblewrap.command(self.hide + unhidden, self._slots))
+                self._templates[unhidden] = Zygote.start(
+                    wrapper=bubblewrap.command(self.hide + unhidden, self._slots, self.limits.tmpfs_mb))
             return self._templates[unhidden]
 
     def close(self) -> None:
