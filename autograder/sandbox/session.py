@@ -95,9 +95,19 @@ class Sandbox:
         unhidden = tuple(sorted(_not_inside(extra_hide, self.hide)))  # () for every student of a batch
         with self._templates_lock:
             if unhidden not in self._templates:
-                self._templates[unhidden] = Zygote.start(
-                    wrapper=bubblewrap.command(self.hide + unhidden, self._slots, self.limits.tmpfs_mb))
+                fresh = Zygote.start(wrapper=bubblewrap.command(self.hide + unhidden, self._slots, self.limits.tmpfs_mb))
+                for suite, (message, encoded) in self._suite_messages.items():
+                    fresh.register_suite(suite, message, encoded)
+                self._templates[unhidden] = fresh
             return self._templates[unhidden]
+
+    def _register_suite(self, suite: str, message: dict, encoded: tuple) -> None:
+        """Every template gets every suite, also one started later (bubblewrap)."""
+        with self._templates_lock:
+            self._suite_messages[suite] = (message, encoded)
+            for zygote in [self._zygote, *self._templates.values()]:
+                if zygote is not None:
+                    zygote.register_suite(suite, message, encoded)
 
     def close(self) -> None:
         for zygote in [self._zygote, *self._templates.values()]:
