@@ -15,16 +15,19 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from autograder.config import KIT_ROOT
-from redteam.harness import (HONEST, NOBODY, SECRET_NAME, can_run_as_nobody, hostile, host_snapshot,
-                             run_as_nobody, solution_copies, wait_for_no_sandbox_processes)
+from redteam.harness import (HONEST, SECRET_NAME, attack, can_run_as_nobody, host_snapshot, hostile, run_as_nobody,
+                             sandbox_processes, solution_copies, wait_for_no_sandbox_processes)
 from test_redteam import (BY_NAME, REFUSE_USER_NAMESPACES, WARNING, Case, arena, as_nobody,  # noqa: F401
                           assert_batch_graded_everyone, assert_contained, assert_nothing_escaped, grader,
                           honest_reports, listeners, nobody_arena, nobody_batch, refusing_user_namespaces)
@@ -187,11 +190,14 @@ def test_bubblewrap_batch_contains_the_attacks_and_grades_everyone_else(nobody_a
 
 
 GRADE_IN_ONE_GRADER = """
-import json, sys
+import json, os, sys
 from autograder.config import load_config
 from autograder.pipeline import Grader
+from autograder.sandbox import isolation
 from redteam.harness import wait_for_no_sandbox_processes
 config, hidden, marker, *paths = sys.argv[1:]
+if os.environ.get("TEST_BUBBLEWRAP_IN_A_USER_NAMESPACE"):  # Ubuntu's way, where user namespaces are allowed here
+    isolation.mode = lambda: isolation.Mode("bubblewrap", "chosen by the test")
 with Grader(load_config(config), hide=(hidden,)) as grader:
     for path in paths:
         report = grader.grade(path)
@@ -201,8 +207,10 @@ with Grader(load_config(config), hide=(hidden,)) as grader:
 """
 
 
-def grade_in_one_bubblewrap_grader(nobody_arena, setuid_bwrap, sources: list[str]) -> list[dict]:
-    """Grade `sources` one after the other with one Grader (one template) as uid 65534 in bubblewrap."""
+def grade_in_one_bubblewrap_grader(nobody_arena, bwrap, sources: list[str], in_a_user_namespace=False) -> list[dict]:
+    """Grade `sources` one after the other with one Grader (one template) as uid 65534 in bubblewrap:
+    a set-uid `bwrap` with user namespaces refused, or (in_a_user_namespace) a plain one where
+    they are allowed, which makes one for its sandbox as Ubuntu's bwrap does."""
     root, config_path, targets = nobody_arena
     paths = []
     for number, source in enumerate(sources):
@@ -212,8 +220,9 @@ def grade_in_one_bubblewrap_grader(nobody_arena, setuid_bwrap, sources: list[str
     done = run_as_nobody([sys.executable, "-c", GRADE_IN_ONE_GRADER, str(config_path), str(root), targets["marker"],
                           *map(str, paths)],
                          cwd=KIT_ROOT, env={"PYTHONPATH": f"{KIT_ROOT}{os.pathsep}{KIT_ROOT / 'tests'}",
-                                            "AUTOGRADER_BWRAP": str(setuid_bwrap)},
-                         as_root_first=refusing_user_namespaces(False))
+                                            "AUTOGRADER_BWRAP": str(bwrap),
+                                            **({"TEST_BUBBLEWRAP_IN_A_USER_NAMESPACE": "1"} if in_a_user_namespace else {})},
+                         as_root_first=() if in_a_user_namespace else refusing_user_namespaces(False))
     assert done.returncode == 0, done.stderr
     reports = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"isolation"')]
     assert [report["isolation"] for report in reports] == ["bubblewrap"] * len(sources)
@@ -230,6 +239,71 @@ def test_bubblewrap_a_setsid_daemon_dies_with_its_child_not_with_the_grader(nobo
         hostile("setsid_survivor", "reference", {**targets, "delay": 60.0})])
     assert report["score"] == report["max"] > 0
     assert report["left"] == []
+    assert wait_for_no_sandbox_processes(targets["marker"], uids=()) == []
+
+
+FILLS_ITS_FOLDER = """
+import os
+written = 0
+try:
+    for number in range(400):
+        with open(f"fill-{number}", "wb") as chunk:
+            chunk.write(bytes(1 << 20))
+        written += 1
+except OSError as error:
+    print(f"filled {written} MB, then {error.strerror}")
+"""
+
+
+@NOBODY_ONLY
+@pytest.mark.slow
+def test_bubblewrap_in_its_own_user_namespace_bounds_tmp(nobody_arena, arena):
+    """Ubuntu 24.04's way (a plain bwrap that may make a user namespace for its sandbox, where the
+    kit may not), tried where uid 65534 has user namespaces: the same sandbox, and /tmp, where the
+    children work, holds at most tmpfs_mb per child slot (8 slots here)."""
+    from test_redteam import nobody_has_user_namespaces
+
+    if not nobody_has_user_namespaces() or not shutil.which("bwrap"):
+        pytest.skip("needs bwrap and user namespaces for uid 65534")
+    reference, filler = grade_in_one_bubblewrap_grader(nobody_arena, shutil.which("bwrap"), [
+        HONEST["reference"], HONEST["reference"] + FILLS_ITS_FOLDER], in_a_user_namespace=True)
+    assert reference["score"] == reference["max"] == filler["score"] > 0
+    filled = re.search(r"filled (\d+) MB, then No space left on device", filler["output"])
+    assert filled and 0 < int(filled.group(1)) <= 8 * arena.config.limits.tmpfs_mb, filler["output"]
+
+
+def grader_processes(path: Path) -> list[int]:
+    """Pids of `autograder ... grade PATH` processes."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if str(path) in words and "grade" in words and "autograder" in words:
+            found.append(int(pid))
+    return found
+
+
+@NOBODY_ONLY
+@pytest.mark.slow
+def test_bubblewrap_a_grader_killed_from_outside_leaves_no_process(nobody_arena, setuid_bwrap):
+    """kill -9 of the grader while a child sleeps and its setsid daemon waits: the template sees
+    its control socket close and exits, and the sandbox's PID namespace takes everything with it."""
+    root, config_path, targets = nobody_arena
+    path = root / "bubblewrap-grader-killed.py"
+    path.write_text(hostile("setsid_survivor", "reference", {**targets, "delay": 3600.0}) + "\n" + attack("grader_killed"))
+    path.chmod(0o644)
+    with ThreadPoolExecutor(1) as pool:
+        grading = pool.submit(as_nobody, nobody_arena, ["grade", str(path)], targets, bubblewrap=setuid_bwrap)
+        deadline = time.monotonic() + 120
+        while len(sandbox_processes(targets["marker"], uids=())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert time.monotonic() < deadline, "the daemon and the sleeping child never ran at once"
+        for pid in grader_processes(path):
+            os.kill(pid, signal.SIGKILL)
+        done = grading.result(timeout=120)
+    assert done.returncode == -signal.SIGKILL
     assert wait_for_no_sandbox_processes(targets["marker"], uids=()) == []
 
 

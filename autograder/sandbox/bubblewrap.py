@@ -1,4 +1,4 @@
-"""Bubblewrap, for an ordinary user whose kernel refuses the kit user namespaces (a sysctl, Ubuntu
+"""Bubblewrap, for an ordinary user whose kernel refuses the kit's user namespaces (a sysctl, Ubuntu
 24.04's AppArmor restriction, a container's seccomp profile) while `bwrap` may still make
 namespaces (Ubuntu's AppArmor profile for it, or a set-uid bwrap).
 
@@ -10,9 +10,9 @@ and /dev, no capabilities. Its children are forks of it, inside that sandbox: th
 signal or trace the grader, reach the network or the hidden folders, or change a host file.
 
 What they share, unlike the other modes' children: one PID namespace (the template's), one /tmp
-and the grader's uid. So here the template is not dumpable (no child can read or write its
-memory, or another child's, through /proc), adopts every process a child leaves behind and kills
-it, gives each child a working folder of its own and wipes it when the child ends, and keeps /tmp
+and the grader's uid. So here the template is PID 1 of the sandbox (a child cannot signal it) and
+not dumpable (no child can read or write its memory, or another child's, through /proc), adopts
+every process a child leaves behind and kills it, gives each child a working folder of its own and wipes it when the child ends, and keeps /tmp
 itself read-only to children; and each child installs a second system-call filter
 (seccomp.install_shared_sandbox_rules) that lets it signal, renice or re-limit only itself and
 refuses System V IPC and chmod (README, threat model).
@@ -50,7 +50,7 @@ def _needed_by_the_template() -> list[str]:
     __init__.py) and the Python environment holding torch. Nothing of the solution or the checks."""
     package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
     return [os.path.join(package, "__init__.py"), os.path.join(package, "sandbox"),
-            *{os.path.realpath(sys.prefix), os.path.realpath(sys.exec_prefix)}]
+            *{os.path.realpath(prefix) for prefix in (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix)}]
 
 
 def set_uid(path: str) -> bool:

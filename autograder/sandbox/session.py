@@ -61,9 +61,9 @@ class Sandbox:
         for uid in uids:
             self._uids.put(uid)
         seccomp.prepare()  # before the template forks from here: it inherits the compiled filter
-        self.cgroups = cgroups.SlotCgroups.create(
-            uids, memory_bytes=self._child_memory_mb() << 20, tasks=limits.processes + 4,
-            name=f"autograder-{os.getpid()}-{id(self):x}")
+        self.cgroups = cgroups.SlotCgroups(why="not in the bubblewrap mode: its /sys is read-only") if self.bubblewrap \
+            else cgroups.SlotCgroups.create(uids, memory_bytes=self._child_memory_mb() << 20, tasks=limits.processes + 4,
+                                            name=f"autograder-{os.getpid()}-{id(self):x}")
         self._zygote = None if self.bubblewrap else Zygote.start(
             mode, user_namespace=self.isolation_mode.name == "user-namespaces")
         self._probe_cache: dict = {}  # see _suite
