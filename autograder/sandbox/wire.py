@@ -36,6 +36,8 @@ class FrameTooLarge(WireError):
 def plain_tensor(tensor: torch.Tensor) -> torch.Tensor:
     """The data of a tensor (or of a subclass) as a plain torch.Tensor, without running a
     subclass's __torch_function__ or its overridden methods (student code, in a child)."""
+    if type(tensor) is torch.Tensor:  # most outputs: nothing of a subclass to step around
+        return tensor.detach().cpu().contiguous()
     with torch._C.DisableTorchFunctionSubclass():
         return torch.Tensor.as_subclass(torch.Tensor.detach(tensor), torch.Tensor).cpu().contiguous()
 
