@@ -36,7 +36,7 @@ def cmd_grade(args) -> int:
     from .pipeline import Grader
 
     _warn_if_not_isolated()
-    with Grader(config) as grader:
+    with Grader(config, hide=(path.resolve().parent,)) as grader:  # known now: the template can hide it from the start
         report = grader.grade(path, parts=parts)
     if report.error:
         raise GraderError(f"{path}: {report.error}")

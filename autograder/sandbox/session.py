@@ -52,7 +52,7 @@ class Sandbox:
         self.isolation_mode = isolation.mode()
         self.namespaces = self.isolation_mode.name in ("namespaces", "user-namespaces")
         # bubblewrap: the template and its children in one sandbox, whose hidden folders are fixed
-        # when it starts; so it starts on first use, one per set of folders to hide (bubblewrap.py)
+        # when it starts; so one per set of folders to hide, the others on first use (bubblewrap.py)
         self.bubblewrap = self.isolation_mode.name == "bubblewrap"
         self._slots, self._templates, self._templates_lock = slots, {}, threading.Lock()
         self._uids: queue.Queue = queue.Queue()
@@ -69,6 +69,8 @@ class Sandbox:
         self._probe_cache: dict = {}  # see _suite
         self._suites_sent: list = []
         self._suite_messages: dict = {}  # suite -> what register_suite got, for templates started later
+        if self.bubblewrap:
+            self._template(())  # starts now (its interpreter loads torch while the grader builds its suite)
 
     def _child_memory_mb(self) -> int:
         """The whole child: its processes' memory and what its private tmpfs mounts may hold."""
