@@ -59,7 +59,8 @@ def _stderr_to_devnull():
         os.close(devnull)
 
 
-def _shared_grader():
+def _shared_grader(notebook: Path):
+    """One grader per kernel; the notebook's folder is hidden from its children from the start."""
     global _grader
     if _grader is None:
         from ..config import load_config
@@ -70,7 +71,7 @@ def _shared_grader():
         # The whole part within one test cell's budget, whatever the submission-wide budget is.
         budget = min(limits.submission_seconds, limits.notebook_cell_seconds)
         config = dataclasses.replace(config, limits=dataclasses.replace(limits, submission_seconds=budget))
-        _grader = Grader(config, mode="spawn")
+        _grader = Grader(config, hide=(notebook.resolve().parent,), mode="spawn")
         atexit.register(_grader.close)
     return _grader
 
@@ -79,7 +80,7 @@ def _report_for(path: Path, part: str):
     key = (hashlib.sha256(path.read_bytes()).hexdigest(), part)
     if key not in _reports:
         with _stderr_to_devnull():
-            grader = _shared_grader()
+            grader = _shared_grader(path)
             if part not in {name.split(".")[0] for name in grader.config.points}:
                 raise ValueError(f"grading.toml has no part '{part}'")
             _reports[key] = grader.grade(path, parts=[part])

@@ -6,7 +6,9 @@ namespaces; every host file system read-only; the kit, the submissions, the outp
 /proc; an unprivileged uid of its own; and rlimits. An ordinary user whose kernel allows user
 namespaces gets the same, except the uid: the template enters a user namespace of its own (where
 it may make the others) and each child gives up every capability before student code runs.
-Elsewhere only the rlimits, a new session and a private temp directory apply (see README).
+Where user namespaces are refused but bwrap works, the template runs in a bubblewrap sandbox
+(bubblewrap.py). Elsewhere only the rlimits, a new session and a private temp directory apply
+(see README).
 """
 from __future__ import annotations
 
