@@ -424,3 +424,25 @@ def test_local_grading_never_imports_dask(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=KIT_ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False False"
+
+
+def test_figures_drawn_by_a_second_interpreter_are_those_drawn_here(config, tmp_path):
+    """The report's figures come from FiguresElsewhere (matplotlib loading while a batch grades):
+    the same PNGs as drawn in this process; a drawer that cannot draw costs nothing but time."""
+    from autograder.batch import html_report
+
+    names = list(config.points)
+    results = {f"s{k}": {"score": float(k), "max_score": float(sum(config.points.values())),
+                         "tests": [{"name": n, "score": config.points[n] * ((i + k) % 2), "max_score": config.points[n],
+                                    "status": "passed" if (i + k) % 2 else "failed"} for i, n in enumerate(names)]}
+               for k in range(4)}
+    inputs = html_report.figure_inputs(results, config)
+    here = html_report.draw_figures(inputs)
+    elsewhere = html_report.FiguresElsewhere()
+    try:
+        assert elsewhere.draw(inputs) == here
+    finally:
+        elsewhere.close()
+    broken = html_report.FiguresElsewhere()
+    broken.close()  # killed before it drew: the figures are drawn here instead
+    assert broken.draw(inputs) == here

@@ -102,6 +102,8 @@ def grade_batch(path: Path, out: Path, config, *, workers: int | None = None, sc
             runner = _default_runner(config, workers, scheduler, _hidden_folders(path, out, Path(staging)))
         runner.start()
         cleanup.callback(lambda: runner.close(abandon=stop.abandon.is_set()))
+        # after the grader's template has forked: it must not hold this pipe (see FiguresElsewhere)
+        figures = _figures_elsewhere() if report else None
         try:
             found = layouts.discover(path, Path(staging), member_cap, assignment, exclude=(out,))
         except OSError as failure:
@@ -132,9 +134,18 @@ def grade_batch(path: Path, out: Path, config, *, workers: int | None = None, sc
     if report:
         from .html_report import write_report
 
-        outcome.html_path = write_report(out, outcome, config)
+        try:
+            outcome.html_path = write_report(out, outcome, config, figures)
+        finally:
+            figures.close()
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def _figures_elsewhere():
+    from .html_report import FiguresElsewhere
+
+    return FiguresElsewhere()
 
 
 def _default_runner(config, workers, scheduler, hide):
