@@ -164,7 +164,9 @@ BUBBLEWRAP_ATTACKS = ["kill_grader", "env_secrets", "tamper_kit", "fake_results"
 BUBBLEWRAP_CASES = [
     Case("loopback_connect", says=r"Connection refused", absent=r"^connected"),
     Case("sysv_ipc", says=r"segment -1"),
-    Case("disk_fill", says=r"/tmp: 0 MB, then Permission denied", absent=r"^(?!\.:)\S+: [1-9]"),
+    # 200 MB in its working folder, past every slot's share of the test's tmpfs_mb: the template
+    # kills it if it looks in time (test_bubblewrap_a_child_filling_tmp_is_killed), else /tmp refuses
+    Case("disk_fill", affected=("",), says=r"/tmp: 0 MB, then Permission denied|killed", absent=r"^(?!\.:)\S+: [1-9]"),
 ]
 
 
@@ -270,6 +272,44 @@ def test_bubblewrap_in_its_own_user_namespace_bounds_tmp(nobody_arena, arena):
     assert reference["score"] == reference["max"] == filler["score"] > 0
     filled = re.search(r"filled (\d+) MB, then No space left on device", filler["output"])
     assert filled and 0 < int(filled.group(1)) <= 8 * arena.config.limits.tmpfs_mb, filler["output"]
+
+
+SLOWLY_FILLS_ITS_FOLDER = """
+import os, time
+for number in range(1, 401):
+    with open(f"fill-{number}", "wb") as chunk:
+        chunk.write(bytes(1 << 20))
+    if number % 16 == 0:
+        print(f"wrote {number} MB", flush=True)
+    time.sleep(0.01)
+print("wrote everything: no limit")
+"""
+SLOWLY_FLOODS_ITS_FOLDER = """
+import os, time
+for number in range(1, 200_001):
+    os.close(os.open(f"e{number}", os.O_CREAT | os.O_WRONLY, 0o600))
+    if number % 4096 == 0:
+        print(f"made {number} files", flush=True)
+        time.sleep(0.02)
+print("made everything: no limit")
+"""
+
+
+@NOBODY_ONLY
+@pytest.mark.slow
+def test_bubblewrap_a_child_filling_tmp_is_killed(nobody_arena, arena, setuid_bwrap):
+    """A set-uid bwrap cannot bound /tmp's size (and no bwrap its inodes): past every slot's share,
+    the template kills the child holding more than its own, wipes its folder, and grades on."""
+    limits = arena.config.limits
+    filler, flooder, honest = grade_in_one_bubblewrap_grader(nobody_arena, setuid_bwrap, [
+        HONEST["reference"] + SLOWLY_FILLS_ITS_FOLDER, HONEST["reference"] + SLOWLY_FLOODS_ITS_FOLDER,
+        HONEST["reference"]])
+    wrote = [int(mb) for mb in re.findall(r"^wrote (\d+) MB", filler["output"], re.MULTILINE)]
+    made = [int(files) for files in re.findall(r"^made (\d+) files", flooder["output"], re.MULTILINE)]
+    assert wrote and max(wrote) <= 8 * limits.tmpfs_mb + 64 and "no limit" not in filler["output"], filler["output"]
+    assert made and max(made) <= 8 * limits.tmpfs_inodes + 4 * 4096 and "no limit" not in flooder["output"]
+    assert filler["score"] == flooder["score"] == 0  # killed while its cells ran
+    assert honest["score"] == honest["max"] > 0
 
 
 def grader_processes(path: Path) -> list[int]:

@@ -12,15 +12,17 @@ signal or trace the grader, reach the network or the hidden folders, or change a
 What they share, unlike the other modes' children: one PID namespace (the template's), one /tmp
 and the grader's uid. So here the template is PID 1 of the sandbox (a child cannot signal it) and
 not dumpable (no child can read or write its memory, or another child's, through /proc), adopts
-every process a child leaves behind and kills it, gives each child a working folder of its own and wipes it when the child ends, and keeps /tmp
-itself read-only to children; and each child installs a second system-call filter
-(seccomp.install_shared_sandbox_rules) that lets it signal, renice or re-limit only itself and
-refuses System V IPC and chmod (README, threat model).
+every process a child leaves behind and kills it, gives each child a working folder of its own in
+a /tmp that is read-only to children, kills a child holding more than its share of /tmp when it
+fills up, and wipes the folder when the child ends; and each child installs a second system-call
+filter (seccomp.install_shared_sandbox_rules) that lets it signal, renice or re-limit only itself
+and refuses System V IPC and chmod (README, threat model).
 """
 from __future__ import annotations
 
 import ctypes
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -135,12 +137,15 @@ def tasks_of_this_user() -> int:
 class Workdirs:
     """A working folder per child, in the sandbox's /tmp, which children cannot write to: made
     before any child exists (more only if a batch has more children at once), wiped when the
-    child ends, then given to the next."""
+    child ends, then given to the next. While children run, /tmp is watched: past every slot's
+    share of [limits] tmpfs_mb and tmpfs_inodes, whichever child holds more than its own share is
+    killed (a set-uid bwrap cannot bound /tmp's size, and no bwrap bounds its inodes)."""
 
     def __init__(self, count: int, root: str = "/tmp"):
         self.root, self._used, self._made = root, {}, 0
         self._free = [self._make() for _ in range(count)]
         os.chmod(root, 0o555)  # only the template writes here (children cannot chmod: the filter)
+        self._share = (0, 0)  # bytes, files: each child's, from its request's limits
 
     def _make(self) -> str:
         path = os.path.join(self.root, f"child-{self._made}")
@@ -156,14 +161,52 @@ class Workdirs:
     def take(self) -> str:
         return self._free.pop() if self._free else self._make()
 
-    def assign(self, pid: int, path: str) -> None:
+    def assign(self, pid: int, path: str, limits: dict) -> None:
         self._used[pid] = path
+        self._share = (limits["tmpfs_mb"] << 20, limits["tmpfs_inodes"])
+
+    def watch(self, control) -> None:
+        """Return when a request waits on `control`; meanwhile, police /tmp four times a second."""
+        self.police()
+        while not select.select([control], [], [], 0.25)[0]:
+            self.police()
+
+    def police(self) -> None:
+        if not self._used:
+            return
+        share_bytes, share_files = self._share
+        usage = os.statvfs(self.root)  # one call: the whole tmpfs
+        slots = len(self._used) + len(self._free)
+        if ((usage.f_blocks - usage.f_bfree) * usage.f_frsize <= slots * share_bytes
+                and usage.f_files - usage.f_ffree <= slots * share_files):
+            return
+        for pid, path in list(self._used.items()):
+            if _holds_more(path, share_bytes, share_files):
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except OSError:  # ended meanwhile
+                    pass
 
     def release(self, pid: int) -> None:
         path = self._used.pop(pid, None)
         if path is not None:
             _wipe(path)
             self._free.append(path)
+
+
+def _holds_more(folder: str, most_bytes: int, most_files: int) -> bool:
+    """Whether `folder` holds more than `most_bytes` or `most_files` (stops counting once it does)."""
+    size = files = 0
+    for parent, folders, names in os.walk(folder):
+        for name in folders + names:
+            files += 1
+            try:
+                size += os.lstat(os.path.join(parent, name)).st_blocks * 512
+            except OSError:
+                continue
+            if size > most_bytes or files > most_files:
+                return True
+    return False
 
 
 def _wipe(folder: str) -> None:

@@ -160,6 +160,8 @@ def serve(control: socket.socket, in_user_namespace: bool = False, bubblewrap_sl
     template = os.getpid()
     forked = 0
     while True:
+        if _workdirs is not None:
+            _workdirs.watch(control)  # polices /tmp until the next request comes
         forked += 1
         if forked == hugepages.COLLAPSE_AFTER_CHILDREN:  # a batch: make the next forks ~10x cheaper
             hugepages.collapse_anonymous_memory()
@@ -188,7 +190,7 @@ def serve(control: socket.socket, in_user_namespace: bool = False, bubblewrap_sl
                 _run_child(request, fds, template)
             _watching[pid] = os.dup(fds[0])
             if _workdirs is not None:
-                _workdirs.assign(pid, request["workdir"])
+                _workdirs.assign(pid, request["workdir"], request["limits"])
             if in_user_namespace:  # before the child can be reaped
                 fds.append(os.pidfd_open(pid))
         finally:
