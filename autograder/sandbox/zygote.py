@@ -158,12 +158,12 @@ def serve(control: socket.socket, in_user_namespace: bool = False, bubblewrap_sl
     signal.signal(signal.SIGCHLD, _reap)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     template = os.getpid()
-    forked = 0
+    forked, collapsed = 0, False  # children, not requests (a suite is a request too)
     while True:
         if _workdirs is not None:
             _workdirs.watch(control)  # polices /tmp until the next request comes
-        forked += 1
-        if forked == hugepages.COLLAPSE_AFTER_CHILDREN:  # a batch: make the next forks ~10x cheaper
+        if not collapsed and forked >= hugepages.COLLAPSE_AFTER_CHILDREN - 1:  # a batch: ~10x cheaper forks
+            collapsed = True
             hugepages.collapse_anonymous_memory()
         try:
             data, fds, _, _ = socket.recv_fds(control, 1 << 16, 2)
@@ -188,6 +188,7 @@ def serve(control: socket.socket, in_user_namespace: bool = False, bubblewrap_sl
             if pid == 0:
                 control.close()
                 _run_child(request, fds, template)
+            forked += 1
             _watching[pid] = os.dup(fds[0])
             if _workdirs is not None:
                 _workdirs.assign(pid, request["workdir"], request["limits"])
