@@ -192,7 +192,7 @@ def test_bubblewrap_batch_contains_the_attacks_and_grades_everyone_else(nobody_a
 
 
 GRADE_IN_ONE_GRADER = """
-import json, os, sys
+import json, os, sys, time
 from autograder.config import load_config
 from autograder.pipeline import Grader
 from autograder.sandbox import isolation
@@ -204,6 +204,7 @@ with Grader(load_config(config), hide=(hidden,)) as grader:
     for path in paths:
         report = grader.grade(path)
         left = wait_for_no_sandbox_processes(marker, uids=(), patience=10)  # while the template still runs
+        time.sleep(0.5)  # the template reaps the child and wipes its folder (the next child may get it)
         print(json.dumps({"isolation": report.isolation, "score": report.score, "max": report.max_score,
                           "output": report.student_output, "left": left}))
 """
@@ -349,24 +350,31 @@ def test_bubblewrap_a_grader_killed_from_outside_leaves_no_process(nobody_arena,
 
 WRITES_ITS_FOLDER = """
 import os
-print("working in", os.getcwd(), "beside", sorted(os.listdir("/tmp")))
+print("working in", os.getcwd())
+try:
+    print("beside", os.listdir("/tmp"))
+except OSError as error:
+    print("listing /tmp ->", error.strerror)
 with open("left-behind.txt", "w") as note:
     note.write("for the next student")
 """
 LOOKS_AROUND = """
-import glob, os
-found = [os.path.join(folder, name) for top in glob.glob("/tmp/child-*") for folder, _, names in os.walk(top)
-         for name in names]
-print("found:", found)
+import os
+print("working in", os.getcwd())
+print("found:", [os.path.join(folder, name) for folder, _, names in os.walk(".") for name in names])
 """
 
 
 @NOBODY_ONLY
 @pytest.mark.slow
 def test_bubblewrap_each_child_works_in_a_folder_of_its_own_wiped_when_it_ends(nobody_arena, setuid_bwrap):
+    """One child after another in the same folder (the template reuses it): the second finds
+    nothing of the first. /tmp cannot be listed, so no child learns another's folder."""
     first, second = grade_in_one_bubblewrap_grader(nobody_arena, setuid_bwrap, [
         HONEST["reference"] + WRITES_ITS_FOLDER, HONEST["reference"] + LOOKS_AROUND])
-    assert re.search(r"working in /tmp/child-\d+ beside \['child-", first["output"]), first["output"]
+    folder = re.search(r"working in (/tmp/child-[0-9a-f]{16})\n", first["output"])
+    assert folder and f"working in {folder.group(1)}\n" in second["output"], (first["output"], second["output"])
+    assert "listing /tmp -> Permission denied" in first["output"]
     assert "found: []" in second["output"], second["output"]
     assert first["score"] == second["score"] == first["max"]
 

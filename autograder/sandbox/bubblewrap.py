@@ -12,8 +12,8 @@ signal or trace the grader, reach the network or the hidden folders, or change a
 What they share, unlike the other modes' children: one PID namespace (the template's), one /tmp
 and the grader's uid. So here the template is PID 1 of the sandbox (a child cannot signal it) and
 not dumpable (no child can read or write its memory, or another child's, through /proc), adopts
-every process a child leaves behind and kills it, gives each child a working folder of its own in
-a /tmp that is read-only to children, kills a child holding more than its share of /tmp when it
+every process a child leaves behind and kills it, gives each child a working folder of its own, with a
+random name, in a /tmp that children can neither write nor list, kills a child holding more than its share of /tmp when it
 fills up, and wipes the folder when the child ends; and each child installs a second system-call
 filter (seccomp.install_shared_sandbox_rules) that lets it signal, renice or re-limit only itself
 and refuses System V IPC and chmod (README, threat model).
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import secrets
 import select
 import shutil
 import signal
@@ -142,14 +143,20 @@ class Workdirs:
     killed (a set-uid bwrap cannot bound /tmp's size, and no bwrap bounds its inodes)."""
 
     def __init__(self, count: int, root: str = "/tmp"):
-        self.root, self._used, self._made = root, {}, 0
+        self.root, self._used = root, {}
+        for parent, folders, _ in os.walk(root):  # bwrap's way to what is bound back in (a kit in /tmp)
+            folders[:] = [name for name in folders if not os.path.ismount(os.path.join(parent, name))]
+            for name in folders:
+                os.chmod(os.path.join(parent, name), 0o555)
         self._free = [self._make() for _ in range(count)]
-        os.chmod(root, 0o555)  # only the template writes here (children cannot chmod: the filter)
+        # Only the template writes here, and no child can list it (children cannot chmod: the
+        # filter): a child knows its own folder's random name, never another's, so it can neither
+        # read another child's files nor fill another's folder to get it killed (police)
+        os.chmod(root, 0o111)
         self._share = (0, 0)  # bytes, files: each child's, from its request's limits
 
     def _make(self) -> str:
-        path = os.path.join(self.root, f"child-{self._made}")
-        self._made += 1
+        path = os.path.join(self.root, f"child-{secrets.token_hex(8)}")
         mode = os.stat(self.root).st_mode & 0o7777
         os.chmod(self.root, 0o755)
         try:
