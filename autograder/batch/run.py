@@ -103,7 +103,10 @@ def grade_batch(path: Path, out: Path, config, *, workers: int | None = None, sc
         runner.start()
         cleanup.callback(lambda: runner.close(abandon=stop.abandon.is_set()))
         # after the grader's template has forked: it must not hold this pipe (see FiguresElsewhere)
-        figures = _figures_elsewhere() if report else None
+        if report:
+            from .html_report import FiguresElsewhere
+
+            figures = FiguresElsewhere()
         try:
             found = layouts.discover(path, Path(staging), member_cap, assignment, exclude=(out,))
         except OSError as failure:
@@ -140,12 +143,6 @@ def grade_batch(path: Path, out: Path, config, *, workers: int | None = None, sc
             figures.close()
     outcome.seconds = time.monotonic() - started
     return outcome
-
-
-def _figures_elsewhere():
-    from .html_report import FiguresElsewhere
-
-    return FiguresElsewhere()
 
 
 def _default_runner(config, workers, scheduler, hide):

@@ -1,9 +1,10 @@
 """The parent side of the sandbox: run one submission's probes in isolated children.
 
 `Sandbox.run` sends the student's cells to a child forked from the warm template (which holds every
-probe, handed to it once per batch), then reads one result per probe. A probe that times out or kills its child costs only itself: the
-parent kills the child's whole process tree and forks a new child that resumes after it. A time-out
-also skips the rest of that probe's group (the same method would hang again).
+probe, handed to it once per batch), then reads one result per probe. A probe that times out or
+kills its child costs only itself: the parent kills the child's whole process tree and forks a new
+child that resumes after it. A time-out also skips the rest of that probe's group (the same method
+would hang again).
 """
 from __future__ import annotations
 
@@ -67,7 +68,6 @@ class Sandbox:
         self._zygote = None if self.bubblewrap else Zygote.start(
             mode, user_namespace=self.isolation_mode.name == "user-namespaces")
         self._probe_cache: dict = {}  # see _suite
-        self._suites_sent: list = []
         self._suite_messages: dict = {}  # suite -> what register_suite got, for templates started later
         if self.bubblewrap:
             self._template(())  # starts now (its interpreter loads torch while the grader builds its suite)
@@ -166,12 +166,10 @@ class Sandbox:
             for probe in probes:
                 index.append({"steps": list(probe.steps), "first": len(tensors), "count": len(probe.tensors)})
                 tensors.extend(probe.tensors)
-            suite = str(len(self._suites_sent))
-            self._suites_sent.append(key)
+            suite = str(len(self._suite_messages))
             self._register_suite(suite, {"checks": index, "forbidden": self.forbidden}, wire.encode_tensors(tensors))
-            cached = (tuple(probes), suite)
-            if len(self._probe_cache) < 32:  # a few lists in practice: the suite, --parts subsets
-                self._probe_cache[key] = cached
+            # kept, as the templates keep the suite (a few lists in practice: the suite, --parts subsets)
+            cached = self._probe_cache[key] = (tuple(probes), suite)
         return cached[1]
 
     def _run(self, cells, probes, uid, output_fd, extra_hide) -> RunOutcome:

@@ -5,10 +5,10 @@ Requests arrive on a SOCK_SEQPACKET control socket as JSON with two file descrip
 child's end of its result socket and the write end of its output pipe); the reply is the pid of the
 child's process group, which the parent kills on a time-out. Once per list of probes, a "suite"
 request hands the template the checks and their tensors (one socket attached, the frame read from
-it): every child finds them in the template's memory instead of receiving and decoding them. Per request the zygote forks the child
-(as root: into a new PID namespace) which starts a new session and, as root, makes new
-network, mount and IPC namespaces; as PID 1 of its namespace it takes every process it started
-with it when it dies. The zygote reaps it and reports how it ended on the child's result socket.
+it): every child finds them in the template's memory instead of receiving and decoding them. Per
+request the zygote forks the child (as root: into a new PID namespace) which starts a new session
+and, as root, makes new network, mount and IPC namespaces; as PID 1 of its namespace it takes every
+process it started with it when it dies. The zygote reaps it and reports how it ended on the child's result socket.
 
 The template is normally a fork of the grader taken before the grader imports `solution` (cheap:
 torch is already loaded); where that is unsafe (solution already imported, or threads running, as
