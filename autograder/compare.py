@@ -2,7 +2,8 @@
 
 Shape and dtype are compared exactly (plain allclose would broadcast (1, D) against (D,)), then
 values within the dtype's tolerance. The result says what differs without revealing the expected
-values themselves.
+values themselves: shapes, dtypes and which entries are wrong, never a size of the error (for an
+output of zeros, "off by up to X" is the largest expected value).
 """
 from __future__ import annotations
 
@@ -54,7 +55,21 @@ def _compare(output: str, got, expected: torch.Tensor, tolerance, shape_only: bo
         return Mismatch(output, "nonfinite", f"{output} contains {value} where a finite number belongs", got, expected)
     error = (got64 - expected64).abs()
     allowed = tolerance.atol + tolerance.rtol * expected64.abs()
-    if got.numel() and (error > allowed).any():
-        return Mismatch(output, "value", f"{output} has wrong values (off by up to {error.max().item():.3g})",
-                        got, expected)
+    wrong = error > allowed
+    if got.numel() and wrong.any():
+        return Mismatch(output, "value", f"{output} has wrong values ({_which(wrong)})", got, expected)
     return None
+
+
+def _which(wrong: torch.Tensor) -> str:
+    """Which entries are wrong, by count and place: never by how much."""
+    if wrong.dim() == 0:
+        return "its one entry"
+    count, total = int(wrong.sum()), wrong.numel()
+    if count == total:
+        return f"all {total} entries"
+    if wrong.dim() == 2:
+        rows = wrong.any(dim=1).nonzero().flatten().tolist()
+        where = f"row {rows[0]}" if len(rows) == 1 else f"rows {', '.join(map(str, rows[:6]))}{', ...' if len(rows) > 6 else ''}"
+        return f"{count} of {total} entries, in {where}"
+    return f"{count} of {total} entries"

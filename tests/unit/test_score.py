@@ -27,7 +27,7 @@ def test_matching_outputs_earn_the_points():
 def test_a_wrong_output_earns_nothing_and_says_what_went_in():
     result = score(ProbeOutcome(outputs={"db": DB + 1}))
     assert (result.passed, result.score, result.max_score) == (False, 0.0, 2.0)
-    assert result.message == "Given: x float64 (5, 4).\ndb has wrong values (off by up to 1)"
+    assert result.message == "Given: x float64 (5, 4).\ndb has wrong values (all 3 entries)"
 
 
 def test_a_wrong_shape_is_named():
