@@ -1,20 +1,33 @@
-"""Name the mistake behind failed checks: a catalogue of known wrong variants, tested on the outputs.
+"""Name the mistake behind failed checks: the engine. What each layer's mistakes are lives with the
+layer, in its part's checks module (VARIANTS, FORMULAS, REGIONS, NOT_FINITE); nothing here names a
+layer.
 
-Pure and parent-side, like score.py. When checks fail, every wrong variant in the catalogue predicts
-what a student who made that one mistake would have returned on the same hidden inputs: a *variant*
-is an oracle layer with one mistake built in (reference.py's autograd classes, subclassed), run
-through the check's own probe; a *transform* is a mistake that any output can have (wrong sign, a
-factor N, transposed, an extra dimension, ...) applied to the oracle's output. A variant is accepted
-only when it explains at least one failed output and contradicts none: wherever it predicts a wrong
-value, the student's value is that wrong value; where it predicts the right value, it says nothing
-(another mistake may be at work there). Causes are then chosen greedily, the one that explains most
-failed checks first, so one bug that fails seven checks is one cause, and a check that passed rules
-out every variant that would have failed it.
+Pure and parent-side, like score.py. When checks fail, every wrong variant in the failing part's
+catalogue predicts what a student who made that one mistake would have returned on the same hidden
+inputs: a *variant* is the part's oracle with one mistake built in (a subclass of it, made by
+`wrong_forward`, `wrong_backward`, `changes_input` or by hand), run through the check's own probe; a
+*transform* is a mistake that any output can have (wrong sign, a factor N, transposed, an extra
+dimension, ...) applied to the oracle's output. A variant is accepted only when it explains at least
+one failed output and contradicts none: wherever it predicts a wrong value, the student's value is
+that wrong value; where it predicts the right value, it says nothing (another mistake may be at work
+there). Causes are then chosen greedily, the one that explains most failed checks first, so one bug
+that fails seven checks is one cause, and a check that passed rules out every variant that would
+have failed it. Checks no single cause explains may be explained by a pair: a variant whose output
+also has one of the transforms (a `-y/S` that lacks the 1/N and divides everywhere), or the wrong
+dtype together with the value cause of the same check.
 
 Causes that need no prediction come from the kind of failure: a method that is not written yet, an
 exception (class, method, line), a forbidden call, a None, the wrong dtype, an input changed in place.
 
-Adding a known mistake is adding one entry to VARIANTS (or TRANSFORMS), with its sentence.
+A part's checks module teaches the engine its layer with module attributes (all optional):
+
+    VARIANTS    list of variant(...): the layer with one known mistake built in, with its sentence
+    FORMULAS    output -> the rule it must follow, in the notebook's notation (hints.reminder)
+    REGIONS     output -> Region: right in one region of the output, wrong in the rest
+    NOT_FINITE  what to look at when an output is nan or infinite
+
+Adding a known mistake is adding one entry to its part's VARIANTS (or to TRANSFORMS, here, for a
+mistake any output can have).
 """
 from __future__ import annotations
 
@@ -24,15 +37,9 @@ from typing import Callable
 
 import torch
 
-from .checks import reference as R
 from .compare import compare
+from .records import GraderError
 from .sandbox.probe import ProbeError, run_probe
-
-# What a method's positional arguments are called in the notebook, for sentences.
-ARGUMENTS = {
-    "Linear.forward": ("x",), "Linear.backward": ("dh",), "ReLU.forward": ("h",), "ReLU.backward": ("dr",),
-    "Softmax.forward": ("r",), "Softmax.backward": ("dS",), "NLLLoss.forward": ("S", "y"), "NLLLoss.backward": (),
-}
 
 
 @dataclass(frozen=True)
@@ -48,326 +55,123 @@ class Cause:
         return {"key": self.key, "method": self.method, "text": self.text, "hint": self.hint}
 
 
-# --- the catalogue: layers with one mistake built in ------------------------------------------
-
-def _forward(base, math):
-    """The oracle returning another forward formula. What backward uses is what a student stores:
-    the inputs (so backward stays correct), except for Softmax, whose backward uses the S it returned."""
-
-    def forward(self, *inputs):
-        base.forward(self, *inputs)
-        params = [getattr(self, name).detach().double() for name in base.params]
-        self._wrong = math(*[t.detach().double() for t in inputs], *params).detach()
-        return self._wrong.to(self._dtype)
-
-    attributes = {"forward": forward}
-    if base is R.Softmax:
-        attributes["backward"] = lambda self, dS: _softmax_vjp(self._wrong, dS.double()).to(self._dtype)
-    return type(base.__name__, (base,), attributes)
-
-
-def _softmax_vjp(S, dS):
-    return S * (dS - (dS * S).sum(dim=1, keepdim=True))
-
-
-def _backward(base, grad):
-    """The oracle with another backward: grad(layer, upstream float64) -> the returned gradient."""
-
-    def backward(self, *upstream):
-        up = upstream[0].double() if upstream else torch.ones((), dtype=torch.float64)
-        R.AutogradLayer._vjp(self, up)  # sets the parameter gradients, as the correct one does
-        return grad(self, up).to(self._dtype)
-
-    return type(base.__name__, (base,), {"backward": backward})
-
-
-def _changes_input(base, method: str, change):
-    """The oracle's results, plus change(layer, *args) applied to the caller's tensors afterwards."""
-
-    def call(self, *args):
-        result = getattr(base, method)(self, *[a.clone() for a in args])
-        change(self, *args)
-        return result
-
-    return type(base.__name__, (base,), {method: call})
-
-
-def _linear_grads(edit):
-    """Linear whose backward edits (dx, dW, db) computed correctly: edit(layer, dh, dx, dW, db)."""
-
-    class Variant(R.Linear):
-        def backward(self, dh):
-            dx = R.Linear.backward(self, dh)
-            dx, self.dW, self.db = edit(self, dh, dx, self.dW, self.db)
-            return dx
-
-    Variant.__name__ = "Linear"
-    return Variant
-
-
-def _accumulating_linear(which):
-    class Variant(R.Linear):
-        def backward(self, dh):
-            before = {name: getattr(self, name) for name in which}
-            dx = R.Linear.backward(self, dh)
-            for name, old in before.items():
-                if old is not None:
-                    setattr(self, name, getattr(self, name) + old)
-            return dx
-
-    Variant.__name__ = "Linear"
-    return Variant
-
-
-class _AccumulatingNLL(R.NLLLoss):
-    def backward(self):
-        dS = R.NLLLoss.backward(self)
-        self._total = dS if getattr(self, "_total", None) is None else self._total + dS
-        return self._total
-
-
-def _x(layer):
-    return layer._inputs[0].detach()
-
-
-def _S(layer):
-    return layer._out.detach()
-
-
-def _true(layer):
-    """NLL: the one-hot y as float64."""
-    return layer._inputs[1].detach()
-
-
-def _nll(loss_of_rows):
-    """NLL with another forward: loss_of_rows(S, y) -> the loss."""
-    return _forward(R.NLLLoss, loss_of_rows)
-
-
-def _at_true(S, y):
-    return (S * y).sum(dim=1)
-
-
-def _nll_grad(true_entry, off_entry=0.0):
-    """NLL backward: true_entry(p, N) at the true class, off_entry elsewhere."""
-
-    def grad(layer, up):
-        S, y = layer._inputs[0].detach(), _true(layer)
-        p, n = _at_true(S, y), S.shape[0]
-        return torch.where(y > 0, true_entry(p, n)[:, None].expand_as(S), torch.full_like(S, off_entry))
-
-    return _backward(R.NLLLoss, grad)
-
-
-def _rowsum(t):
-    return t.sum(dim=1, keepdim=True)
-
-
-def _stable_exp(r):
-    return (r - r.max(dim=1, keepdim=True).values).exp()
-
+# --- what a part's module writes its catalogue with ------------------------------------------
 
 @dataclass(frozen=True)
 class Variant:
     cause: Cause
-    cls: str
-    build: Callable[[], type]
+    build: Callable[[type], type]  # the part's oracle class -> a class with the mistake built in
     # failed checks it must explain to be named: a variant that picks one class out of C matches
     # any other code picking that class by chance (one check in ten, say), so one is no evidence
     min_explained: int = 1
 
-
-def _v(method, key, text, hint, build, min_explained: int = 1) -> Variant:
-    return Variant(Cause(f"{method}:{key}", method, text, hint), method.split(".")[0], build, min_explained)
-
-
-VARIANTS = [
-    # Linear ------------------------------------------------------------------------------------
-    _v("Linear.forward", "bias_subtracted", "Linear.forward subtracts the bias b instead of adding it.",
-       "h = x W + b", lambda: _forward(R.Linear, lambda x, W, b: x @ W - b)),
-    _v("Linear.forward", "bias_missing", "Linear.forward leaves out the bias b.",
-       "h = x W + b", lambda: _forward(R.Linear, lambda x, W, b: x @ W)),
-    _v("Linear.backward", "dx_ignores_W", "Linear.backward returns the upstream gradient dh as dx, without multiplying by Wᵀ.",
-       "dx = dh Wᵀ", lambda: _linear_grads(lambda s, dh, dx, dW, db: (dh.to(dx.dtype), dW, db))),
-    _v("Linear.backward", "dW_over_N", "Linear.backward divides dW by N (the batch size): the 1/N is already in the loss's gradient.",
-       "dW = xᵀ dh, with no 1/N", lambda: _linear_grads(lambda s, dh, dx, dW, db: (dx, dW / dh.shape[0], db))),
-    _v("Linear.backward", "db_mean", "Linear.backward averages dh over the rows for db; db is the sum over the rows.",
-       "db = dh.sum(dim=0)", lambda: _linear_grads(lambda s, dh, dx, dW, db: (dx, dW, db / dh.shape[0]))),
-    _v("Linear.backward", "db_wrong_axis", "Linear.backward sums dh over the wrong axis for db: sum over the rows (dim=0), one entry per output feature.",
-       "db = dh.sum(dim=0)", lambda: _linear_grads(lambda s, dh, dx, dW, db: (dx, dW, dh.sum(dim=1)))),
-    _v("Linear.backward", "dW_is_dh", "Linear.backward sets dW to dh itself, without the product with x.",
-       "dW = xᵀ dh", lambda: _linear_grads(lambda s, dh, dx, dW, db: (dx, dh, db))),
-    _v("Linear.backward", "dW_is_x", "Linear.backward sets dW from x alone, without the product with dh.",
-       "dW = xᵀ dh", lambda: _linear_grads(lambda s, dh, dx, dW, db: (dx, s.x_seen.T, db))),
-    _v("Linear.backward", "accumulates_dW", "Linear.backward adds to dW on every call instead of overwriting it, so a second call doubles it.",
-       "assign self.dW = ..., don't add to it", lambda: _accumulating_linear(("dW",))),
-    _v("Linear.backward", "accumulates_db", "Linear.backward adds to db on every call instead of overwriting it, so a second call doubles it.",
-       "assign self.db = ..., don't add to it", lambda: _accumulating_linear(("db",))),
-    _v("Linear.backward", "accumulates", "Linear.backward adds to dW and db on every call instead of overwriting them.",
-       "assign self.dW = ... and self.db = ...", lambda: _accumulating_linear(("dW", "db"))),
-    _v("Linear.backward", "x_transposed_in_place", "Linear.backward transposes the stored x in place (t_()), which changes the caller's x.",
-       "use x.T, which makes no change to x", lambda: _changes_input(R.Linear, "backward", lambda s, dh: s.x_seen.t_())),
-    # ReLU --------------------------------------------------------------------------------------
-    _v("ReLU.forward", "clamps_input", "ReLU.forward clamps its input h in place, so the caller's h changes.",
-       "h.clamp(min=0) returns a new tensor; h.clamp_(min=0) and h[h < 0] = 0 overwrite h",
-       lambda: _changes_input(R.ReLU, "forward", lambda s, h: h.clamp_(min=0))),
-    _v("ReLU.forward", "clamps_at_one", "ReLU.forward clamps at 1 instead of 0.",
-       "r = max(0, h)", lambda: _forward(R.ReLU, lambda h: h.clamp(min=1))),
-    _v("Linear.backward", "dx_is_W", "Linear.backward returns Wᵀ alone as dx, without the product with dh.",
-       "dx = dh Wᵀ", lambda: _linear_grads(lambda s, dh, dx, dW, db: (s.W.T, dW, db))),
-    _v("ReLU.backward", "divides_by_mask", "ReLU.backward divides dr by the mask where it must multiply, so dh is infinite where h ≤ 0.",
-       "dh = dr ⊙ (h > 0)", lambda: _backward(R.ReLU, lambda s, dr: dr / (_x(s) > 0).double())),
-    _v("ReLU.backward", "gradient_one_at_zero", "ReLU.backward lets the gradient through where h is exactly 0; there it must be 0.",
-       "mask with (h > 0), not (h >= 0)", lambda: _backward(R.ReLU, lambda s, dr: dr * (_x(s) >= 0))),
-    _v("ReLU.backward", "ignores_upstream", "ReLU.backward returns the mask (h > 0) alone, without multiplying by the upstream gradient dr.",
-       "dh = dr ⊙ (h > 0)", lambda: _backward(R.ReLU, lambda s, dr: (_x(s) > 0).double())),
-    _v("ReLU.backward", "returns_upstream", "ReLU.backward returns the upstream gradient dr unchanged: the gradient must be 0 where h ≤ 0.",
-       "dh = dr ⊙ (h > 0)", lambda: _backward(R.ReLU, lambda s, dr: dr)),
-    _v("ReLU.backward", "masks_upstream_in_place", "ReLU.backward zeroes entries of the upstream gradient dr in place, so the caller's dr changes.",
-       "multiply into a new tensor: dr * (h > 0)",
-       lambda: _changes_input(R.ReLU, "backward", lambda s, dr: dr.mul_((_x(s) > 0).to(dr.dtype)))),
-    # Softmax -----------------------------------------------------------------------------------
-    _v("Softmax.forward", "no_max_shift", "Softmax.forward is not stable for large logits: exp overflows (or every entry underflows to 0/0).",
-       "subtract each row's own maximum from r before exp (softmax does not change)",
-       lambda: _forward(R.Softmax, lambda r: r.exp() / _rowsum(r.exp()))),
-    _v("Softmax.forward", "global_max", "Softmax.forward subtracts the maximum of the whole batch; rows far below it underflow to 0/0.",
-       "subtract each row's own maximum: r.max(dim=1, keepdim=True)",
-       lambda: _forward(R.Softmax, lambda r: (r - r.max()).exp() / _rowsum((r - r.max()).exp()))),
-    _v("Softmax.forward", "column_max", "Softmax.forward subtracts each column's maximum instead of each row's.",
-       "r.max(dim=1, keepdim=True): one maximum per row (per example)",
-       lambda: _forward(R.Softmax, lambda r: (r - r.max(dim=0).values).exp() / _rowsum((r - r.max(dim=0).values).exp()))),
-    _v("Softmax.forward", "normalises_columns", "Softmax.forward normalises the columns (dim=0) instead of the rows: each row is one example and must sum to 1.",
-       "divide by the sum over dim=1 (keepdim=True)",
-       lambda: _forward(R.Softmax, lambda r: _stable_exp(r) / _stable_exp(r).sum(dim=0, keepdim=True))),
-    _v("Softmax.forward", "not_normalised", "Softmax.forward returns exp(r − max) without dividing by the row's sum.",
-       "S = e / e.sum(dim=1, keepdim=True)", lambda: _forward(R.Softmax, _stable_exp)),
-    _v("Softmax.forward", "mean_normaliser", "Softmax.forward divides by the row's mean instead of its sum.",
-       "S = e / e.sum(dim=1, keepdim=True)",
-       lambda: _forward(R.Softmax, lambda r: _stable_exp(r) / _stable_exp(r).mean(dim=1, keepdim=True))),
-    _v("Softmax.forward", "multiplies_by_sum", "Softmax.forward multiplies by the row's sum where it must divide by it.",
-       "S = e / e.sum(dim=1, keepdim=True)",
-       lambda: _forward(R.Softmax, lambda r: _stable_exp(r) * _rowsum(_stable_exp(r)))),
-    _v("Softmax.forward", "expm1", "Softmax.forward uses expm1 (exp − 1) where exp belongs.",
-       "e = z.exp()", lambda: _forward(R.Softmax, lambda r: (r - r.max(dim=1, keepdim=True).values).expm1()
-                                       / _rowsum((r - r.max(dim=1, keepdim=True).values).expm1()))),
-    _v("Softmax.forward", "shifts_input", "Softmax.forward subtracts the row maximum from r in place, so the caller's r changes.",
-       "z = r - r.max(...) makes a new tensor; r -= ... overwrites r",
-       lambda: _changes_input(R.Softmax, "forward", lambda s, r: r.sub_(r.max(dim=1, keepdim=True).values))),
-    _v("Softmax.backward", "diagonal_only", "Softmax.backward uses only the diagonal S(1 − S) of the Jacobian and drops the −S_i S_j terms.",
-       "dr = S ⊙ (dS − rowsum(dS ⊙ S))", lambda: _backward(R.Softmax, lambda s, dS: _S(s) * (1 - _S(s)) * dS)),
-    _v("Softmax.backward", "ignores_upstream", "Softmax.backward ignores the upstream gradient dS.",
-       "dr = S ⊙ (dS − rowsum(dS ⊙ S))", lambda: _backward(R.Softmax, lambda s, dS: _S(s) * (1 - _S(s)))),
-    _v("Softmax.backward", "sums_over_batch", "Softmax.backward sums dS ⊙ S over the batch (dim=0) instead of over each row's classes.",
-       "rowsum = (dS * S).sum(dim=1, keepdim=True)",
-       lambda: _backward(R.Softmax, lambda s, dS: _S(s) * (dS - (dS * _S(s)).sum(dim=0, keepdim=True)))),
-    _v("Softmax.backward", "mean_not_sum", "Softmax.backward averages dS ⊙ S over the row where it must sum it.",
-       "rowsum = (dS * S).sum(dim=1, keepdim=True)",
-       lambda: _backward(R.Softmax, lambda s, dS: _S(s) * (dS - (dS * _S(s)).mean(dim=1, keepdim=True)))),
-    _v("Softmax.backward", "missing_row_term", "Softmax.backward returns S ⊙ dS and leaves out the − rowsum(dS ⊙ S) term.",
-       "dr = S ⊙ (dS − rowsum(dS ⊙ S))", lambda: _backward(R.Softmax, lambda s, dS: _S(s) * dS)),
-    _v("Softmax.backward", "missing_outer_S", "Softmax.backward leaves out the outer factor S: dr = S ⊙ (dS − rowsum(dS ⊙ S)).",
-       "multiply the bracket by S", lambda: _backward(R.Softmax, lambda s, dS: dS - _rowsum(dS * _S(s)))),
-    _v("Softmax.backward", "missing_inner_S", "Softmax.backward sums dS over the row without weighting it by S.",
-       "rowsum(dS ⊙ S), not rowsum(dS)", lambda: _backward(R.Softmax, lambda s, dS: _S(s) * (dS - _rowsum(dS)))),
-    _v("Softmax.backward", "row_term_added", "Softmax.backward adds rowsum(dS ⊙ S) where it must subtract it.",
-       "dr = S ⊙ (dS − rowsum(dS ⊙ S))", lambda: _backward(R.Softmax, lambda s, dS: _S(s) * (dS + _rowsum(dS * _S(s))))),
-    _v("Softmax.backward", "row_term_only", "Softmax.backward keeps only the S ⊙ rowsum(dS ⊙ S) term and drops S ⊙ dS.",
-       "dr = S ⊙ (dS − rowsum(dS ⊙ S))", lambda: _backward(R.Softmax, lambda s, dS: _S(s) * _rowsum(dS * _S(s)))),
-    _v("Softmax.backward", "returns_S", "Softmax.backward returns S itself and ignores the upstream gradient dS.",
-       "dr = S ⊙ (dS − rowsum(dS ⊙ S))", lambda: _backward(R.Softmax, lambda s, dS: _S(s))),
-    _v("Softmax.backward", "row_term_without_dS", "Softmax.backward sums S over the row where it must sum dS ⊙ S.",
-       "rowsum(dS ⊙ S)", lambda: _backward(R.Softmax, lambda s, dS: _S(s) * (dS - _rowsum(_S(s))))),
-    _v("Softmax.backward", "divides_by_S", "Softmax.backward divides by S where it must multiply by it.",
-       "dr = S ⊙ (dS − rowsum(dS ⊙ S))", lambda: _backward(R.Softmax, lambda s, dS: _S(s) / (dS - _rowsum(dS * _S(s))))),
-    _v("Softmax.backward", "updates_upstream", "Softmax.backward subtracts from the upstream gradient dS in place, so the caller's dS changes.",
-       "compute dS - ... into a new tensor; dS -= ... overwrites it",
-       lambda: _changes_input(R.Softmax, "backward", lambda s, dS: dS.sub_(_rowsum(dS * _S(s).to(dS.dtype))))),
-    # NLLLoss -----------------------------------------------------------------------------------
-    _v("NLLLoss.forward", "log1p", "NLLLoss.forward uses log1p (log(1 + S)) where log belongs.",
-       "L = −mean(log S at the true class)", lambda: _nll(lambda S, y: -_at_true(S, y).log1p().mean())),
-    _v("NLLLoss.forward", "predicted_class", "NLLLoss.forward takes the class from S (the prediction) instead of y (the true class).",
-       "the true class of row i is y[i].argmax()", lambda: _nll_at_class(lambda S, y: S.argmax(dim=1)), min_explained=2),
-    _v("NLLLoss.forward", "wrong_class", "NLLLoss takes S at a class where y is 0 (argmin instead of argmax?), not at the true class.",
-       "the true class of row i is y[i].argmax()", lambda: _nll_at_class(lambda S, y: y.argmin(dim=1)), min_explained=2),
-    _v("NLLLoss.forward", "log_of_zeros", "NLLLoss.forward takes the log of every entry of S, so exact zeros off the true class give 0·log 0 = nan.",
-       "log only the true-class probabilities (index with the labels, or gather)",
-       lambda: _nll(lambda S, y: -(y * S.log()).sum() / S.shape[0])),
-    _v("NLLLoss.forward", "clamps_S", "NLLLoss.forward clamps S in place, so the caller's S changes where it held zeros.",
-       "S.clamp(min=...) makes a new tensor; S.clamp_(...) overwrites S (and log only the true class: no clamp needed)",
-       lambda: _changes_input(R.NLLLoss, "forward", lambda s, S, y: S.clamp_(min=1e-12))),
-    _v("NLLLoss.forward", "nudges_S", "NLLLoss.forward adds a small epsilon to S in place, so the caller's S changes.",
-       "S + eps makes a new tensor; S += eps overwrites S",
-       lambda: _changes_input(R.NLLLoss, "forward", lambda s, S, y: S.add_(1e-12))),
-    _v("NLLLoss.backward", "ones_off_true", "NLLLoss.backward starts dS from ones instead of zeros: entries off the true class must be 0.",
-       "dS = torch.zeros_like(S), then set the true-class entries", lambda: _nll_grad(lambda p, n: -1 / (n * p), 1.0)),
-    _v("NLLLoss.backward", "divides_by_C", "NLLLoss.backward divides by the number of classes C where N (the number of rows) belongs.",
-       "N = S.shape[0]", lambda: _nll_by_columns()),
-    _v("NLLLoss.backward", "missing_1_over_S", "NLLLoss.backward leaves out the 1/S: the derivative of −log S is −1/S.",
-       "dS = −1/(N S) at the true class", lambda: _nll_grad(lambda p, n: -torch.ones_like(p) / n)),
-    _v("NLLLoss.backward", "times_S", "NLLLoss.backward multiplies by S where it must divide: the derivative of −log S is −1/S.",
-       "dS = −1/(N S) at the true class", lambda: _nll_grad(lambda p, n: -p / n)),
-    _v("NLLLoss.backward", "true_entry_not_set", "NLLLoss.backward never writes the true-class entries of dS: it returns all zeros.",
-       "dS[rows, labels] = −1/(N S[rows, labels])", lambda: _nll_grad(lambda p, n: torch.zeros_like(p))),
-    _v("NLLLoss.backward", "divides_everywhere", "NLLLoss.backward divides by S everywhere, so exact zeros of S give 0/0 = nan off the true class.",
-       "compute −1/(N S) only at the true class", lambda: _nll_divides_everywhere()),
-    _v("NLLLoss.backward", "accumulates", "NLLLoss.backward adds to a stored gradient on every call instead of returning a fresh one.",
-       "build dS anew in every call", lambda: _AccumulatingNLL),
-    _v("NLLLoss.backward", "reuses_S", "NLLLoss.backward writes the gradient into S itself (S.zero_() or similar), so the caller's S changes.",
-       "dS = torch.zeros_like(S) makes a new tensor", lambda: _nll_reuses_S()),
-]
+    @property
+    def cls(self) -> str:
+        return self.cause.method.split(".")[0]
 
 
-def _nll_at_class(labels):
-    """NLL (forward and backward) at other classes than the true one: labels(S, y) -> class per row."""
-
-    class Variant(R.NLLLoss):
-        def forward(self, S, y):
-            picked = torch.nn.functional.one_hot(labels(S, y), S.shape[1]).to(y.dtype)
-            return R.NLLLoss.forward(self, S, picked)
-
-    Variant.__name__ = "NLLLoss"
-    return Variant
+def variant(method: str, key: str, text: str, hint: str, build: Callable[[type], type],
+            min_explained: int = 1) -> Variant:
+    """One catalogue entry: method "Class.method", a key stable across students, the sentence, the hint."""
+    return Variant(Cause(f"{method}:{key}", method, text, hint), build, min_explained)
 
 
-def _nll_by_columns():
-    def grad(layer, up):
-        S, y = layer._inputs[0].detach(), _true(layer)
-        return torch.where(y > 0, -1 / (S.shape[1] * S), torch.zeros_like(S))
-
-    return _backward(R.NLLLoss, grad)
+def inputs_of(layer) -> list[torch.Tensor]:
+    """What the oracle's forward was given, as float64 tensors."""
+    return [t.detach() for t in layer._inputs]
 
 
-def _nll_divides_everywhere():
-    def grad(layer, up):
-        S, y = layer._inputs[0].detach(), _true(layer)
-        return -y / (S.shape[0] * S)
-
-    return _backward(R.NLLLoss, grad)
+def output_of(layer) -> torch.Tensor:
+    """What the oracle's forward computed, in float64."""
+    return layer._out.detach()
 
 
-def _nll_reuses_S():
-    class Variant(R.NLLLoss):
-        def forward(self, S, y):
-            self.S_seen = S
-            return R.NLLLoss.forward(self, S.clone(), y)
+def wrong_forward(math: Callable, backward: Callable | None = None) -> Callable[[type], type]:
+    """The oracle returning another forward formula, math(*inputs, *params) in float64. What the
+    correct backward uses is what a student stores: the inputs (so backward stays correct); a layer
+    whose backward uses the output it returned says how: backward(that output, upstream) in float64."""
 
-        def backward(self):
-            dS = R.NLLLoss.backward(self)
-            self.S_seen.copy_(dS.to(self.S_seen.dtype))
-            return dS
+    def build(base):
+        def forward(self, *inputs):
+            base.forward(self, *inputs)
+            params = [getattr(self, name).detach().double() for name in base.params]
+            self._wrong = math(*[t.detach().double() for t in inputs], *params).detach()
+            return self._wrong.to(self._dtype)
 
-    Variant.__name__ = "NLLLoss"
-    return Variant
+        attributes = {"forward": forward}
+        if backward is not None:
+            attributes["backward"] = lambda self, up: backward(self._wrong, up.double()).to(self._dtype)
+        return type(base.__name__, (base,), attributes)
+
+    return build
 
 
-def _keep_x(cls):
-    """Every Linear variant remembers the caller's x as `x_seen`."""
+def wrong_backward(grad: Callable) -> Callable[[type], type]:
+    """The oracle with another backward: grad(layer, upstream float64) -> the returned gradient
+    (inputs_of(layer), output_of(layer) are what forward saw and computed)."""
 
-    def forward(self, x):
-        self.x_seen = x
-        return cls.forward(self, x)
+    def build(base):
+        def backward(self, *upstream):
+            up = upstream[0].double() if upstream else torch.ones((), dtype=torch.float64)
+            self._vjp(up)  # sets the parameter gradients, as the correct one does
+            return grad(self, up).to(self._dtype)
 
-    return type(cls.__name__, (cls,), {"forward": forward})
+        return type(base.__name__, (base,), {"backward": backward})
+
+    return build
+
+
+def changes_input(method: str, change: Callable) -> Callable[[type], type]:
+    """The oracle's results, plus change(layer, *args) applied to the caller's tensors afterwards."""
+
+    def build(base):
+        def call(self, *args):
+            result = getattr(base, method)(self, *[a.clone() for a in args])
+            change(self, *args)
+            return result
+
+        return type(base.__name__, (base,), {method: call})
+
+    return build
+
+
+@dataclass(frozen=True)
+class Region:
+    """Right in one region of an output, wrong in the rest: a cause named by where."""
+
+    key: str
+    inside: Callable[[dict], torch.Tensor]  # the probe's tensors by name (x, W, dh, ...) -> a mask
+    where: str  # "where h ≤ 0 (it is right where h > 0)"
+    rule: str  # the hint: what the output must be there
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """What one part's checks module teaches the engine about its layer."""
+
+    variants: tuple = ()
+    formulas: dict = field(default_factory=dict)  # output -> formula
+    regions: dict = field(default_factory=dict)  # output -> Region
+    not_finite: str = ""
+
+    @classmethod
+    def of(cls, module, cls_name: str = "") -> "Knowledge":
+        """The module's VARIANTS, FORMULAS, REGIONS and NOT_FINITE, checked (a one-line error if odd)."""
+        where = getattr(module, "__name__", "the checks module")
+        variants = tuple(getattr(module, "VARIANTS", ()) or ())
+        formulas = dict(getattr(module, "FORMULAS", {}) or {})
+        regions = dict(getattr(module, "REGIONS", {}) or {})
+        not_finite = getattr(module, "NOT_FINITE", "") or ""
+        odd = [repr(v)[:60] for v in variants if not isinstance(v, Variant) or (cls_name and v.cls != cls_name)]
+        odd += [repr(r)[:60] for r in regions.values() if not isinstance(r, Region)]
+        if odd or not isinstance(not_finite, str) or not all(isinstance(t, str) for t in formulas.values()):
+            raise GraderError(f"{where}: VARIANTS must hold diagnosis.variant(...) entries of class "
+                              f"{cls_name or '?'}, REGIONS diagnosis.Region(...)s, FORMULAS and NOT_FINITE text; "
+                              f"odd: {', '.join(odd) or 'FORMULAS or NOT_FINITE'}")
+        return cls(variants, formulas, regions, not_finite)
+
+
+NOTHING_KNOWN = Knowledge()
 
 
 # --- transforms: mistakes any output can have -------------------------------------------------
@@ -434,6 +238,7 @@ class Observation:
     shape_only: bool = False  # the check compares shapes only
     cls: str = ""  # the layer class the check builds (_layer_class): read thousands of times per student
     method: str = ""  # the method that produced the output (_method_of)
+    values_wrong: bool = False  # a dtype mismatch whose values are wrong too (in the coarser dtype's tolerance)
 
 
 def _close(a, b, tolerance) -> bool:
@@ -458,8 +263,8 @@ def _judge(observation: Observation, predicted) -> str:
         return ("explained" if observation.failed else "neutral") if got_shape == predicted.shape else "contradiction"
     if _close(predicted, observation.expected, observation.tolerance):
         return "neutral"  # the cause predicts the right value here: says nothing
-    if observation.kind == "dtype":
-        return "neutral"  # a dtype is its own cause; values may still match
+    if observation.kind == "dtype" and not observation.values_wrong:
+        return "neutral"  # a dtype is its own cause; the values are right
     if _close(observation.got, predicted, observation.tolerance):
         return "explained" if observation.failed else "neutral"
     return "contradiction"
@@ -471,25 +276,12 @@ def _context(entry) -> dict:
 
 
 def _named_tensors(entry) -> dict[str, torch.Tensor]:
-    """The probe's input tensors by their names in the notebook (x, W, b, dh, h, ...)."""
-    named, cls = {}, _layer_class(entry)
-    tensors = entry.check.probe.tensors
-    for step in entry.check.probe.steps:
-        if step["op"] == "set":
-            named[step["attr"]] = tensors[step["tensor"]]
-        elif step["op"] == "call":
-            for name, index in zip(ARGUMENTS.get(f"{cls}.{step['method']}", ()), step["args"]):
-                named[name] = tensors[index]
-    return named
-
-
-# (class, output) -> (the region of the output, from the inputs by name; where it is; the rule there)
-REGIONS = {
-    ("NLLLoss", "dS"): ("true_class", lambda t: t["y"] > 0, "at the true class (the zeros elsewhere are right)",
-                        "there dS must be −1/(N·S)"),
-    ("ReLU", "dh"): ("not_positive", lambda t: t["h"] <= 0, "where h ≤ 0 (it is right where h > 0)",
-                     "there dh must be 0"),
-}
+    """The probe's input tensors by their names in the notebook (x, W, b, dh, h, ...): the names
+    its checks module gave them (LayerProbe's labels), else the attributes it assigns."""
+    tensors, names = entry.check.probe.tensors, getattr(entry.check, "names", ())
+    if len(names) == len(tensors):
+        return dict(zip(names, tensors))
+    return {step["attr"]: tensors[step["tensor"]] for step in entry.check.probe.steps if step["op"] == "set"}
 
 
 def _located(observation: Observation, region) -> str:
@@ -531,7 +323,8 @@ class Catalogue:
     """Variant outputs per check, computed once (the inputs are fixed) and shared by all students."""
 
     def __init__(self, oracles: dict):
-        """oracles: class name -> the trusted class (the registry's, checks.oracle_classes)."""
+        """oracles: class name -> the trusted class (the registry's, checks.oracle_classes): each
+        variant is built on its class's oracle."""
         self._oracles = dict(oracles)
         self._cache: dict[tuple[str, str], dict | None] = {}
         self._lock = threading.Lock()
@@ -542,13 +335,12 @@ class Catalogue:
             if key in self._cache:
                 return self._cache[key]
         classes = dict(self._oracles)
-        built = variant.build()
-        classes[variant.cls] = _keep_x(built) if variant.cls == "Linear" else built
         try:
+            classes[variant.cls] = variant.build(self._oracles[variant.cls])
             with torch.no_grad():
                 outputs = run_probe(classes, list(entry.check.probe.steps),
                                     [t.clone() for t in entry.check.probe.tensors])
-        except (ProbeError, RuntimeError, IndexError, ValueError, TypeError):
+        except Exception:  # noqa: BLE001 (a course's own variant included)
             outputs = None  # a variant that cannot run on this probe predicts nothing here
         with self._lock:
             self._cache[key] = outputs
@@ -563,6 +355,7 @@ class _Candidate:
     explained: set = field(default_factory=set)  # check indices
     contradicted: bool = False
     min_explained: int = 1  # Variant.min_explained
+    parts: tuple = ()  # a pair's: the keys of its two causes alone
 
 
 def _structural(observation: Observation) -> Cause | None:
@@ -580,7 +373,7 @@ def _structural(observation: Observation) -> Cause | None:
                      "(h.clamp_(min=0), h[h < 0] = 0, x -= m)")
     if observation.kind == "type":
         got = observation.got
-        if out in ("dW", "db"):
+        if _is_attribute(observation.entry, out):
             return Cause(f"{method}:{out}_not_set", method, f"{method} does not set self.{out}.",
                          f"assign self.{out} = ... in backward")
         if got == "none":
@@ -594,8 +387,26 @@ def _structural(observation: Observation) -> Cause | None:
         # one cause per class: a forward that changes the dtype also changes what backward returns
         return Cause(f"{method.split('.')[0]}:dtype", method,
                      f"{method} returns {out} as {got} when its inputs are {wanted}: it must keep the input's dtype.",
-                     "create tensors with dtype=x.dtype (or zeros_like) and don't call .double()/.float()")
+                     DTYPE_HINTS.get((got, wanted), DTYPE_HINTS[None]))
     return None
+
+
+# how a dtype goes astray, by (returned, expected): the mechanisms real code shows
+DTYPE_HINTS = {
+    ("float64", "float32"): "a float64 value mixed in promotes the result: a NumPy array or a round trip through "
+                            "NumPy (x.numpy(), np.log(...), np.array(np.finfo(float).eps)), a tensor of NumPy float64 "
+                            "values (torch.as_tensor([np.finfo(float).eps])), dtype=torch.float64 or .double(); "
+                            "use Python numbers for constants, or make tensors with dtype=x.dtype",
+    ("float32", "float64"): "a tensor made without a dtype is float32 whatever the inputs (torch.zeros(shape), "
+                            "torch.ones(...), torch.tensor(value), a buffer made once in __init__), and so is a "
+                            "value passed through .item() or .float(); create it with dtype=x.dtype or zeros_like(x)",
+    None: "create tensors with dtype=x.dtype (or zeros_like) and don't call .double()/.float()",
+}
+
+
+def _is_attribute(entry, output: str) -> bool:
+    """The probe reads this output off the layer (self.dW), rather than taking it from a call."""
+    return any(step["op"] == "get" and step["out"] == output for step in entry.check.probe.steps)
 
 
 def _observations(entries, outcomes, results, tolerance) -> list[Observation]:
@@ -615,9 +426,15 @@ def _observations(entries, outcomes, results, tolerance) -> list[Observation]:
             if mismatch is None and shape_only and output not in check.compare:  # produced: dtype counts too
                 if isinstance(got, torch.Tensor) and got.dtype != expected.dtype:
                     mismatch = compare(output, got, expected, tol)
+            values_wrong = False
+            if mismatch is not None and mismatch.kind == "dtype" and not shape_only and tol is not _EXACT:
+                # values in the coarser of the two dtypes' tolerances: a float32 buffer's rounding is no mistake
+                tol = max(tol, tolerance.get(str(got.dtype).replace("torch.", ""), tol), key=lambda t: t.rtol)
+                values_wrong = not _close(got, expected, tol)
             observations.append(Observation(index, entry, output, got, expected, tol, mismatch is not None,
                                             mismatch.kind if mismatch else "", shape_only,
-                                            cls=_layer_class(entry), method=_method_of(entry, output)))
+                                            cls=_layer_class(entry), method=_method_of(entry, output),
+                                            values_wrong=values_wrong))
     return observations
 
 
@@ -658,10 +475,8 @@ def _named_input(entry, name: str, transposed: bool):
     return tensor
 
 
-def _formula(method: str, output: str) -> str:
-    from .hints import FORMULAS
-
-    return FORMULAS.get((method.split(".")[0], output), "")
+def _knowledge(entry) -> Knowledge:
+    return getattr(entry, "knowledge", NOTHING_KNOWN)
 
 
 def _not_averaged(observation: Observation) -> bool:
@@ -683,8 +498,9 @@ def explain(entries, outcomes, results, tolerance, catalogue: Catalogue) -> dict
         return candidates.setdefault(cause.key, _Candidate(cause, priority, len(candidates), min_explained=min_explained))
 
     # 1. variants of the classes that failed, judged on every observation of their class
+    knowledge = {o.cls: _knowledge(o.entry) for o in observations}
     failing_classes = {o.cls for o in failed}
-    for variant in VARIANTS:
+    for variant in (v for cls, known in knowledge.items() if cls in failing_classes for v in known.variants):
         if variant.cls not in failing_classes:
             continue
         found = candidate(variant.cause, 0, variant.min_explained)
@@ -717,35 +533,115 @@ def explain(entries, outcomes, results, tolerance, catalogue: Catalogue) -> dict
                 shown = f"{name}ᵀ" if transposed else name
                 cause = Cause(f"{method}:{output}:is_{name}{'_T' if transposed else ''}", method,
                               f"{method} returns {shown} as {output}, not the value computed from it.",
-                              _formula(method, output))
+                              knowledge[same[0].cls].formulas.get(output, ""))
                 _tally(candidate(cause, 1), same,
                        lambda o, n=name, t=transposed: _judge(o, _named_input(o.entry, n, t)))
     # 4. right in one region of the output, wrong in the rest
-    for (cls, output), (key, region, where, rule) in REGIONS.items():
+    for cls, output, region in ((c, out, r) for c, known in knowledge.items() for out, r in known.regions.items()):
         same = [o for o in observations if o.output == output and o.cls == cls]
         if not any(o.failed for o in same):
             continue
         method = same[0].method
-        cause = Cause(f"{method}:{output}:wrong_{key}", method, f"{method} gets {output} wrong {where}.", rule)
-        _tally(candidate(cause, 3), same, lambda o, r=region: _located(o, r))
+        cause = Cause(f"{method}:{output}:wrong_{region.key}", method, f"{method} gets {output} wrong {region.where}.",
+                      region.rule)
+        _tally(candidate(cause, 3), same, lambda o, r=region.inside: _located(o, r))
     # 5. kinds that are causes by themselves
     for observation in failed:
         cause = _structural(observation)
         if cause:
             candidate(cause, 2 if observation.output.endswith("_after") else -1).explained.add(observation.index)
     # greedy: the cause explaining most of the still unexplained failed checks first
-    live = [c for c in candidates.values() if len(c.explained) >= c.min_explained and not c.contradicted]
-    remaining = {o.index for o in failed}
+    viable = [c for c in candidates.values() if len(c.explained) >= c.min_explained and not c.contradicted]
+    remaining = _greedy(list(viable), {o.index for o in failed}, causes)
+    # 6. what no single cause explains: a variant whose output also has a transform's mistake
+    if remaining:
+        pairs = _pairs(observations, failed, remaining, knowledge, catalogue, len(candidates))
+        _greedy(pairs, remaining, causes, takes_over=True)
+        viable += pairs
+    # 7. a wrong dtype with wrong values too: the dtype cause and the values' cause, together
+    _with_dtype(causes, failed, viable)
+    return causes
+
+
+def _greedy(live: list, remaining: set, causes: dict, takes_over: bool = False) -> set:
+    """Assigns the cause explaining most of the remaining failed checks first; returns what is left.
+    takes_over: a pair also takes the checks its parts were given alone (one mistake, one item)."""
+    remaining = set(remaining)
     while remaining and live:
         best = max(live, key=lambda c: (len(c.explained & remaining), -c.priority, -c.order))
         gained = best.explained & remaining
         if not gained:
             break
-        for index in gained:
-            causes[index] = best.cause
+        for index in best.explained if takes_over else gained:
+            if index in gained or causes.get(index) and causes[index].key in best.parts:
+                causes[index] = best.cause
         remaining -= gained
         live.remove(best)
-    return causes
+    return remaining
+
+
+PAIRED = [t for t in TRANSFORMS if t.key not in ("zeros", "not_averaged")]  # a zero or a mean hides the variant
+
+
+def _pairs(observations, failed, remaining: set, knowledge: dict, catalogue: Catalogue, order: int) -> list:
+    """Variant × transform candidates for the classes with unexplained failed checks: the variant's
+    prediction, with the transform applied to one output of the variant's own method."""
+    pairs = []
+    for cls in sorted({o.cls for o in failed if o.index in remaining}):
+        mine = [o for o in observations if o.cls == cls]
+        targets = sorted({(o.output, o.method) for o in failed
+                          if o.cls == cls and o.index in remaining and not o.output.endswith("_after")})
+        for variant in knowledge[cls].variants:
+            predicted = {id(o): catalogue.predicted(variant, o.entry) for o in mine}
+            for output, method in targets:
+                if method != variant.cause.method:
+                    continue
+                for transform in PAIRED:
+                    alone = f"{method}:{output}:{transform.key}"
+                    cause = Cause(f"{variant.cause.key}+{output}:{transform.key}", method,
+                                  f"{variant.cause.text} {transform.text.format(method=method, out=output)}",
+                                  "; ".join(h for h in (variant.cause.hint, transform.hint) if h))
+                    found = _Candidate(cause, 0, order, min_explained=max(2, variant.min_explained),
+                                       parts=(variant.cause.key, alone))
+                    order += 1
+                    for o in mine:
+                        outputs = predicted[id(o)]
+                        guess = None if outputs is None else outputs.get(o.output)
+                        if isinstance(guess, torch.Tensor) and (o.output, o.method) == (output, method):
+                            try:
+                                guess = transform.apply(guess.double(), _context(o.entry))
+                            except (RuntimeError, IndexError):
+                                guess = None
+                        verdict = _judge(o, guess)
+                        if verdict == "contradiction" and (o.output.endswith("_after") or o.method == method):
+                            found.contradicted = True
+                            break
+                        if verdict == "explained":
+                            found.explained.add(o.index)
+                    if not found.contradicted and len(found.explained) >= found.min_explained:
+                        pairs.append(found)
+    return pairs
+
+
+def _with_dtype(causes: dict, failed, viable: list) -> None:
+    """A check whose output has the wrong dtype and wrong values gets both causes: the dtype's, and
+    the one that explains its values (else the dtype's alone, as the values may follow from it)."""
+    every_failed = {o.index for o in failed}
+    for observation in failed:
+        if observation.kind != "dtype" or not observation.values_wrong or observation.index not in causes:
+            continue
+        dtype = _structural(observation)
+        current = causes[observation.index]
+        if dtype.key in current.key.split("+") and current.key != dtype.key:
+            continue  # combined already
+        value = current if current.key != dtype.key else None
+        if value is None:
+            explaining = [c for c in viable if observation.index in c.explained and c.cause.key != dtype.key]
+            if explaining:
+                value = max(explaining, key=lambda c: (len(c.explained & every_failed), -c.priority, -c.order)).cause
+        if value is not None:
+            causes[observation.index] = Cause(f"{value.key}+{dtype.key}", value.method, f"{value.text} {dtype.text}",
+                                              "; ".join(h for h in (value.hint, dtype.hint) if h))
 
 
 # --- causes that are not about values ---------------------------------------------------------

@@ -4,7 +4,7 @@
     class = "Linear"                                  # the student's class (the notebook's contract)
     grade_id = "linear"                               # nbgrader grade_id of its answer cell
     checks_module = "autograder.checks.linear"        # defines checks(inputs) -> [Check]
-    oracle = "autograder.checks.reference:Linear"     # the trusted class the outputs are compared with
+    oracle = "autograder.checks.linear:Linear"        # the trusted class the outputs are compared with
     colour = "#4C72B0"                                # its colour in report.html (optional)
     [parts.linear.checks]                             # check -> points
     "forward.value" = 2
@@ -15,6 +15,10 @@ names (`pkg.mod`, `pkg.mod:Name`) or files (`tanh_checks.py`, `tanh_oracle.py:Ta
 TOML file that names them. The reference answers are the source notebook's answer cells; a part
 whose answer lives elsewhere names it in `solution` (a .py file): `reference_source` joins them into
 the full-marks submission that `autograder gradescope selfcheck` grades.
+
+A layer's knowledge lives in one place, its checks module: its checks, and optionally its oracle
+(the kit's own are there), its catalogue of known mistakes and its formulas (VARIANTS, FORMULAS,
+REGIONS, NOT_FINITE: see diagnosis.py), so a course's layer gets named causes for its own mistakes.
 
 Parts with a class are *layers*: the sandbox builds and calls that class. A part without one (the
 kit's `train`) only has checks. Modules named here are imported by the trusted parent alone, after

@@ -106,6 +106,6 @@ def score_all(entries, outcomes, static_forbidden: dict, tolerance: dict, catalo
             result.cause = cause.as_dict()
             result.message += f"\nCause: {cause.text}" + (f"\nHint: {cause.hint}" if cause.hint else "")
         else:
-            hint = reminder(mismatch, entries[index].check.probe.steps[0].get("cls", ""))
+            hint = reminder(mismatch, entries[index].knowledge)
             result.message += f"\nHint: {hint}" if hint else ""
     return results

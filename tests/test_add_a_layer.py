@@ -72,11 +72,42 @@ def test_grade_gives_the_new_layer_its_points_and_feedback(tmp_path):
     assert wrong.returncode == 0, wrong.stderr
     assert "4 / 6 points" in wrong.stdout
     assert "tanh.backward.grad" in wrong.stdout and "dz has wrong values" in wrong.stdout
+    # the course's own catalogue (tanh_checks.py's VARIANTS) names the mistake
+    assert "Tanh.backward uses 1 − a where the derivative of tanh is 1 − a²" in wrong.stdout
     assert "linear" not in wrong.stdout.split("tanh")[0]  # only the part asked for
     without = tmp_path / "without.ipynb"
     without.write_text(notebook_submission())
     missing = autograder("--config", str(COURSE_TOML), "grade", str(without), "--parts", "tanh")
     assert "the answer cell 'tanh' is missing" in missing.stdout and "Tanh" in missing.stdout
+
+
+TANH_MISTAKES = {  # a course's own mistakes -> the cause its checks module names for them
+    "return dout * (1 - self.out)": "Tanh.backward:one_minus_a",
+    "return 1 - self.out * self.out": "Tanh.backward:ignores_upstream",
+    "return dout * (1 - self.z * self.z)": "Tanh.backward:uses_input",
+    "return dout * (1 - self.out * self.out) / len(dout)": "Tanh.backward:dz:over_N",  # the kit's own transforms
+}
+
+
+@pytest.mark.parametrize("body", TANH_MISTAKES)
+def test_the_course_names_its_own_mistakes_with_no_edit_under_autograder(body, reference_source):
+    from autograder.checks import build_suite, oracle_classes
+    from autograder.diagnosis import Catalogue
+    from autograder.secret import course_inputs
+    from test_diagnosis import grade_in_process
+
+    config = load_config(COURSE_TOML)
+    suite = [e for e in build_suite(config, course_inputs(config)[0]) if e.check.part == "tanh"]
+    answer = tanh_answer().replace("self.out = torch.tanh(z)", "self.z = z\n        self.out = torch.tanh(z)")
+    answer = answer.replace("return dout * (1 - self.out * self.out)", body)
+    results = grade_in_process(reference_source + "\n\n" + answer, suite, config.tolerance,
+                               Catalogue(oracle_classes(config)))
+    failed = [r for r in results if not r.passed]
+    assert [r.name for r in failed] == ["tanh.backward.grad"]
+    assert failed[0].cause["key"] == TANH_MISTAKES[body]
+    right = grade_in_process(reference_source + "\n\n" + tanh_answer(), suite, config.tolerance,
+                             Catalogue(oracle_classes(config)))
+    assert all(r.passed and r.cause is None for r in right)
 
 
 @pytest.mark.slow

@@ -64,10 +64,17 @@ def value_level(check) -> bool:
     return not check.passed and not (check.cause and any(k in check.cause["key"] for k in NOT_VALUE_LEVEL))
 
 
-def test_every_variant_predicts_a_mistake_on_some_probe(config):
+def catalogue_of(suite) -> list:
+    """Every part's variants, once each (each part's checks module holds its own)."""
+    return list(dict.fromkeys(v for entry in suite for v in entry.knowledge.variants))
+
+
+def test_every_part_has_its_catalogue_and_no_variant_is_dead(config):
     suite = _layer_suite(config)
     catalogue = diagnosis.Catalogue(oracle_classes(config))
-    for variant in diagnosis.VARIANTS:
+    variants = catalogue_of(suite)
+    assert {v.cls for v in variants} == {part.cls for part in config.layers}
+    for variant in variants:
         differs = False
         for entry in suite:
             if diagnosis._layer_class(entry) != variant.cls:

@@ -1,5 +1,5 @@
 """The hidden checks, one module per part (named in grading.toml's [parts]), and the suite that
-pairs each check with the oracle's outputs.
+pairs each check with the oracle's outputs and with what its part's module knows of its mistakes.
 
 Imported by the parent only, after the sandbox template has been started (the template must never
 hold expected values).
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..diagnosis import NOTHING_KNOWN, Knowledge
 from ..records import GraderError
 from ..sandbox.probe import run_probe
 from .base import Check, Inputs
@@ -20,10 +21,10 @@ class SuiteEntry:
     check: Check
     expected: dict  # the oracle's outputs for the check's probe (empty for judged checks)
     points: float
+    knowledge: Knowledge = NOTHING_KNOWN  # what its part's module says about its mistakes (diagnosis)
 
 
-def _part_checks(part, inputs: Inputs) -> dict[str, Check]:
-    module = part.checks()
+def _part_checks(part, module, inputs: Inputs) -> dict[str, Check]:
     if not callable(getattr(module, "checks", None)):
         raise GraderError(f"grading.toml [parts.{part.name}] checks_module {part.checks_module!r} "
                           f"defines no checks(inputs) function")
@@ -51,7 +52,9 @@ def build_suite(config, seed: int) -> list[SuiteEntry]:
     for part in config.parts.values():
         if not part.points:
             continue
-        available = _part_checks(part, inputs)
+        module = part.checks()
+        available = _part_checks(part, module, inputs)
+        knowledge = Knowledge.of(module, part.cls) if part.is_layer else NOTHING_KNOWN
         unknown = [f"{part.name}.{check}" for check in part.points if f"{part.name}.{check}" not in available]
         if unknown:
             raise GraderError(f"grading.toml names checks that do not exist: {', '.join(unknown)}; "
@@ -60,5 +63,5 @@ def build_suite(config, seed: int) -> list[SuiteEntry]:
             check = available[f"{part.name}.{name}"]
             expected = {} if check.judge else run_probe(oracles, list(check.probe.steps),
                                                         [t.clone() for t in check.probe.tensors])
-            suite.append(SuiteEntry(check, expected, points))
+            suite.append(SuiteEntry(check, expected, points, knowledge))
     return suite

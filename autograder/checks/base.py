@@ -28,6 +28,7 @@ class Check:
     produced: outputs that must come back as tensors of the oracle's shape and dtype (values are
               not compared) for the check to count: an inputs-unchanged check is no achievement
               for a method that computes nothing
+    names:    each probe tensor's name in the notebook (x, W, dh, ...), for diagnosis's sentences
     """
 
     name: str
@@ -38,6 +39,7 @@ class Check:
     methods: tuple[str, ...] = ()
     judge: Callable | None = field(default=None, compare=False)
     produced: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
 
     @property
     def part(self) -> str:
@@ -107,7 +109,9 @@ class LayerProbe:
         # a result: else `pass` everywhere would earn every one of them
         calls = [step["out"] for step in self.steps if step["op"] == "call"]
         produced = (calls[-1],) if self.kept_inputs and calls else ()
-        return Check(name, self.given(), probe, compare, shape_only, tuple(self.methods), produced=produced)
+        names = tuple(label.split()[-1] for label in self.labels)  # "upstream dh" -> dh
+        return Check(name, self.given(), probe, compare, shape_only, tuple(self.methods), produced=produced,
+                     names=names)
 
 
 @dataclass

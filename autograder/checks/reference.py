@@ -1,10 +1,10 @@
-"""The oracle: the four layers computed by torch autograd in float64, in the student contract's shape.
+"""The base of every oracle: a layer computed by torch autograd in float64, in the student contract's shape.
 
-Each class runs its forward in float64 with autograd recording, and its backward is the
+An oracle runs its forward in float64 with autograd recording, and its backward is the
 vector-Jacobian product torch computes. Outputs come back in the input's dtype, which is therefore
-the dtype a student's output must have. Runs only in the trusted parent. grading.toml's [parts]
-name these classes as the parts' oracles; `AutogradLayer` is the base a new layer's oracle can use
-(define `math`, and `params` for weights).
+the dtype a student's output must have. Runs only in the trusted parent. Each part's oracle lives
+with the rest of its part (checks/linear.py holds `Linear`, ...) and grading.toml's [parts] names it;
+a new layer's oracle subclasses `AutogradLayer` (define `math`, and `params` for weights).
 """
 from __future__ import annotations
 
@@ -41,33 +41,14 @@ class AutogradLayer:
         return self._vjp(upstream.double())
 
 
-class Linear(AutogradLayer):
-    params = ("W", "b")
-
-    def __init__(self, in_features, out_features, generator=None):
-        self.W = torch.zeros(in_features, out_features)
-        self.b = torch.zeros(out_features)
-        self.dW = self.db = None
-
-    def math(self, x, W, b):
-        return x @ W + b
+# where the kit's oracles lived before each moved in with its part: a course file written then
+# (oracle = "autograder.checks.reference:Linear") still finds them
+_MOVED = {"Linear": "linear", "ReLU": "relu", "Softmax": "softmax", "NLLLoss": "nll"}
 
 
-class ReLU(AutogradLayer):
-    def math(self, h):
-        return torch.relu(h)  # autograd's gradient at exactly 0 is 0, as the notebook demands
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
 
-
-class Softmax(AutogradLayer):
-    def math(self, r):
-        return torch.softmax(r, dim=1)
-
-
-class NLLLoss(AutogradLayer):
-    def math(self, S, y):
-        # log of the true-class entries only: finite when S has exact zeros elsewhere
-        return -torch.log(S.gather(1, y.argmax(dim=1, keepdim=True))).mean()
-
-    def backward(self):
-        return self._vjp(torch.ones((), dtype=torch.float64))
-
+        return getattr(importlib.import_module(f"{__package__}.{_MOVED[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
