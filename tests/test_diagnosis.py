@@ -133,10 +133,55 @@ def test_valid_alternatives_get_no_cause(config, path):
     assert [(r.name, r.cause) for r in results if r.cause or not r.passed] == []
 
 
+# --- real mistakes (issue 23): pairs, the wrong layer's gradient, other softmaxes, a dtype hiding one
+
+REAL_MISTAKES = {  # mutation -> the causes its failed checks get, on the course's inputs and on fresh ones
+    "nll_backward_minus_y_over_S": {"NLLLoss.backward:divides_everywhere+dS:times_N"},
+    "nll_summed_naive_log": {"NLLLoss.forward:log_of_zeros+L:times_N"},
+    "nll_backward_logits_gradient_mean": {"NLLLoss.backward:logits_gradient_mean"},
+    "nll_backward_logits_gradient": {"NLLLoss.backward:logits_gradient"},
+    "nll_log_eps_from_numpy": {"NLLLoss:dtype"},
+    "softmax_normalises_batch": {"Softmax.forward:normalises_batch"},
+    "softmax_normalises_batch_row_max": {"Softmax.forward:normalises_batch_row_max"},
+    "softmax_column_softmax": {"Softmax.forward:column_softmax"},
+    "softmax_column_softmax_unshifted": {"Softmax.forward:column_softmax_unshifted"},
+    # the float32 buffer costs the float64 checks their dtype; the repeat check shows the accumulation too
+    "linear_dW_accumulates_in_float32_buffer": {"Linear:dtype", "Linear.backward:accumulates_dW+Linear:dtype"},
+}
+
+
+@pytest.mark.parametrize("name", REAL_MISTAKES)
+def test_real_mistakes_get_their_cause_on_any_inputs(config, name):
+    from corpus import MUTATIONS, mutated_source
+
+    mutation = next(m for m in MUTATIONS if m.name == name)
+    for fresh in (False, True):
+        catalogue = diagnosis.Catalogue(oracle_classes(config))  # its predictions hold for one suite's inputs
+        results = grade_in_process(mutated_source(mutation), _layer_suite(config, fresh), config.tolerance, catalogue)
+        failed = [r for r in results if not r.passed]
+        assert failed and {r.name.split(".")[0] for r in failed} == {mutation.part}
+        assert {(r.cause or {}).get("key") for r in failed} == REAL_MISTAKES[name], (fresh, name)
+
+
+def test_a_dtype_hint_names_how_the_dtype_went_astray(config):
+    """float32 in, float64 out: what promotes (NumPy, a float64 tensor), not only .double()."""
+    from corpus import MUTATIONS, mutated_source
+
+    catalogue = diagnosis.Catalogue(oracle_classes(config))
+    hints = {}
+    for name in ("nll_log_eps_from_numpy", "nll_python_float"):  # float64 out of float32; float32 out of float64
+        mutation = next(m for m in MUTATIONS if m.name == name)
+        results = grade_in_process(mutated_source(mutation), _layer_suite(config), config.tolerance, catalogue)
+        hints[name] = {r.cause["hint"] for r in results if r.cause}
+    assert len(hints["nll_log_eps_from_numpy"]) == 1 and "NumPy" in hints["nll_log_eps_from_numpy"].pop()
+    assert len(hints["nll_python_float"]) == 1 and ".item()" in hints["nll_python_float"].pop()
+
+
 # --- one item per cause ----------------------------------------------------------------------
 
-# a second backward after t_() raises: a second, honest item (an exception, by class, method, line)
-TWO_ITEMS = {"linear_transposes_x_in_place"}
+# a second backward after t_() raises: a second, honest item (an exception, by class, method, line);
+# a float32 buffer added to: its dtype fails most checks, the accumulation the repeat check as well
+TWO_ITEMS = {"linear_transposes_x_in_place", "linear_dW_accumulates_in_float32_buffer"}
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ significant digits) may appear in what a student reads, on any route.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -74,7 +75,13 @@ def expected_numbers(config) -> set[str]:
 
 
 def leaks(text: str, numbers: set[str]) -> list[str]:
-    return sorted(number for number in numbers if number in text)
+    """Each expected value found in the text, with what surrounds it (a figure must stand alone:
+    0.256 inside 10.2563 is another number)."""
+    found = []
+    for number in sorted(numbers):
+        for match in re.finditer(r"(?<![\d.])" + re.escape(number) + r"(?!\d)", text):
+            found.append(text[max(0, match.start() - 60):match.end() + 20])
+    return found
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,8 @@ SOFTMAX_BACKWARD = "return S * (dS - (dS * S).sum(dim=1, keepdim=True))"
 NLL_FORWARD = "return -self.p.log().mean()"
 NLL_GRAD = "dS[self.rows, self.labels] = -1 / (N * self.p)"
 NLL_BUFFER = "dS = torch.zeros_like(self.S)"
+SOFTMAX_FORWARD = (SOFTMAX_SHIFT + "  # the row maximum becomes e^0 = 1: no overflow\n        e = z.exp()\n        "
+                   + SOFTMAX_NORMALISE)
 
 MUTATIONS = [
     # --- Linear ------------------------------------------------------------------------------
@@ -141,4 +143,34 @@ MUTATIONS = [
              "clamps S in place 'to avoid log(0)': the caller's S changes where it held zeros (rule 6)"),
     Mutation("nll_nudges_S_in_place", "nll", "self.S = S", "self.S = S.add_(1e-12)",
              "adds an epsilon to S in place: every entry of the caller's S changes a little (rule 6)"),
+    # --- real mistakes (issue 23): two catalogue mistakes at once, the wrong layer's gradient, ...
+    Mutation("nll_backward_minus_y_over_S", "nll", NLL_BUFFER + "\n        " + NLL_GRAD,
+             "dS = torch.zeros_like(self.S)\n        dS[self.rows, self.labels] = 1\n        dS = -dS / self.S",
+             "-y / S: lacks the 1/N of the mean and divides everywhere, 0/0 = nan where S has exact zeros (rules 3, 5)"),
+    Mutation("nll_summed_naive_log", "nll", NLL_FORWARD, "return -(y * S.log()).sum()",
+             "sums y log S over every entry: no 1/N, and 0 * log 0 = nan where S has exact zeros (rules 3, 5)"),
+    Mutation("nll_backward_logits_gradient_mean", "nll", NLL_BUFFER + "\n        " + NLL_GRAD,
+             "dS = self.S.clone()\n        dS[self.rows, self.labels] -= 1\n        dS = dS / N",
+             "returns (S - y)/N, the gradient with respect to the logits, as NLLLoss's dS (rule 3)"),
+    Mutation("nll_backward_logits_gradient", "nll", NLL_BUFFER + "\n        " + NLL_GRAD,
+             "dS = self.S.clone()\n        dS[self.rows, self.labels] -= 1",
+             "returns S - y, the gradient of a summed loss with respect to the logits, as NLLLoss's dS (rule 3)"),
+    Mutation("nll_log_eps_from_numpy", "nll", NLL_FORWARD,
+             "return -(self.p + torch.as_tensor([__import__('numpy').finfo(float).eps])).log().mean()",
+             "an epsilon from NumPy as a float64 tensor: float32 in gives float64 out (rule 2)"),
+    Mutation("softmax_normalises_batch", "softmax", SOFTMAX_FORWARD,
+             "z = r - r.max()\n        e = z.exp()\n        self.S = e / e.sum()",
+             "numpy-style softmax over the whole batch: one max, one sum for every entry (rule 3)"),
+    Mutation("softmax_normalises_batch_row_max", "softmax", SOFTMAX_NORMALISE, "self.S = e / e.sum()",
+             "each row shifted by its max, then divided by the sum over the whole batch (rule 3)"),
+    Mutation("softmax_column_softmax", "softmax", SOFTMAX_FORWARD,
+             "z = r - r.max(dim=0, keepdim=True).values\n        e = z.exp()\n        self.S = e / e.sum(dim=0, keepdim=True)",
+             "a stable softmax of each column: the columns sum to 1, not the rows (rule 3)"),
+    Mutation("softmax_column_softmax_unshifted", "softmax", SOFTMAX_FORWARD,
+             "e = r.exp()\n        self.S = e / e.sum(dim=0, keepdim=True)",
+             "a softmax of each column with no maximum subtracted: columns sum to 1, exp overflows (rules 3, 5)"),
+    Mutation("linear_dW_accumulates_in_float32_buffer", "linear", LINEAR_DW,
+             "if self.dW is None:\n            self.dW = torch.zeros(self.W.shape)\n        self.dW += (dh.T @ self.x).T",
+             "a float32 buffer made once and added to on every call: float64 in gives a float32 dW, and a second "
+             "call doubles it (rules 2, 7)"),
 ]
