@@ -203,6 +203,8 @@ TRANSFORMS = [
               "sum, don't average", _scale(lambda c: c["C"])),
     Transform("over_C", "{method} returns {out} divided by the number of columns: a mean where a sum belongs, or C where N belongs.",
               "sum, don't average; N is the number of rows", _scale(lambda c: 1.0 / c["C"])),
+    Transform("C_for_N", "{method} divides {out} by the number of columns C where the number of rows N belongs.",
+              "N = the number of rows (examples), S.shape[0]", _scale(lambda c: c["N"] / c["C"])),
     Transform("twice", "{method} returns {out} twice as large as it should be.", "look for a term counted twice",
               _scale(lambda c: 2.0)),
     Transform("half", "{method} returns {out} half as large as it should be.", "look for a stray factor 1/2",
@@ -556,7 +558,7 @@ def explain(entries, outcomes, results, tolerance, catalogue: Catalogue) -> dict
     # 6. what no single cause explains: a variant whose output also has a transform's mistake
     if remaining:
         pairs = _pairs(observations, failed, remaining, knowledge, catalogue, len(candidates))
-        _greedy(pairs, remaining, causes, takes_over=True)
+        _greedy(list(pairs), remaining, causes, takes_over=True)
         viable += pairs
     # 7. a wrong dtype with wrong values too: the dtype cause and the values' cause, together
     _with_dtype(causes, failed, viable)

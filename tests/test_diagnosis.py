@@ -147,6 +147,11 @@ REAL_MISTAKES = {  # mutation -> the causes its failed checks get, on the course
     "softmax_column_softmax_unshifted": {"Softmax.forward:column_softmax_unshifted"},
     # the float32 buffer costs the float64 checks their dtype; the repeat check shows the accumulation too
     "linear_dW_accumulates_in_float32_buffer": {"Linear:dtype", "Linear.backward:accumulates_dW+Linear:dtype"},
+    "nll_backward_accumulates_in_float32_buffer": {"NLLLoss:dtype", "NLLLoss.backward:accumulates+NLLLoss:dtype"},
+    "nll_mean_over_classes": {"NLLLoss.forward:L:C_for_N"},
+    # three mistakes: the pair (accumulates, no 1/N) explains the float32 check, and with the dtype the rest
+    "nll_backward_sums_into_float32_buffer": {"NLLLoss:dtype", "NLLLoss.backward:accumulates+dS:times_N",
+                                              "NLLLoss.backward:accumulates+dS:times_N+NLLLoss:dtype"},
 }
 
 
@@ -181,7 +186,8 @@ def test_a_dtype_hint_names_how_the_dtype_went_astray(config):
 
 # a second backward after t_() raises: a second, honest item (an exception, by class, method, line);
 # a float32 buffer added to: its dtype fails most checks, the accumulation the repeat check as well
-TWO_ITEMS = {"linear_transposes_x_in_place", "linear_dW_accumulates_in_float32_buffer"}
+TWO_ITEMS = {"linear_transposes_x_in_place", "linear_dW_accumulates_in_float32_buffer",
+             "nll_backward_accumulates_in_float32_buffer", "nll_backward_sums_into_float32_buffer"}
 
 
 @pytest.mark.slow

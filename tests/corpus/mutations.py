@@ -173,4 +173,15 @@ MUTATIONS = [
              "if self.dW is None:\n            self.dW = torch.zeros(self.W.shape)\n        self.dW += (dh.T @ self.x).T",
              "a float32 buffer made once and added to on every call: float64 in gives a float32 dW, and a second "
              "call doubles it (rules 2, 7)"),
+    Mutation("nll_backward_accumulates_in_float32_buffer", "nll", NLL_BUFFER + "\n        " + NLL_GRAD,
+             "if not hasattr(self, 'buffer'):\n            self.buffer = torch.zeros(self.S.shape)\n"
+             "        self.buffer[self.rows, self.labels] -= 1 / (N * self.p)\n        dS = self.buffer",
+             "a float32 gradient buffer kept on the object and subtracted from: float64 in gives a float32 dS, "
+             "and a second call doubles it (rules 2, 7)"),
+    Mutation("nll_mean_over_classes", "nll", NLL_FORWARD, "return -self.p.log().sum() / self.S.shape[1]",
+             "divides the summed loss by C, the number of classes, where N belongs (rule 3)"),
+    Mutation("nll_backward_sums_into_float32_buffer", "nll", NLL_BUFFER + "\n        " + NLL_GRAD,
+             "if not hasattr(self, 'buffer'):\n            self.buffer = torch.zeros(self.S.shape)\n"
+             "        self.buffer[self.rows, self.labels] -= 1 / self.p\n        dS = self.buffer",
+             "micrograd style: a float32 buffer subtracted from on every call, and no 1/N (rules 2, 3, 7)"),
 ]
