@@ -29,6 +29,7 @@ import torch
 
 from autograder.config import KIT_ROOT, load_config
 from autograder.report import results_json
+from autograder.sandbox import landlock
 from autograder.sandbox.session import MAX_RESTARTS
 from redteam.harness import (HONEST, NOBODY, SANDBOX_UID, SECRET_NAME, TEST_LIMITS, can_run_as_nobody, host_snapshot, hostile,
                              keys_of_sandbox_uids, make_targets, remove_targets, run_as_nobody, sandbox_processes,
@@ -63,10 +64,10 @@ CASES = [
     Case("baseexception_sleep", lost=("nll", "train"), says=r"time limit exceeded"),
     Case("fork_loop", says=r"forked \d+ times before fork failed"),
     Case("memory_hog", lost=("linear", "softmax", "train"), says=r"raised MemoryError"),
-    Case("disk_fill", says=r"/tmp: \d+ MB, then No space left on device",
+    Case("disk_fill", says=r"\.: \d+ MB, then No space left on device",  # /tmp: Landlock refuses it
          absent=r"^(?!\.:|/tmp[:/]|/var/tmp:|/dev/shm:)\S+: [1-9]"),  # only the private tmpfs took data
     Case("setsid_survivor"),
-    Case("loopback_connect", says=r"Network is unreachable", absent=r"^connected"),
+    Case("loopback_connect", says=r"Network is unreachable|Permission denied", absent=r"^connected"),  # netns or Landlock
     Case("read_solution", honest="stubs", says=r"import solution.layers -> ", absent=r"^FOUND"),
     Case("tamper_kit", says=r"append .*grading.toml -> ", absent=r"^TAMPERED"),
     Case("fake_results", honest="stubs", affected=("",), says=r"could not write results.json", absent=r"^wrote /"),
@@ -532,6 +533,8 @@ WITHOUT_SYS_ADMIN = ["setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_ad
 FALLBACK_CONTAINED = ["env_secrets", "exit_os_in_method", "fork_loop", "kill_grader", "memory_hog",
                       "output_flood", "setsid_survivor"]
 FALLBACK_GAPS = ["loopback_connect", "read_solution", "sysv_ipc", "tamper_kit"]
+# Landlock (sandbox/landlock.py) closes the file gaps, and from ABI 4 on TCP, from ABI 6 abstract sockets
+LANDLOCK = landlock.version() or 0
 
 
 @ROOT_ONLY
@@ -559,11 +562,18 @@ def test_as_root_without_namespaces_the_uid_and_limits_hold_but_the_host_is_open
         assert host_snapshot(targets)["kit"] == kit_before
         tampered = re.findall(r"^TAMPERED \w+ (.*)$", results["mmm_tamper_kit"]["extra_data"]["student_output"],
                               re.MULTILINE)
-        assert set(tampered) == {targets["canary_file"]}  # not the kit, not the results: only...
-        # ...the gaps
-        assert "# tampered" in Path(targets["canary_file"]).read_text()
-        assert results["mmm_read_solution"]["score"] > honest_reports["stubs"].score
-        assert listeners.connections() != []
+        if LANDLOCK:  # nothing outside its work folder: not even a world-writable file, nor the solution
+            assert tampered == [] and "# tampered" not in Path(targets["canary_file"]).read_text()
+            assert results["mmm_read_solution"]["score"] == honest_reports["stubs"].score
+            assert {r["extra_data"]["bounds"]["landlock"] for r in results.values()} == {landlock.describe()}
+        else:
+            assert set(tampered) == {targets["canary_file"]}  # not the kit, not the results: only...
+            # ...the gaps
+            assert "# tampered" in Path(targets["canary_file"]).read_text()
+            assert results["mmm_read_solution"]["score"] > honest_reports["stubs"].score
+        arrived = listeners.connections()
+        tcp = [name for name, _ in arrived if isinstance(name, tuple)]
+        assert (tcp == []) == (LANDLOCK >= 4), arrived
         assert shared_memory_of() != []
     finally:
         for segment in shared_memory_of():
@@ -720,42 +730,54 @@ def test_as_an_ordinary_user_limits_and_scoring_still_hold(nobody_arena, arena, 
 
 
 @NOBODY_ONLY
-def test_without_user_namespaces_files_processes_and_network_are_not_protected_and_it_says_so(
+def test_without_user_namespaces_what_is_protected_and_what_is_not_and_it_says_so(
         nobody_arena, honest_reports, listeners):
-    """Where user namespaces are refused, the gaps README's threat model lists for an ordinary
-    user without them, shown: the grader's environment, loopback services and the solution can be
-    reached, another student's results and world-writable files changed, and a setsid daemon
-    outlives grading. The batch says so at its start, and every result records it. If one of
-    these starts failing, the isolation got better: update README."""
+    """Where user namespaces are refused, the README's threat model for an ordinary user without
+    them, shown. With Landlock (ABI 6 and later): the grader's environment, the solution, another
+    student's results, the host's files, TCP and abstract sockets are out of reach; a setsid daemon
+    still outlives grading (it can write nowhere). Without it, all of those are open. The batch
+    says which at its start, and every result records it. If a gap closes, update README."""
     # read_solution searches the disk for 3 s while its cells load: give the cells time for that
     slow = write_config(nobody_arena[0] / "slow.toml", {**TEST_LIMITS, ("train", "wall_seconds"): 12})
     slow.chmod(0o644)
     out, done, targets = nobody_batch(nobody_arena, "gaps", NON_ROOT_GAPS, workers=1, delay=20.0,
                                       refuse_user_namespaces=True, config_path=slow)
     assert done.returncode == 0, done.stderr
-    assert done.stderr.startswith(WARNING) and done.stderr.count(WARNING) == 1
     assert "unshare(CLONE_NEWUSER): Operation not permitted" in done.stderr.splitlines()[0]
-    # tamper_kit (graded after the others) appended to and renamed every result before its own
     results = {p.name.split(".")[0]: json.JSONDecoder().raw_decode(p.read_text())[0]
                for p in (out / "results").glob("*.json*")}
     assert {result["extra_data"]["isolation"] for name, result in results.items()
             if name != "mmm_tamper_kit"} == {"user"}
-    assert "tampered" in (out / "results" / "aaa_alice.json.moved").read_text()
-    assert targets["marker"] + "-secret" in json.dumps(results["mmm_env_secrets"])
-    assert listeners.connections() != []
-    assert results["mmm_read_solution"]["score"] > honest_reports["stubs"].score
-    assert "# tampered" in Path(targets["canary_file"]).read_text()
+    arrived = [name for name, _ in listeners.connections()]
+    if LANDLOCK >= 6:
+        assert done.stderr.startswith("autograder: notice: user namespaces refused here")
+        assert "confined by Landlock" in done.stderr and WARNING not in done.stderr
+        assert not list((out / "results").glob("*.moved")), "another student's results were changed"
+        assert targets["marker"] + "-secret" not in json.dumps(results)
+        assert [name for name in arrived if isinstance(name, tuple) or name.startswith("\0")] == [], arrived
+        assert results["mmm_read_solution"]["score"] == honest_reports["stubs"].score
+        assert "# tampered" not in Path(targets["canary_file"]).read_text()
+        assert all(r["extra_data"]["bounds"]["landlock"] == landlock.describe() for r in results.values())
+    else:
+        assert done.stderr.startswith(WARNING) and done.stderr.count(WARNING) == 1
+        # tamper_kit (graded after the others) appended to and renamed every result before its own
+        assert "tampered" in (out / "results" / "aaa_alice.json.moved").read_text()
+        assert targets["marker"] + "-secret" in json.dumps(results["mmm_env_secrets"])
+        assert arrived != []
+        assert results["mmm_read_solution"]["score"] > honest_reports["stubs"].score
+        assert "# tampered" in Path(targets["canary_file"]).read_text()
     assert sandbox_processes(targets["marker"], uids=()) != []  # the daemon outlived the grader...
     survivor_file = Path(targets["canary_dir"]) / (targets["marker"] + "-survivor")
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + (30 if not LANDLOCK else 0)
     while not survivor_file.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert survivor_file.exists()  # ...and wrote its file afterwards
+    assert survivor_file.exists() == (not LANDLOCK)  # ...and, without Landlock, wrote its file afterwards
 
 
 @NOBODY_ONLY
-def test_without_user_namespaces_a_submission_can_kill_the_grader(nobody_arena):
-    """The grader runs under the student's uid: its process can be signalled."""
+def test_without_user_namespaces_a_submission_can_kill_the_grader_unless_landlock_scopes_signals(nobody_arena):
+    """The grader runs under the student's uid: its process can be signalled, unless Landlock
+    (ABI 6 and later) keeps a child's signals to its own processes."""
     root, config_path, targets = nobody_arena
     path = root / "kill_grader.py"
     path.write_text(hostile("kill_grader", "reference", targets))
@@ -763,8 +785,12 @@ def test_without_user_namespaces_a_submission_can_kill_the_grader(nobody_arena):
     workdirs = set(Path(tempfile.gettempdir()).glob("autograder-child-*"))
     try:
         done = as_nobody(nobody_arena, ["grade", str(path), "--json"], targets, refuse_user_namespaces=True)
-        assert done.returncode == -signal.SIGKILL and done.stdout == ""  # no report at all
-        assert done.stderr.startswith(WARNING)
+        if LANDLOCK >= 6:
+            assert done.returncode == 0, done.stderr
+            assert json.loads(done.stdout)["score"] > 0
+        else:
+            assert done.returncode == -signal.SIGKILL and done.stdout == ""  # no report at all
+            assert done.stderr.startswith(WARNING)
         assert wait_for_no_sandbox_processes(targets["marker"], uids=()) == []
     finally:  # the killed grader could not remove its child's work folder
         for left in set(Path(tempfile.gettempdir()).glob("autograder-child-*")) - workdirs:

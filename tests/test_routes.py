@@ -9,9 +9,10 @@
 Each route must give every part the same points, with the same maximum (58 with the kit's
 grading.toml: the train part included). The corpus: correct work, a typical bug in each layer, an
 unfinished method, a method that hangs, methods that warn or write to stderr (Python-level and
-straight to file descriptor 2), a student who prints a lot, an edited locked set-up cell and a
-deleted test cell. Limits are shortened (grading.toml copy) so the hang costs seconds, not minutes;
-nbgrader's own cell timeout stays at its default.
+straight to file descriptor 2), a student who prints a lot, one who prints tensors and uses
+numpy.random, an edited locked set-up cell and a deleted test cell. Limits are shortened
+(grading.toml copy) so the hang costs seconds, not minutes; nbgrader's own cell timeout stays at
+its default.
 """
 from __future__ import annotations
 
@@ -83,6 +84,11 @@ VARIANTS = {  # name -> (answer cell grade_id, appended source)
     "prints_a_lot": ("nll", override("NLLLoss", "def forward(self, S, y):\n"
                                      "    for line in range(300):\n        print('debugging: line', line)\n"
                                      "    return super().forward(S, y)")),
+    # Debugging as in the notebook: printing a tensor and numpy's submodules load modules lazily.
+    "prints_tensors": ("linear", override("Linear", "def forward(self, x):\n    import numpy.random, logging\n"
+                                          "    print('x =', x, f'{x!r}', numpy.random.default_rng(0).random())\n"
+                                          "    logging.getLogger('mine').warning('forward %s', x.shape)\n"
+                                          "    return super().forward(x)")),
     # The edit defines a helper the answer relies on; restored from the release, it is gone.
     "edited_setup": ("relu", override("ReLU", "def forward(self, h):\n    return positive_part(h)")),
 }
@@ -261,7 +267,7 @@ def test_the_corpus_spans_full_partial_and_zero_parts(routes):
     assert 0 < points["unfinished"]["linear"][0] < config.part_points("linear")  # forward still earns
     assert 0 < points["hangs"]["softmax"][0] < config.part_points("softmax")  # a hang costs that part only
     assert points["hangs"]["train"][0] == 0 and points["hangs"]["linear"] == points["correct"]["linear"]
-    for student in ("warns", "writes_stderr", "prints_a_lot", "deleted_test_cell"):
+    for student in ("warns", "writes_stderr", "prints_a_lot", "prints_tensors", "deleted_test_cell"):
         assert points[student] == points["correct"], student
     assert points["edited_setup"]["relu"][0] < points["correct"]["relu"][0]  # the edit was not run
 

@@ -205,7 +205,7 @@ def run_isolated(look, hide=(), as_root=True) -> dict:
                 isolation.new_namespaces()
             limits = isolation.ChildLimits(cpu_seconds=10, memory_mb=512, processes=8, file_size_mb=1,
                                            tmpfs_mb=4, tmpfs_inodes=256, open_files=64, uid=SANDBOX_UID, hide=tuple(map(str, hide)))
-            workdir = isolation.private_filesystem(limits) if as_root else tempfile.mkdtemp()
+            workdir = isolation.private_filesystem(limits, as_root) if as_root else tempfile.mkdtemp()
             isolation.clean_environment(workdir)
             isolation.apply_rlimits(limits, as_root)
             if as_root:
@@ -296,8 +296,11 @@ def test_a_child_sees_a_read_only_host_an_empty_kit_and_no_network(world_writabl
         del os.environ["AUTOGRADER_TEST_SECRET"]
     assert "error" not in seen, seen
     assert seen["uid"] == SANDBOX_UID and seen["pid"] == 1
-    # a kit checked out under /tmp (a clone there) lies in the child's fresh /tmp: not there at all
-    assert seen["kit"] == ("missing" if in_private_folder(KIT_ROOT) else [])
+    # the kit is empty but for the Python environment it holds, if any (a venv in the checkout,
+    # bound back read-only); a clone under /tmp lies in the child's fresh /tmp: not there at all
+    environment = sorted({Path(p).relative_to(KIT_ROOT).parts[0] for p in isolation.python_environment()
+                          if Path(p).is_relative_to(KIT_ROOT)})
+    assert seen["kit"] == ("missing" if in_private_folder(KIT_ROOT) and not environment else environment)
     assert seen["hidden"] == [] and seen["run"] == []
     assert seen["canary"] == "Read-only file system" and seen["new file"] == "Read-only file system"
     assert seen["tmp"] == "done" and seen["work"] == "done"

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 WATCHED = (
     "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._getframe", "sys._current_frames",
     "sys._current_exceptions", "sys.settrace", "sys.setprofile", "sys.addaudithook", "object.__getattr__",
-    "object.__setattr__", "object.__delattr__", "function.__new__", "code.__new__", "ctypes.", "import",
+    "object.__setattr__", "object.__delattr__", "function.__new__", "code.__new__", "ctypes.",
     "os.fork", "os.forkpty", "os.kill", "os.killpg", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
     "subprocess.Popen", "socket.connect", "socket.bind",
 )
@@ -31,9 +31,11 @@ SENSITIVE = frozenset({
     "__code__", "__class__", "__bases__", "__dict__", "__globals__", "__closure__", "__defaults__",
     "__kwdefaults__", "__getattribute__", "__torch_function__", "__builtins__",
 })
-# sys._getframe is used by the standard library to name what it creates (namedtuple, Enum): only
-# student code itself, or the modules that hand frames out, count.
-FRAME_READERS = ("inspect.py", "traceback.py")
+# sys._getframe is used by the standard library to name what it creates (namedtuple, Enum), and
+# libraries read code objects as they load (numpy's dispatch decorators): for these, only student
+# code itself, or the modules that hand frames out, count. (Loading a module is no event: student
+# code may import whatever its kernel could, see sandbox/child.py.)
+FRAME_READERS = ("/inspect.py", "/traceback.py")
 
 
 class Audit:
@@ -58,15 +60,13 @@ class Audit:
         if not self.active or self._inside or not event.startswith(WATCHED):
             return
         name = args[1] if len(args) > 1 and isinstance(args[1], str) else "?"
-        if event == "import":
-            event = f"import {args[0] if args and isinstance(args[0], str) else '?'}"
-        elif event == "object.__getattr__":
+        if event == "object.__getattr__":
             event = f"reading .{name}"
         elif event in ("object.__setattr__", "object.__delattr__"):
             if name not in SENSITIVE:
                 return
             event = f"changing .{name}"
-        elif event == "sys._getframe" and not self._called_from_student_code():
+        if event.startswith(("sys._getframe", "reading .", "changing .")) and not self._called_from_student_code():
             return
         self.record(event)
 

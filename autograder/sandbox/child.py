@@ -18,35 +18,70 @@ import types
 
 import torch
 
-from . import audit, cgroups, isolation, seccomp, wire
+from . import audit, cgroups, isolation, landlock, seccomp, wire
 from .guard import ForbiddenGuard
 from .probe import MISSING, ProbeError, class_names, run_probe
 
-# Modules student code may import: all are loaded by the template before the fork, because an
-# unprivileged child cannot read the interpreter's own files to load new ones.
-ALLOWED_IMPORTS = (
+# Loaded by the template before the fork, so that importing them costs a child nothing. Student
+# code may import anything else of the Python environment too (read-only, see isolation.py), as in
+# the student's kernel; only the kit's own packages are refused.
+PRELOADED = (
     "torch", "math", "numpy", "random", "itertools", "functools", "collections", "typing",
     "dataclasses", "operator", "statistics", "time", "copy", "abc", "string", "warnings", "enum",
 )
-
-
-def preload() -> None:
-    for name in ALLOWED_IMPORTS:
-        __import__(name)
-
-
 KIT_PACKAGES = ("solution", "autograder")
 
 
+def preload() -> None:
+    """In the template: load what most submissions import, confine the import system to the Python
+    environment and work out the child's Landlock rules (both once, not per child)."""
+    for name in PRELOADED:
+        __import__(name)
+    _confine_imports()
+    landlock.prepare(isolation.python_environment(), unreadable=_kit_folders())
+
+
+def _kit_folders() -> list[str]:
+    """The kit's checkout and its packages' folders (in site-packages too, for a kit installed there)."""
+    import importlib.util
+
+    from ..files import KIT_ROOT
+
+    folders = [str(KIT_ROOT)]
+    for name in KIT_PACKAGES:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        folders += list(spec.submodule_search_locations or []) if spec else []
+    return folders
+
+
+def _confine_imports() -> None:
+    """sys.path keeps only the Python environment's folders (not the grader's working directory, a
+    kit checkout or PYTHONPATH's other folders: a submission found `solution` there once), and the
+    import hooks that find the kit's packages (an editable install's) are dropped."""
+    import importlib.machinery
+
+    sys.path[:] = [path for path in sys.path if isolation.importable(path)]
+    for key in [key for key in sys.path_importer_cache if not isolation.importable(key)]:
+        del sys.path_importer_cache[key]
+
+    def finds_the_kit(finder) -> bool:
+        try:
+            return any(finder.find_spec(name, None) is not None for name in KIT_PACKAGES)
+        except Exception:
+            return False
+
+    sys.meta_path[:] = [finder for finder in sys.meta_path
+                        if finder is importlib.machinery.PathFinder or not finds_the_kit(finder)]
+
+
 def _friendly_import(name, globals=None, locals=None, fromlist=(), level=0):
-    """Modules the template loaded import as usual; anything else gets a clear message (this is
-    for kindness, not security: the files are out of reach anyway, see isolation.py)."""
-    root = name.split(".")[0]
-    if level == 0 and (root not in sys.modules or root in KIT_PACKAGES):
-        raise ImportError(
-            f"module '{name}' is not available inside the grader; use only "
-            f"{', '.join(ALLOWED_IMPORTS[:4])} and the standard helpers listed in the notebook"
-        )
+    """Everything imports as usual but the kit's own packages (for kindness, not security: their
+    files are out of reach anyway, see isolation.py and landlock.py)."""
+    if level == 0 and name.split(".")[0] in KIT_PACKAGES:
+        raise ImportError(f"module '{name}' is not available inside the grader: it is the grader's own")
     return builtins.__import__(name, globals, locals, fromlist, level)
 
 
@@ -193,7 +228,7 @@ def enter_sandbox(request: dict, keep_fds: list[int]) -> None:
     limits = isolation.ChildLimits(**request["limits"])
     as_root = request["as_root"]
     cgroups.enter(request["cgroups"])  # first: while the cgroup file system is writable, as root
-    workdir = isolation.private_filesystem(limits) if request["namespaces"] else request["workdir"]
+    workdir = isolation.private_filesystem(limits, as_root) if request["namespaces"] else request["workdir"]
     isolation.clean_environment(workdir)
     # Close every inherited descriptor but ours, however high (an open file of the grader's would
     # bypass the uid drop): the gaps below, between and above the kept ones. Before the rlimits,
@@ -213,11 +248,13 @@ def enter_sandbox(request: dict, keep_fds: list[int]) -> None:
     elif user_namespace:
         isolation.drop_capabilities()
     isolation.die_with_parent()
+    os.chdir(workdir)
+    if request.get("landlock"):  # after every mount (a Landlock domain cannot mount), before the filter
+        landlock.restrict(workdir)
     if request["seccomp"] and not seccomp.install():  # last: the set-up above needs mount, unshare
         raise RuntimeError(f"the system-call filter is missing in the template ({seccomp.why_unavailable()})")
     if request["seccomp"] and request.get("isolation") == "bubblewrap":  # one PID namespace for all children
         seccomp.install_shared_sandbox_rules()
-    os.chdir(workdir)
 
 
 def main(request: dict, sock_fd: int, output_fd: int, suite: tuple[dict, list]) -> None:

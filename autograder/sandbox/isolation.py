@@ -18,6 +18,7 @@ import functools
 import os
 import resource
 import signal
+import sys
 from dataclasses import dataclass
 
 CLONE_NEWNS = 0x00020000
@@ -113,19 +114,35 @@ class Mode:
         return self.name in ("uid", "user")
 
     def warning(self) -> str:
-        """One line for stderr where student code is not fully isolated, else ""."""
+        """One line for stderr where student code is not fully isolated, else "": what holds, and
+        what that leaves open (Landlock, where the kernel has it, closes most of it)."""
+        from . import landlock
+
+        confined = (f"confined by Landlock ({landlock.describe()}: it reads only the Python environment "
+                    "and writes only its work folder)") if landlock.available() else ""
+        survivor = ", a process that outlives grading" if self.name == "user" else ""  # uid: all its processes killed
+        still = ("; still open: " + "; ".join(filter(None, [
+            landlock.left_open(), f"UDP, named Unix sockets its uid may reach, System V IPC{survivor}"])))
+        still = still if landlock.available() else ""
+        missing = "" if landlock.available() else f" and Landlock is missing ({landlock.why_unavailable()})"
         if self.name == "user":
+            if confined:
+                return (f"autograder: notice: user namespaces refused here ({self.why}): student code runs under "
+                        f"your uid, {confined}{still}; run `autograder doctor`")
             return ("autograder: warning: student code is NOT isolated here (user namespaces refused: "
-                    f"{self.why}): a submission can read the solution, change your files, reach the "
+                    f"{self.why}{missing}): a submission can read the solution, change your files, reach the "
                     "network and outlive grading; run `autograder doctor`")
         if self.name == "bubblewrap":
             return (f"autograder: notice: user namespaces are refused here ({self.why}); student code runs in "
                     "bubblewrap instead: cut off from the grader, the network, the kit and your files, but "
-                    "submissions graded together share one process namespace, /tmp and your uid; run "
-                    "`autograder doctor`")
+                    "submissions graded together share one process namespace, /tmp and your uid"
+                    f"{'' if confined else missing}; run `autograder doctor`")
         if self.name == "uid":
+            if confined:
+                return (f"autograder: notice: root without namespaces here ({self.why}): submissions run under "
+                        f"their own uid, {confined}{still}; run `autograder doctor`")
             return ("autograder: warning: root without namespaces here "
-                    f"({self.why}): submissions run under their own uid, but see the network and every "
+                    f"({self.why}{missing}): submissions run under their own uid, but see the network and every "
                     "world-readable file; run `autograder doctor`")
         return ""
 
@@ -287,24 +304,96 @@ def _read_only_host() -> None:
                 raise
 
 
-def private_filesystem(limits: ChildLimits) -> str:
-    """In the child's own mount namespace: a read-only host, hidden folders, fresh /proc and /tmp.
-    Returns the workdir."""
+def private_filesystem(limits: ChildLimits, as_root: bool) -> str:
+    """In the child's own mount namespace: a read-only host, hidden folders, fresh /proc and /tmp,
+    and the Python environment bound back read-only wherever a hidden or fresh folder covers it, or
+    (as root, whose child runs as a sandbox uid) a folder that uid may not enter holds it (root's
+    0700 home holding a pyenv, a clone in a 0700 folder): student code imports what the student's
+    kernel imports. Returns the workdir."""
     _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
     _read_only_host()
-    for path in (*limits.hide, *COVERED):
-        if os.path.isdir(path):
-            _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
+    fresh = [tmp for tmp in ("/tmp", "/dev/shm", "/var/tmp") if os.path.isdir(tmp)]
+    # (what lies in a fresh folder is gone with it)
+    hidden = [path for path in (*limits.hide, *COVERED) if not any(_inside(path, tmp) for tmp in fresh)]
+    closed = [path for path in _closed_ancestors() if not any(_inside(path, c) for c in hidden + fresh)] if as_root else []
+    covers = closed + hidden + fresh
+    # opened before anything covers them: bound back from these descriptors below
+    environment = [(path, os.open(path, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)) for path in python_environment()
+                   if any(_inside(path, cover) for cover in covers)]
+    covered = []
+    for path in closed + hidden:  # writable until the environment's mount points are made in them
+        if os.path.isdir(path):  # not inside one covered already
+            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                   f"size=4k,mode={'0755' if path in closed else '0555'}")
+            covered.append(path)
     if os.getpid() == 1:  # a fresh /proc shows only this PID namespace
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
-    for tmp in ("/tmp", "/dev/shm", "/var/tmp"):
-        if os.path.isdir(tmp):
-            _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV,
-                   f"size={limits.tmpfs_mb}m,nr_inodes={limits.tmpfs_inodes},mode=1777")
+    for tmp in fresh:
+        _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV,
+               f"size={limits.tmpfs_mb}m,nr_inodes={limits.tmpfs_inodes},mode=1777")
     workdir = "/tmp/work"
     os.mkdir(workdir, 0o700)
     os.chown(workdir, limits.uid, limits.uid)
+    for path, fd in environment:  # read-only as the host is: a bind keeps its source's flags
+        os.makedirs(path, 0o755, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC, None)
+        os.close(fd)
+    for path in covered:
+        _mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
     return workdir
+
+
+O_PATH = getattr(os, "O_PATH", 0o10000000)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+@functools.cache
+def python_environment() -> tuple[str, ...]:
+    """The folders the interpreter imports from, as real paths, none inside another: its prefixes
+    and the folders of sys.path inside them or named by `site` (standard library, site-packages).
+    Not the grader's working directory, the kit's checkout or other folders on sys.path: what the
+    student's kernel imports with the kit's environment, nothing of the grader's. (Cached: the
+    template works it out before forking.)"""
+    import site
+    import sysconfig
+
+    prefixes = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix}
+    named = {*prefixes, *(sysconfig.get_paths().get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")),
+             *site.getsitepackages()}
+    if site.ENABLE_USER_SITE:
+        named.add(site.getusersitepackages())
+    found = {os.path.realpath(path) for path in named if path and os.path.isdir(path)}
+    found |= {os.path.realpath(path) for path in sys.path if path and os.path.isdir(path)
+              and any(_inside(os.path.realpath(path), f) for f in found)}
+    return tuple(sorted(path for path in found if not any(other != path and _inside(path, other) for other in found)))
+
+
+def importable(path: str) -> bool:
+    """Whether a sys.path entry belongs to the Python environment (see python_environment)."""
+    real = os.path.realpath(path) if path else ""
+    return bool(real) and any(_inside(real, folder) for folder in python_environment())
+
+
+@functools.cache
+def _closed_ancestors() -> tuple[str, ...]:
+    """For each folder of the Python environment, the outermost folder above it that a sandbox uid
+    may not enter (no search bit for others): covered in the child by a tmpfs holding only that
+    folder of the environment (what lies there was out of the child's reach anyway)."""
+    closed = set()
+    for path in python_environment():
+        parts = path.strip("/").split("/")
+        for depth in range(1, len(parts)):
+            top = "/" + "/".join(parts[:depth])
+            try:
+                if not os.stat(top).st_mode & 0o001:
+                    closed.add(top)
+                    break
+            except OSError:
+                break
+    return tuple(sorted(closed))
 
 
 def _address_space_now() -> int:

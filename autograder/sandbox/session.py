@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict
 
 from ..records import Probe, ProbeOutcome, RunOutcome
-from . import bubblewrap, cgroups, isolation, seccomp, wire
+from . import bubblewrap, cgroups, isolation, landlock, seccomp, wire
 from .zygote import Zygote
 
 MAX_RESTARTS = 12  # children per submission; a run of crashes past this stops the submission
@@ -81,6 +81,7 @@ class Sandbox:
         """Which bounds hold for every child beyond the rlimits (README: how to tell)."""
         return {
             "seccomp": "system-call filter" if seccomp.available() else f"none ({seccomp.why_unavailable()})",
+            "landlock": landlock.describe(),
             "cgroup": self.cgroups.describe(),
             "tmpfs_inodes": self.limits.tmpfs_inodes if self.namespaces else None,
             "open_files": self.limits.open_files,
@@ -145,6 +146,7 @@ class Sandbox:
             "uid_tasks": bubblewrap.tasks_of_this_user() if self.bubblewrap else None,
             "workdir": workdir,
             "seccomp": seccomp.available(),
+            "landlock": landlock.available(),
             "cgroups": self.cgroups.procs_files(uid),
             "limits": asdict(isolation.ChildLimits(
                 cpu_seconds=limits.cpu_seconds, memory_mb=limits.memory_mb,

@@ -3,15 +3,19 @@ libc's getenv, and /proc/<pid>/environ of every process it can see (itself, its 
 grader), then raise an exception carrying them, so they land in the report.
 
 Expected as root: nothing is found (the child's environment holds only PATH, locale, HOME and
-TMPDIR, and its /proc shows only its own PID namespace); the report carries no secret; the honest
-score is kept. As an ordinary user the grader's own /proc/<pid>/environ is readable (README).
+TMPDIR, and its /proc shows only its own PID namespace, with Landlock only its own entries); the
+report carries no secret; the honest score is kept. As an ordinary user the grader's own /proc/<pid>/environ is readable (README).
 """
 import ctypes
 import sys
 
 _os = sys.modules["os"]
 _found = [f"{k}={v}" for k, v in _os.environ.items() if k not in ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "TMPDIR")]
-for _path in [f"/proc/{pid}/environ" for pid in _os.listdir("/proc") if pid.isdigit()] + ["/proc/self/environ"]:
+try:
+    _pids = [pid for pid in _os.listdir("/proc") if pid.isdigit()]
+except OSError:  # Landlock: only the child's own /proc entries
+    _pids = []
+for _path in [f"/proc/{pid}/environ" for pid in _pids] + ["/proc/self/environ"]:
     try:
         with open(_path, "rb") as _file:
             _found += [v.decode(errors="replace") for v in _file.read().split(b"\0") if v and b"=" in v

@@ -1,0 +1,119 @@
+"""Landlock (sandbox/landlock.py) on this kernel, and what a child can import and reach.
+
+A process restricted as a child is reads the Python environment (a module nobody loaded yet
+imports), its own /proc entries and its work folder; not the kit, another process's /proc entries
+or /tmp; it cannot connect over TCP (ABI 4) or signal its parent (ABI 6). Graded submissions see
+nothing of the grader's working directory or the kit on sys.path (issue 21 item 2).
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from autograder.config import KIT_ROOT
+from autograder.sandbox import child, isolation, landlock
+
+LANDLOCK = landlock.version() or 0
+pytestmark = pytest.mark.skipif(not LANDLOCK, reason=f"no Landlock here: {landlock.why_unavailable()}")
+
+
+def attempt(action) -> str:
+    try:
+        action()
+        return "done"
+    except OSError as failure:
+        return failure.strerror or type(failure).__name__
+
+
+def restricted(look) -> dict:
+    """Fork, restrict the fork as a child is restricted (rules from the template's preparation),
+    run `look(workdir)` there and return what it found."""
+    workdir = tempfile.mkdtemp(prefix="landlock-test-")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read)
+            landlock.prepare(isolation.python_environment(), unreadable=child._kit_folders())
+            isolation.die_with_parent()  # no_new_privs, which restrict_self needs
+            landlock.restrict(workdir)
+            os.write(write, json.dumps(look(workdir)).encode())
+        except BaseException as failure:
+            os.write(write, json.dumps({"error": repr(failure)}).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as result:
+        seen = json.loads(result.read())
+    os.waitpid(pid, 0)
+    return seen
+
+
+def test_a_restricted_process_reads_the_environment_and_its_folder_only():
+    parent = os.getpid()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        seen = restricted(lambda work: {
+            "import": attempt(lambda: __import__("xml.dom.minidom")),  # loaded by nobody before
+            "kit": attempt(lambda: (KIT_ROOT / "grading.toml").read_text()),
+            "kit package": attempt(lambda: Path(child.__file__).read_text()),
+            "own proc": attempt(lambda: Path("/proc/self/status").read_text()),
+            "parent's cmdline": attempt(lambda: Path(f"/proc/{parent}/cmdline").read_bytes()),
+            "proc": attempt(lambda: os.listdir("/proc")),
+            "work": attempt(lambda: Path(work, "mine.txt").write_text("x")),
+            "tmp": attempt(lambda: Path(tempfile.gettempdir(), f"landlock-{os.getpid()}").write_text("x")),
+            "tcp": attempt(lambda: socket.create_connection(("127.0.0.1", port), timeout=2)),
+            "signal": attempt(lambda: os.kill(parent, 0)),
+        })
+    assert "error" not in seen, seen
+    assert seen["import"] == seen["own proc"] == seen["work"] == "done", seen
+    for closed in ("kit", "kit package", "parent's cmdline", "proc", "tmp"):
+        assert seen[closed] == "Permission denied", (closed, seen)
+    assert seen["tcp"] == ("Permission denied" if LANDLOCK >= 4 else "done"), seen
+    assert seen["signal"] == ("Operation not permitted" if LANDLOCK >= 6 else "done"), seen
+
+
+def test_bounds_say_what_is_in_force(grader, tmp_path):
+    path = tmp_path / "nothing.py"
+    path.write_text("x = 1\n")
+    bounds = grader.grade(path).bounds
+    assert bounds["landlock"] == landlock.describe() and bounds["landlock"].startswith(f"ABI {LANDLOCK}: files")
+
+
+def test_the_child_sees_nothing_of_the_kit_or_the_graders_folder_on_its_path(grader, tmp_path, reference_source):
+    """A submission graded from the kit's checkout found `solution` on sys.path (the grader's
+    working directory): 58/58 with a wrong backward. Now its path holds only the environment."""
+    probe = reference_source + (
+        "\nimport sys, os, importlib\n"
+        f"_kit, _environment = {str(KIT_ROOT)!r}, {isolation.python_environment()!r}\n"
+        "print('PATH', [p for p in sys.path if p in ('', '.') or (p + os.sep).startswith(_kit + os.sep)\n"
+        "               and not any((p + os.sep).startswith(e + os.sep) for e in _environment)])\n"
+        "print('CWD', os.getcwd().startswith(_kit))\n"
+        "try:\n    importlib.import_module('solution.layers')\n    print('SOLUTION imported')\n"
+        "except Exception as e:\n    print('SOLUTION', type(e).__name__)\n")
+    path = tmp_path / "probe.py"
+    path.write_text(probe)
+    cwd = os.getcwd()
+    os.chdir(KIT_ROOT)  # as a grader started from the checkout
+    try:
+        report = grader.grade(path)
+    finally:
+        os.chdir(cwd)
+    assert "PATH []" in report.student_output and "CWD False" in report.student_output, report.student_output
+    assert "SOLUTION imported" not in report.student_output and "SOLUTION " in report.student_output
+    assert isolation.python_environment() and all(isolation.importable(p) for p in isolation.python_environment())
+
+
+def test_the_notice_says_what_is_left_open_without_landlock(monkeypatch):
+    monkeypatch.setattr(landlock, "_probe", lambda: (None, "this kernel has no Landlock (Linux 5.13 or newer has it)"))
+    warning = isolation.Mode("uid", "unshare: Operation not permitted").warning()
+    assert "Landlock is missing (this kernel has no Landlock" in warning and "every world-readable file" in warning
+    assert landlock.describe() == "none (this kernel has no Landlock (Linux 5.13 or newer has it))"
+    assert landlock.left_open().startswith("no file allow-list")
