@@ -117,3 +117,68 @@ def test_the_notice_says_what_is_left_open_without_landlock(monkeypatch):
     assert "Landlock is missing (this kernel has no Landlock" in warning and "every world-readable file" in warning
     assert landlock.describe() == "none (this kernel has no Landlock (Linux 5.13 or newer has it))"
     assert landlock.left_open().startswith("no file allow-list")
+
+
+# --- as root in a Docker-like container (../shared/docker-like): the `uid` mode -------------------
+
+DOCKERLIKE = next((folder / "docker-like" for folder in (KIT_ROOT.parent / "shared", KIT_ROOT.parent.parent / "shared")
+                   if (folder / "docker-like" / "dockerlike.py").is_file()), None)
+FILE_ATTACKS = """
+import os
+def _try(what, action):
+    try:
+        action()
+        print(what, "done")
+    except OSError as e:
+        print(what, e.strerror)
+_try("kit", lambda: open(KIT + "/grading.toml").read())
+_try("solution", lambda: open(KIT + "/solution/layers.py").read())
+_try("grader cmdline", lambda: open(f"/proc/{os.getppid()}/cmdline").read())
+_try("proc", lambda: os.listdir("/proc"))
+_try("results", lambda: open("/tmp/results.json", "w").write("{}"))
+"""
+
+
+def docker_like(tmp_path, profile: str, source: str) -> tuple[dict, str]:
+    """`autograder grade --json` as root the way Docker runs a container (no CAP_SYS_ADMIN: the uid
+    mode), under Docker's seccomp profile `profile`."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "submission.py"
+    path.write_text(source)
+    tmp_path.chmod(0o755)
+    done = subprocess.run([sys.executable, str(DOCKERLIKE / "dockerlike.py"), "--profile", str(DOCKERLIKE / profile), "--",
+                           sys.executable, "-m", "autograder", "grade", str(path), "--json"],
+                          capture_output=True, text=True, timeout=600, cwd=KIT_ROOT)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout), done.stderr
+
+
+needs_docker_like = pytest.mark.skipif(DOCKERLIKE is None or os.geteuid() != 0, reason="needs root and ../shared/docker-like")
+
+
+@pytest.mark.slow
+@needs_docker_like
+def test_in_a_docker_like_container_honest_code_imports_and_landlock_holds_the_files(tmp_path, reference_source):
+    from corpus import VALID, assembled_valid_source
+
+    honest, _ = docker_like(tmp_path, "default-docker-v29.7.2.json",
+                            assembled_valid_source(next(p for p in VALID if p.stem == "prints_tensors")))
+    assert honest["extra_data"]["isolation"] == "uid" and honest["score"] == honest["max_score"]
+    hostile, notice = docker_like(tmp_path, "default-docker-v29.7.2.json",
+                                  reference_source + f"\nKIT = {str(KIT_ROOT)!r}\n" + FILE_ATTACKS)
+    output = hostile["extra_data"]["student_output"]
+    for attack in ("kit", "solution", "grader cmdline", "proc", "results"):
+        assert f"{attack} Permission denied" in output, output
+    assert not Path("/tmp/results.json").exists() or Path("/tmp/results.json").read_text() != "{}"
+    assert hostile["extra_data"]["bounds"]["landlock"] == landlock.describe()
+    assert "confined by Landlock" in notice
+
+
+@pytest.mark.slow
+@needs_docker_like
+def test_under_an_older_docker_profile_the_notice_says_landlock_is_missing_and_what_that_leaves_open(tmp_path):
+    result, notice = docker_like(tmp_path, "default-docker-v20.10.17.json", "x = 1\n")
+    assert result["extra_data"]["bounds"]["landlock"].startswith("none (a system-call filter refuses it")
+    assert "Landlock is missing" in notice and "every world-readable file" in notice

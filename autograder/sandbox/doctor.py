@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import bubblewrap, cgroups, isolation, seccomp
+from . import bubblewrap, cgroups, isolation, landlock, seccomp
 
 NOBODY = 65534
 SYSCTLS = {  # file under /proc/sys -> (value that refuses user namespaces, the command that allows them)
@@ -56,6 +56,8 @@ def _ordinary_user_mode() -> isolation.Mode:
 
 def _explain(mode: isolation.Mode) -> str:
     line = f"{mode.name} — {MEANING[mode.name]}"
+    if mode.weak and landlock.available():
+        line += f"; but Landlock ({landlock.describe()}) keeps each child to the Python environment and its own folder"
     if mode.why:
         line += f"\n    because: {mode.why}"
         sysctl = _sysctl_refusing() if mode.name in ("user", "bubblewrap") else None
@@ -79,6 +81,9 @@ def _improvement(root: isolation.Mode, user: isolation.Mode, bounds: cgroups.Slo
         return CONTAINER_COMMAND
     if root.name == "uid":
         return CONTAINER_COMMAND
+    if not landlock.available() or landlock.left_open():
+        return ("a kernel with Landlock ABI 6 (Linux 6.12 or newer; ABI 4, TCP: 6.7) and, in a container, "
+                "Docker 20.10.18 / 23.0 or newer (whose default profile allows Landlock)")
     if not seccomp.available():
         return "pip install pyseccomp   # and the system's libseccomp2 (apt-get install libseccomp2)"
     if not bounds.version:
@@ -87,6 +92,25 @@ def _improvement(root: isolation.Mode, user: isolation.Mode, bounds: cgroups.Slo
         return ("systemd-run --user --scope -p Delegate=yes autograder batch SUBMISSIONS --out DIR   "
                 "# a delegated cgroup bounds each child's memory; or grade as root")
     return "nothing: this is the strongest isolation the kit has"
+
+
+def _landlock_line() -> str:
+    if not landlock.available():
+        return f"no — {landlock.why_unavailable()}; that leaves open: {landlock.left_open()}"
+    still = landlock.left_open()
+    return f"yes, {landlock.describe()}{'; ' + still if still else ''}"
+
+
+def _environment_line(current: isolation.Mode) -> str:
+    """Where student code imports from, and whether a sandbox uid (as root) may read it: without a
+    mount namespace to bind it back, a folder it cannot enter leaves it only what the template loaded."""
+    folders = ", ".join(isolation.python_environment())
+    closed = isolation.closed_ancestors() if isolation.is_root() else ()
+    if closed and current.name == "uid":
+        return (f"{folders} (read-only); NOT readable by the sandbox uids ({', '.join(closed)} is closed to "
+                "other users): modules not loaded before grading fail to import; chmod o+x those folders "
+                "or install the environment elsewhere (setup.sh: chmod -R a+rX on the venv)")
+    return f"{folders} (read-only)"
 
 
 def diagnose() -> str:
@@ -107,6 +131,8 @@ def diagnose() -> str:
         f"as root:            {root_line}",
         f"as an ordinary user: {_explain(user)}",
         f"system-call filter: {'yes' if seccomp.available() else 'no — ' + seccomp.why_unavailable()}",
+        f"Landlock (files, and by ABI the network and signals, in every mode): {_landlock_line()}",
+        f"Python environment for student code: {_environment_line(current)}",
         f"memory and task bounds per child (cgroup): {bounds.describe()}",
         f"to improve: {_improvement(root, user, bounds)}",
     ]

@@ -315,7 +315,7 @@ def private_filesystem(limits: ChildLimits, as_root: bool) -> str:
     fresh = [tmp for tmp in ("/tmp", "/dev/shm", "/var/tmp") if os.path.isdir(tmp)]
     # (what lies in a fresh folder is gone with it)
     hidden = [path for path in (*limits.hide, *COVERED) if not any(_inside(path, tmp) for tmp in fresh)]
-    closed = [path for path in _closed_ancestors() if not any(_inside(path, c) for c in hidden + fresh)] if as_root else []
+    closed = [path for path in closed_ancestors() if not any(_inside(path, c) for c in hidden + fresh)] if as_root else []
     covers = closed + hidden + fresh
     # opened before anything covers them: bound back from these descriptors below
     environment = [(path, os.open(path, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)) for path in python_environment()
@@ -378,7 +378,7 @@ def importable(path: str) -> bool:
 
 
 @functools.cache
-def _closed_ancestors() -> tuple[str, ...]:
+def closed_ancestors() -> tuple[str, ...]:
     """For each folder of the Python environment, the outermost folder above it that a sandbox uid
     may not enter (no search bit for others): covered in the child by a tmpfs holding only that
     folder of the environment (what lies there was out of the child's reach anyway)."""

@@ -61,8 +61,8 @@ class _PathBeneathAttr(ctypes.Structure):
     _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
 
 
-def _call(number: int, *args) -> int:
-    result = _libc.syscall(ctypes.c_long(number), *args)
+def _call(number, *args) -> int:
+    result = _libc.syscall(number if isinstance(number, ctypes.c_long) else ctypes.c_long(number), *args)
     if result < 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
@@ -104,7 +104,9 @@ def prepare(read_only=(), unreadable=()) -> None:
     Python environment, see isolation.python_environment) and the system's, less what lies in
     `unreadable` (the kit's own packages, should they be installed there). Landlock only allows, so
     a folder holding an unreadable one is allowed entry by entry."""
-    global _read_only
+    global _read_only, _prepared
+    if version() is not None:  # checked here once, not in every child
+        _prepared = _Prepared(version())
     unreadable = [os.path.realpath(p) for p in unreadable]
     rules: dict[str, int] = {}
     for path in (*read_only, *SYSTEM_READ_ONLY):
@@ -173,6 +175,24 @@ def left_open() -> str:
     return f"Landlock ABI {abi_version} leaves {' and '.join(missing)} unbounded" if missing else ""
 
 
+class _Prepared:
+    """What every child's restrict() needs, built in the template: after a fork a child's first
+    touch of a ctypes object costs page faults, so each child only fills in descriptors."""
+
+    def __init__(self, abi_version: int):
+        self.file_rights = FILE_RIGHTS_BY_ABI.get(abi_version, ALL_FILE_RIGHTS_FROM_ABI_5)
+        self.attr = _RulesetAttr(handled_access_fs=self.file_rights,
+                                 handled_access_net=NET_BIND_TCP | NET_CONNECT_TCP if abi_version >= 4 else 0,
+                                 scoped=SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi_version >= 6 else 0)
+        self.attr_size = ctypes.c_size_t(8 if abi_version < 4 else 16 if abi_version < 6 else 24)  # fields it knows
+        self.rule = _PathBeneathAttr()
+        self.args = (ctypes.c_long(CREATE_RULESET), ctypes.c_long(ADD_RULE), ctypes.c_long(RESTRICT_SELF),
+                     ctypes.c_int(RULE_PATH_BENEATH), ctypes.c_uint32(0))
+
+
+_prepared: _Prepared | None = None
+
+
 def restrict(workdir: str) -> None:
     """In the child, after its set-up and before student code: from now on this process and its
     descendants reach only the prepared read-only paths, `workdir` (read-write) and its own /proc
@@ -180,31 +200,24 @@ def restrict(workdir: str) -> None:
     abi_version = version()
     if abi_version is None:
         raise OSError(f"Landlock is missing ({why_unavailable()})")
-    file_rights = FILE_RIGHTS_BY_ABI.get(abi_version, ALL_FILE_RIGHTS_FROM_ABI_5)
-    attr = _RulesetAttr(handled_access_fs=file_rights,
-                        handled_access_net=NET_BIND_TCP | NET_CONNECT_TCP if abi_version >= 4 else 0,
-                        scoped=SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi_version >= 6 else 0)
-    size = 8 if abi_version < 4 else 16 if abi_version < 6 else 24  # the fields this ABI knows
-    ruleset = _call(CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    prepared = _prepared or _Prepared(abi_version)
+    create, add, restrict_self, path_beneath, no_flags = prepared.args
+    ruleset = _call(create, ctypes.byref(prepared.attr), prepared.attr_size, no_flags)
     try:
         own_proc = f"/proc/{os.getpid()}"  # /proc/self resolves here: the child's own entries only
-        rules = [*_read_only, (own_proc, READ), (workdir, file_rights)]
+        rules = [*_read_only, (own_proc, READ), (workdir, prepared.file_rights)]
         rules += [(path, READ_FILE | WRITE_FILE | TRUNCATE) for path in READ_WRITE_FILES]
+        rule, pointer = prepared.rule, ctypes.byref(prepared.rule)
         for path, rights in rules:
-            _allow(ruleset, path, rights & file_rights)
-        _call(RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0))
+            try:
+                fd = os.open(path, O_PATH | os.O_CLOEXEC)
+            except OSError:  # gone, or out of this uid's reach anyway
+                continue
+            try:
+                rule.allowed_access, rule.parent_fd = rights & prepared.file_rights, fd
+                _call(add, ruleset, path_beneath, pointer, no_flags)
+            finally:
+                os.close(fd)
+        _call(restrict_self, ruleset, no_flags)
     finally:
         os.close(ruleset)
-
-
-def _allow(ruleset: int, path: str, rights: int) -> None:
-    try:
-        fd = os.open(path, O_PATH | os.O_CLOEXEC)
-    except OSError:  # gone, or out of this uid's reach anyway
-        return
-    try:
-        rule = _PathBeneathAttr(allowed_access=rights, parent_fd=fd)
-        _call(ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(RULE_PATH_BENEATH), ctypes.byref(rule),
-              ctypes.c_uint32(0))
-    finally:
-        os.close(fd)
