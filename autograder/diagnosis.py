@@ -502,15 +502,15 @@ def explain(entries, outcomes, results, tolerance, catalogue: Catalogue) -> dict
     # 1. variants of the classes that failed, judged on every observation of their class
     knowledge = {o.cls: _knowledge(o.entry) for o in observations}
     failing_classes = {o.cls for o in failed}
+    judged: dict = {}  # (variant key, id(observation)) -> verdict, which pairs (6.) reuse
     for variant in (v for cls, known in knowledge.items() if cls in failing_classes for v in known.variants):
-        if variant.cls not in failing_classes:
-            continue
         found = candidate(variant.cause, 0, variant.min_explained)
         for observation in observations:
             if observation.cls != variant.cls or found.contradicted:
                 continue
             predicted = catalogue.predicted(variant, observation.entry)
             verdict = _judge(observation, None if predicted is None else predicted.get(observation.output))
+            judged[variant.cause.key, id(observation)] = verdict
             own = (observation.output.endswith("_after")
                    or observation.method == variant.cause.method)
             if verdict == "contradiction" and own:
@@ -557,7 +557,7 @@ def explain(entries, outcomes, results, tolerance, catalogue: Catalogue) -> dict
     remaining = _greedy(list(viable), {o.index for o in failed}, causes)
     # 6. what no single cause explains: a variant whose output also has a transform's mistake
     if remaining:
-        pairs = _pairs(observations, failed, remaining, knowledge, catalogue, len(candidates))
+        pairs = _pairs(observations, failed, remaining, knowledge, catalogue, len(candidates), judged)
         _greedy(list(pairs), remaining, causes, takes_over=True)
         viable += pairs
     # 7. a wrong dtype with wrong values too: the dtype cause and the values' cause, together
@@ -585,7 +585,8 @@ def _greedy(live: list, remaining: set, causes: dict, takes_over: bool = False) 
 PAIRED = [t for t in TRANSFORMS if t.key not in ("zeros", "not_averaged")]  # a zero or a mean hides the variant
 
 
-def _pairs(observations, failed, remaining: set, knowledge: dict, catalogue: Catalogue, order: int) -> list:
+def _pairs(observations, failed, remaining: set, knowledge: dict, catalogue: Catalogue, order: int,
+           judged: dict) -> list:
     """Variant × transform candidates for the classes with unexplained failed checks: the variant's
     prediction, with the transform applied to one output of the variant's own method."""
     pairs = []
@@ -594,35 +595,89 @@ def _pairs(observations, failed, remaining: set, knowledge: dict, catalogue: Cat
         targets = sorted({(o.output, o.method) for o in failed
                           if o.cls == cls and o.index in remaining and not o.output.endswith("_after")})
         for variant in knowledge[cls].variants:
-            predicted = {id(o): catalogue.predicted(variant, o.entry) for o in mine}
-            for output, method in targets:
-                if method != variant.cause.method:
+            method = variant.cause.method
+            if all(m != method for _, m in targets):
+                continue
+            guesses = {}
+            for o in mine:
+                outputs = catalogue.predicted(variant, o.entry)
+                guesses[id(o)] = None if outputs is None else outputs.get(o.output)
+            alone = {id(o): judged.get((variant.cause.key, id(o))) or _judge(o, guesses[id(o)])
+                     for o in mine}  # the variant's verdicts, untransformed
+            for output in (out for out, m in targets if m == method):
+                # failed observations first: a pair is mostly ruled out by the first one it mispredicts
+                same = sorted((o for o in mine if (o.output, o.method) == (output, method)), key=lambda o: not o.failed)
+                others = [o for o in mine if (o.output, o.method) != (output, method)]
+                if any(alone[id(o)] == "contradiction" and (o.output.endswith("_after") or o.method == method)
+                       for o in others) or all(not isinstance(guesses[id(o)], torch.Tensor) for o in same):
                     continue
-                for transform in PAIRED:
-                    alone = f"{method}:{output}:{transform.key}"
-                    cause = Cause(f"{variant.cause.key}+{output}:{transform.key}", method,
-                                  f"{variant.cause.text} {transform.text.format(method=method, out=output)}",
-                                  "; ".join(h for h in (variant.cause.hint, transform.hint) if h))
-                    found = _Candidate(cause, 0, order, min_explained=max(2, variant.min_explained),
-                                       parts=(variant.cause.key, alone))
-                    order += 1
-                    for o in mine:
-                        outputs = predicted[id(o)]
-                        guess = None if outputs is None else outputs.get(o.output)
-                        if isinstance(guess, torch.Tensor) and (o.output, o.method) == (output, method):
-                            try:
-                                guess = transform.apply(guess.double(), _context(o.entry))
-                            except (RuntimeError, IndexError):
-                                guess = None
-                        verdict = _judge(o, guess)
-                        if verdict == "contradiction" and (o.output.endswith("_after") or o.method == method):
-                            found.contradicted = True
-                            break
-                        if verdict == "explained":
-                            found.explained.add(o.index)
-                    if not found.contradicted and len(found.explained) >= found.min_explained:
-                        pairs.append(found)
+                explained_elsewhere = {o.index for o in others if alone[id(o)] == "explained"}
+                if not explained_elsewhere and all(alone[id(o)] == "neutral" for o in same):
+                    continue  # the variant leaves this output right: the pair is the transform alone
+                found = [_pair(variant, transform, output, order + k) for k, transform in enumerate(PAIRED)]
+                order += len(PAIRED)
+                for o in same:
+                    guess, context = guesses[id(o)], _context(o.entry)
+                    guess = guess.double() if isinstance(guess, torch.Tensor) else None
+                    transformed = [_transformed(t, guess, context) for t in PAIRED]
+                    for candidate, verdict in zip(found, _verdicts(o, transformed)):
+                        if verdict == "contradiction":
+                            candidate.contradicted = True
+                        elif verdict == "explained":
+                            candidate.explained.add(o.index)
+                for candidate in found:
+                    candidate.explained |= explained_elsewhere
+                    if not candidate.contradicted and len(candidate.explained) >= candidate.min_explained:
+                        pairs.append(candidate)
     return pairs
+
+
+def _pair(variant: Variant, transform: Transform, output: str, order: int) -> _Candidate:
+    method = variant.cause.method
+    cause = Cause(f"{variant.cause.key}+{output}:{transform.key}", method,
+                  f"{variant.cause.text} {transform.text.format(method=method, out=output)}",
+                  "; ".join(h for h in (variant.cause.hint, transform.hint) if h))
+    return _Candidate(cause, 0, order, min_explained=max(2, variant.min_explained),
+                      parts=(variant.cause.key, f"{method}:{output}:{transform.key}"))
+
+
+def _transformed(transform: Transform, guess: torch.Tensor | None, context: dict):
+    if guess is None:
+        return None
+    try:
+        return transform.apply(guess, context)
+    except (RuntimeError, IndexError):
+        return None
+
+
+def _verdicts(observation: Observation, predictions: list) -> list[str]:
+    """_judge of each prediction for one observation; the usual case (float predictions of the
+    output's shape, a float output) in two stacked comparisons rather than two per prediction."""
+    got, expected, tolerance = observation.got, observation.expected, observation.tolerance
+    stackable = [i for i, p in enumerate(predictions) if isinstance(p, torch.Tensor) and p.is_floating_point()
+                 and p.shape == expected.shape]
+    simple = (not observation.shape_only and expected.is_floating_point() and expected.numel() > 0 and isinstance(got, torch.Tensor)
+              and got.is_floating_point() and got.shape == expected.shape and len(stackable) > 1)
+    if not simple:
+        return [_judge(observation, p) for p in predictions]
+    verdicts = [None if i in stackable else _judge(observation, p) for i, p in enumerate(predictions)]
+    stacked = torch.stack([predictions[i].double() for i in stackable])
+    rtol, atol = 10 * tolerance.rtol, 10 * tolerance.atol
+
+    def close_to(target):
+        near = torch.isclose(stacked, target.double().expand_as(stacked), rtol=rtol, atol=atol, equal_nan=True)
+        return near.reshape(len(stackable), -1).all(dim=1).tolist()
+
+    right, like_got = close_to(expected), close_to(got)
+    values_count = observation.kind != "dtype" or observation.values_wrong
+    for i, is_right, is_got in zip(stackable, right, like_got):
+        if is_right or not values_count:
+            verdicts[i] = "neutral"
+        elif is_got:
+            verdicts[i] = "explained" if observation.failed else "neutral"
+        else:
+            verdicts[i] = "contradiction"
+    return verdicts
 
 
 def _with_dtype(causes: dict, failed, viable: list) -> None:
