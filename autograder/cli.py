@@ -73,13 +73,45 @@ def cmd_batch(args) -> int:
     return EXIT_OK
 
 
+def cmd_export(args) -> int:
+    """A batch's grades as a gradebook imports them: plain (student, total) or Canvas's import file."""
+    from .batch import gradebook, outputs
+    from .files import write_atomic
+
+    out = Path(args.dir)
+    csv_path = out / outputs.CSV_NAME
+    if not csv_path.is_file():
+        raise GraderError(f"{out} holds no {outputs.CSV_NAME}: give the --out folder of `autograder batch`")
+    results = {}
+    for path in sorted((out / outputs.RESULTS).glob("*.json")):
+        result = outputs.read_result(out, path.stem)
+        if result is not None:
+            results[path.stem] = result
+    results = gradebook.apply_overrides(results, gradebook.read_overrides(out), out).results
+    assignment = args.assignment or out.resolve().name
+    if args.canvas:
+        text, unmatched = gradebook.canvas_import_text(results, Path(args.canvas), assignment)
+        for student in unmatched:
+            print(f"autograder: warning: {printable(student)} is not in the Canvas export; not exported", file=sys.stderr)
+    else:
+        text = gradebook.gradebook_text(results, assignment)
+    if args.out:
+        write_atomic(Path(args.out), text)
+        print(f"wrote {args.out}: {len(results)} graded student(s)")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 def cmd_release(args) -> int:
     from .config import load_config
     from .platforms.nbgrader_release import DEFAULT_OUT_DIR, DEFAULT_SOURCE, release, stamp_source
 
     source, config = Path(args.source or DEFAULT_SOURCE), load_config(args.config)
-    if _print_disagreements(source, config, stampable=False):
-        raise GraderError(f"release refused: {source} disagrees with {config.path.name} (listed above)")
+    needing_you = _print_disagreements(source, config, stampable=False)
+    if needing_you:
+        raise GraderError(f"release refused: {needing_you} disagreement(s) between {source.name}, "
+                          f"{config.path.name} and the checks need you (listed above; `autograder check` lists all)")
     for change in stamp_source(source, config):
         print(f"from {config.path.name}: {change}")
     out = release(source, Path(args.out or DEFAULT_OUT_DIR), config)
@@ -154,9 +186,10 @@ def cmd_nbgrader_autograde(args) -> int:
 
 
 def cmd_doctor(args) -> int:
+    from .config import load_config
     from .sandbox.doctor import diagnose
 
-    print(diagnose())
+    print(diagnose(load_config(args.config).limits))
     return EXIT_OK
 
 
@@ -171,6 +204,7 @@ examples:
   autograder grade alice.zip --json > results.json   Gradescope's results.json on stdout
   autograder grade alice.py --parts linear,relu      only some parts
   autograder batch submissions/ --out graded         a whole class: grades.csv, report.html, results/
+  autograder export graded --canvas canvas.csv --out import.csv   grades for Canvas's gradebook import
   autograder release                                 the student notebook, from the source notebook
   autograder gradescope build --out autograder.zip   the zip to upload to Gradescope
   autograder nbgrader autograde ps1                  nbgrader's autograde, with the kit's grader
@@ -215,6 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--assignment", metavar="NAME", help="nbgrader: which assignment under submitted/<student>/")
     batch.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786): grade on that cluster")
     batch.set_defaults(run=cmd_batch)
+
+    export = _command(commands, "export", common, "a batch's grades (with overrides.csv) as gradebooks import them")
+    export.add_argument("dir", metavar="DIR", help="the --out folder of `autograder batch`")
+    export.add_argument("--assignment", metavar="NAME", help="the assignment's column name (default: DIR's name)")
+    export.add_argument("--canvas", metavar="CSV", help="Canvas's own gradebook export: write Canvas's import "
+                                                         "file, students matched by SIS Login ID or SIS User ID")
+    export.add_argument("--out", metavar="CSV", help="file to write (default: standard output)")
+    export.set_defaults(run=cmd_export)
 
     release = _command(commands, "release", common, "generate the student notebook with nbgrader")
     release.add_argument("--source", metavar="NOTEBOOK", help="source notebook (default: assignment/nn_from_scratch.ipynb)")

@@ -325,8 +325,10 @@ def twin_disagreements(notebook_path: Path) -> list[Disagreement]:
         compare_notebooks(jupytext.read(twin), nbformat.read(notebook_path, as_version=4), fmt="md")
     except NotebookDifference as difference:
         first = str(difference).strip().splitlines()[0].rstrip(": ")
-        return [Disagreement("", f"differs from its twin {twin.name} ({first}); after editing one of them "
-                                 f"run: jupytext --sync {notebook_path.name}")]
+        # the .ipynb is the source: release rewrites the twin from it (stampable)
+        return [Disagreement("", f"differs from its twin {twin.name} ({first}); after editing the notebook "
+                                 f"autograder release rewrites the twin, after editing the twin run: "
+                                 f"jupytext --sync {notebook_path.name}", stampable=True)]
     return []
 
 

@@ -49,6 +49,16 @@ def print_gradebook(csv_path: Path) -> None:
     Console().print(table)
 
 
+def print_next_steps(out: Path, samples: Path) -> None:
+    """What to try next, as commands that run as printed from the checkout."""
+    print(f"""
+next steps (from the kit's checkout):
+  .venv/bin/autograder grade {samples / 'bob_buggy.ipynb'}        one student's feedback
+  open {out / 'grades' / 'report.html'}        the class report; each student's page is in {out / 'grades' / 'results'}/
+  .venv/bin/autograder gradescope build --out autograder.zip     the zip for Gradescope (see README.md, Gradescope)
+  hand out student_template/nn_from_scratch.ipynb; README.md walks through the rest of the term""")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="demo_out", help="folder for the release and the gradebook")
@@ -71,6 +81,7 @@ def main(argv=None) -> int:
         if outcome.interrupted or outcome.failures:
             return 130 if outcome.interrupted else 2
         print_gradebook(outcome.csv_path)
+        print_next_steps(out, samples)
         return 0
     except GraderError as error:
         print(f"demo: error: {error}", file=sys.stderr)

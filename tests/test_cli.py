@@ -112,3 +112,18 @@ def test_help_reads_like_a_manual_and_every_argument_is_explained():
                 parsers.extend(action.choices.values())
             elif action.dest != "help":
                 assert action.help, f"{parser.prog}: {'/'.join(action.option_strings) or action.dest} has no help"
+
+
+def test_doctor_names_the_cgroup_bounds_a_child_gets_and_commands_that_run_from_anywhere(tmp_path):
+    """doctor's cgroup line is what results' extra_data.bounds.cgroup says (the same [limits]), and
+    the commands it suggests name this venv's autograder (sudo does not search the venv's PATH)."""
+    path = tmp_path / "ivy.py"
+    path.write_text(REFERENCE_LAYERS.read_text())
+    done = run("grade", str(path), "--json", "--parts", "relu")
+    assert done.returncode == 0, done.stderr
+    cgroup = json.loads(done.stdout)["extra_data"]["bounds"]["cgroup"]
+    doctor = run("doctor")
+    assert doctor.returncode == 0, doctor.stderr
+    assert f"memory and task bounds per child (cgroup): {cgroup}" in doctor.stdout
+    assert "sudo autograder " not in doctor.stdout and "systemd-run --user --scope -p Delegate=yes autograder" \
+        not in doctor.stdout

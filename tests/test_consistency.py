@@ -193,6 +193,22 @@ def test_an_edit_to_the_notebook_alone_is_reported_until_its_twin_is_synced(kit)
     assert disagreements(kit) == []
 
 
+def test_release_rewrites_a_twin_the_notebook_has_moved_past_and_says_so(kit):
+    """The .ipynb is the source: a notebook edited in Jupyter without jupytext is released, not
+    refused, and its twin rewritten from it (the message names the twin, never grading.toml)."""
+    shutil.copy(TWIN, kit / TWIN.name)
+    shutil.copy(PAIRING, kit / PAIRING.name)
+    edit_notebook(kit / SOURCE.name, replace_in_cell("intro", "Here we finish them.", "Here we finish them all."))
+    [line] = disagreements(kit)
+    assert "twin nn_from_scratch.md" in line and "autograder release rewrites the twin" in line
+    done = autograder("--config", str(kit / "grading.toml"), "release", "--source", str(kit / SOURCE.name),
+                      "--out", str(kit / "out"), cwd=kit)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "rewrote the twin nn_from_scratch.md" in done.stdout
+    assert "Here we finish them all." in (kit / TWIN.name).read_text()
+    assert disagreements(kit) == []
+
+
 def test_release_refuses_a_notebook_that_disagrees_beyond_points(kit):
     edit_notebook(kit / SOURCE.name, lambda nb: cell(nb, "relu").metadata["nbgrader"].update(grade_id="relu_layer"))
     before = (kit / SOURCE.name).read_bytes()

@@ -141,7 +141,7 @@ def test_unzipped_kit_builds_as_a_package_offline_with_its_gradescope_files(buil
 def test_build_refuses_an_unknown_visibility_with_one_line_and_exit_2(tmp_path):
     config = tmp_path / "grading.toml"
     config.write_text((KIT_ROOT / "grading.toml").read_text().replace(
-        'hidden_check_visibility = "visible"', 'hidden_check_visibility = "after_deadline"'))
+        'hidden_check_visibility = "after_due_date"', 'hidden_check_visibility = "after_deadline"'))
     done = subprocess.run([sys.executable, "-m", "autograder", "--config", str(config), "gradescope", "build",
                            "--out", str(tmp_path / "a.zip")], capture_output=True, text=True)
     assert done.returncode == 2
@@ -152,7 +152,7 @@ def test_build_refuses_an_unknown_visibility_with_one_line_and_exit_2(tmp_path):
 def test_build_with_config_puts_that_config_in_the_zip_beside_the_kits(tmp_path):
     config = tmp_path / "course.toml"
     config.write_text((KIT_ROOT / "grading.toml").read_text().replace(
-        'hidden_check_visibility = "visible"', 'hidden_check_visibility = "after_due_date"'))
+        'hidden_check_visibility = "after_due_date"', 'hidden_check_visibility = "visible"'))
     from autograder.platforms.gradescope_build import build_zip
 
     built = build_zip(tmp_path / "a.zip", config_path=config, torch_version="2.99.0")

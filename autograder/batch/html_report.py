@@ -21,7 +21,7 @@ from pathlib import Path
 from ..feedback import checks_from_result, items
 from ..files import KIT_ROOT, write_atomic
 from .outputs import RESULTS, format_number
-from .summary import CheckRate, check_rates, hardest_first, mistake_rates, not_graded_reason, part_scores, score_stats
+from .summary import POINTS_LOST, CheckRate, check_rates, hardest_first, mistake_rates, not_graded_reason, part_scores, score_stats
 
 EXAMPLES = 2  # example students named per mistake
 
@@ -111,7 +111,8 @@ def pass_rate_png(rates, colours: dict[str, str]) -> str:
 
     shown = dict.fromkeys(r.name.split(".")[0] for r in rates)
     axes.legend(handles=[Patch(color=colours.get(part, "#888888"), label=part) for part in shown],
-                title="part", fontsize=7, title_fontsize=7, loc="lower right")
+                title="part", fontsize=7, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                borderaxespad=0)  # beside the plot: inside it, it covered the bars of the last checks
     return _png(figure)
 
 
@@ -191,9 +192,9 @@ def _mistakes_table(results: dict, graded: int) -> str:
         hint = f'<div class="hint">Hint: {escape(mistake.hint)}</div>' if mistake.hint else ""
         rows.append([f"<td>{escape(mistake.text)}{hint}</td>", _td(mistake.count, True),
                      _td(f"{mistake.count / graded:.0%}" if graded else "", True),
-                     _td(format_number(mistake.points_lost), True), f"<td>{examples}</td>"])
+                     _td(mistake.lost_text, True), f"<td>{examples}</td>"])
     return ("<table id='mistakes'><tr><th>mistake</th><th class='num'>students</th><th class='num'>share</th>"
-            "<th class='num'>points lost</th><th>for example</th></tr>" + _rows(rows) + "</table>")
+            f"<th class='num'>{POINTS_LOST}</th><th>for example</th></tr>" + _rows(rows) + "</table>")
 
 
 def render(outcome, config, figures: list[str] | None = None) -> str:

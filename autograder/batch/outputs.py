@@ -127,14 +127,17 @@ def _points(value) -> float:
         return 0.0
 
 
-def csv_text(results: dict[str, dict], check_names: list[str]) -> str:
+def csv_text(results: dict[str, dict], check_names: list[str], overrides: dict[str, str] | None = None) -> str:
     """One row per student, sorted; columns student (as_text_cell), score, max_score, then every
     check in grading.toml order (empty where a result has no such check), then one subtotal per part
-    ("<part> subtotal", appended last so scripts reading the earlier columns by position keep working)."""
+    ("<part> subtotal", appended last so scripts reading the earlier columns by position keep working),
+    and, when the instructor has an overrides.csv, an `override` column with each student's reasons."""
     parts = list(dict.fromkeys(name.split(".", 1)[0] for name in check_names))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([*FIXED_COLUMNS, *check_names, *(f"{part}{SUBTOTAL}" for part in parts)])
+    with_overrides = overrides is not None
+    writer.writerow([*FIXED_COLUMNS, *check_names, *(f"{part}{SUBTOTAL}" for part in parts),
+                     *(["override"] if with_overrides else [])])
     for student in sorted(results):
         result = results[student]
         by_name = {t.get("name"): t.get("score") for t in result["tests"] if isinstance(t, dict)}
@@ -144,11 +147,13 @@ def csv_text(results: dict[str, dict], check_names: list[str]) -> str:
                      for part in parts}
         writer.writerow([as_text_cell(student), format_number(score), format_number(max_score),
                          *(format_number(by_name.get(name)) for name in check_names),
-                         *(format_number(subtotals[part]) for part in parts)])
+                         *(format_number(subtotals[part]) for part in parts),
+                         *([as_text_cell(overrides.get(student, ""))] if with_overrides else [])])
     return buffer.getvalue()
 
 
-def write_csv(out: Path, results: dict[str, dict], check_names: list[str]) -> Path:
+def write_csv(out: Path, results: dict[str, dict], check_names: list[str],
+              overrides: dict[str, str] | None = None) -> Path:
     path = out / CSV_NAME
-    write_atomic(path, csv_text(results, check_names))
+    write_atomic(path, csv_text(results, check_names, overrides))
     return path

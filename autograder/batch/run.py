@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..records import GraderError
 from ..secret import course_secret_id
-from . import layouts, outputs
+from . import gradebook, layouts, outputs
 from .progress import for_stderr
 
 POLL_SECONDS = 0.2
@@ -92,6 +92,7 @@ def grade_batch(path: Path, out: Path, config, *, workers: int | None = None, sc
     progress = progress or for_stderr()
     member_cap = 4 * config.limits.submission_kb * 1024
     outputs.prepare(out)
+    overrides = gradebook.read_overrides(out)  # a malformed file stops the batch before it grades
     stop = _Stop()
     with ExitStack() as cleanup:
         staging = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="autograder-batch-"))
@@ -133,7 +134,15 @@ def grade_batch(path: Path, out: Path, config, *, workers: int | None = None, sc
             _run(runner, todo, stamps, out, outcome, progress, stop)
     outcome.results = {m: outcome.results[m] for item in found.items for m in item.members if m in outcome.results}
     check_names = list(config.points)
-    outcome.csv_path = outputs.write_csv(out, outcome.results, check_names)
+    # the instructor's overrides.csv, laid over what was measured (results/ keeps the measurement)
+    overridden = gradebook.apply_overrides(outcome.results, overrides, out)
+    outcome.results = overridden.results
+    outcome.warnings += overridden.warnings
+    for warning in overridden.warnings:
+        progress.status(f"warning: {warning}")
+    outcome.csv_path = outputs.write_csv(out, outcome.results, check_names,
+                                         overridden.reasons if overrides else None)
+    gradebook.write_gradebook(out, outcome.results, assignment or path.name.removesuffix(".zip"))
     if report:
         from .html_report import write_report
 

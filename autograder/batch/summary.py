@@ -27,7 +27,13 @@ class MistakeRate:
     text: str
     hint: str
     students: list  # ids, sorted
-    points_lost: float
+    points_lost: float  # all its students together, in the part of the method it names
+    knock_on: float = 0.0  # all its students together, in other parts (the train check using the layer)
+
+    @property
+    def lost_text(self) -> str:
+        """"15", or "15 + 5 elsewhere" when the mistake also failed other parts' checks."""
+        return format_points(self.points_lost) + (f" + {format_points(self.knock_on)} elsewhere" if self.knock_on else "")
 
     @property
     def count(self) -> int:
@@ -47,8 +53,14 @@ def mistake_rates(results: dict) -> list[MistakeRate]:
                 continue
             rate = rates.setdefault(item.key, MistakeRate(item.key, item.text, item.hint, [], 0.0))
             rate.students.append(student)
-            rate.points_lost += item.lost
-    return sorted(rates.values(), key=lambda r: (-r.count, -r.points_lost, r.key))
+            own_part = item.checks[0].name.split(".", 1)[0]  # checks come in grading.toml order: the layer's first
+            for check in item.checks:
+                lost = check.max_score - check.score
+                if check.name.split(".", 1)[0] == own_part:
+                    rate.points_lost += lost
+                else:
+                    rate.knock_on += lost
+    return sorted(rates.values(), key=lambda r: (-r.count, -r.points_lost - r.knock_on, r.key))
 
 
 def part_scores(results: dict) -> dict[str, list[float]]:
@@ -101,6 +113,9 @@ def score_stats(results: dict) -> dict:
             "min": min(scores), "max": max(scores), "max_score": max(maxima)}
 
 
+POINTS_LOST = "points lost, all its students"  # a class total; "elsewhere": other parts (the train check)
+
+
 def format_points(value: float) -> str:
     return f"{value:g}"
 
@@ -120,10 +135,10 @@ def print_summary(outcome, config, console=None, top: int = 10) -> None:
     mistakes = mistake_rates(outcome.results)
     if mistakes:
         table = Table(title="mistakes most students make", title_justify="left", show_edge=False, pad_edge=False)
-        for column, justify in (("mistake", "left"), ("students", "right"), ("points lost", "right")):
+        for column, justify in (("mistake", "left"), ("students", "right"), (POINTS_LOST, "right")):
             table.add_column(column, justify=justify)
         for mistake in mistakes[:top]:
-            table.add_row(printable(mistake.text), str(mistake.count), format_points(mistake.points_lost))
+            table.add_row(printable(mistake.text), str(mistake.count), mistake.lost_text)
         console.print(table)
         if len(mistakes) > top:
             console.print(f"... and {len(mistakes) - top} more (see report.html)")

@@ -82,15 +82,19 @@ def release(source_notebook: Path, out_dir: Path, config: Config | None = None) 
 def stamp_source(source_notebook: Path, config: Config) -> list[str]:
     """Stamp grading.toml's points and stated values into the source notebook and its jupytext twin
     (a .md beside it), if any changed. Returns the changes, one line each."""
+    from ..consistency import twin_disagreements
+
     nb = _read_notebook(source_notebook)
     changes = stamp(nb.cells, config)
     if changes:
         source_notebook.write_text(render(nb), encoding="utf-8")
-        twin = source_notebook.with_suffix(".md")
-        if twin.is_file():
-            import jupytext
+    twin = source_notebook.with_suffix(".md")
+    if twin.is_file() and (changes or twin_disagreements(source_notebook)):
+        import jupytext
 
-            jupytext.write(nb, twin, fmt="md")
+        jupytext.write(nb, twin, fmt="md")
+        if not changes:
+            changes = [f"rewrote the twin {twin.name} from {source_notebook.name}"]
     return changes
 
 

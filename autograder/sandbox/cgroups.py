@@ -63,6 +63,12 @@ def _read(path: str) -> str:
         return file.read()
 
 
+def per_child(limits) -> tuple[int, int]:
+    """A child's cgroup bounds from [limits]: memory for its processes and for what its private
+    tmpfs mounts (/tmp, /var/tmp, /dev/shm) may hold; its tasks and a few of the sandbox's own."""
+    return (limits.memory_mb + 3 * limits.tmpfs_mb) << 20, limits.processes + 4
+
+
 @dataclass
 class SlotCgroups:
     """The cgroups of every slot, or none (`version` "" and `why` says what failed)."""

@@ -6,6 +6,7 @@ not from reading version numbers; the sysctls are read only to explain a refusal
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from . import bubblewrap, cgroups, isolation, landlock, seccomp
@@ -77,7 +78,7 @@ def _improvement(root: isolation.Mode, user: isolation.Mode, bounds: cgroups.Slo
         if user.name == "user" and not bubblewrap.executable():
             return "sudo apt-get install bubblewrap   # or dnf install bubblewrap: where it may make namespaces, the kit uses it"
         if root.name == "namespaces":
-            return "grade as root: sudo autograder batch SUBMISSIONS --out DIR"
+            return f"grade as root: sudo {_autograder()} batch SUBMISSIONS --out DIR"
         return CONTAINER_COMMAND
     if root.name == "uid":
         return CONTAINER_COMMAND
@@ -89,8 +90,10 @@ def _improvement(root: isolation.Mode, user: isolation.Mode, bounds: cgroups.Slo
     if not bounds.version:
         if isolation.is_root():
             return "mount the cgroup memory and pids controllers (v2, or v1 memory and pids hierarchies)"
-        return ("systemd-run --user --scope -p Delegate=yes autograder batch SUBMISSIONS --out DIR   "
-                "# a delegated cgroup bounds each child's memory; or grade as root")
+        if Path("/run/systemd/system").is_dir():  # systemd is the init here (sd_booted's test)
+            return (f"systemd-run --user --scope -p Delegate=yes {_autograder()} batch SUBMISSIONS --out DIR   "
+                    "# a delegated cgroup bounds each child's memory; or grade as root")
+        return "bound the grader's memory from outside (the container's memory limit), or grade as root"
     return "nothing: this is the strongest isolation the kit has"
 
 
@@ -113,18 +116,25 @@ def _environment_line(current: isolation.Mode) -> str:
     return f"{folders} (read-only)"
 
 
-def diagnose() -> str:
-    """The text `autograder doctor` prints."""
+def _autograder() -> str:
+    """This kit's command as a path (sudo and systemd-run do not search the venv's PATH)."""
+    beside = Path(sys.executable).parent / "autograder"
+    return str(beside) if beside.is_file() else "autograder"
+
+
+def diagnose(limits) -> str:
+    """The text `autograder doctor` prints; `limits`: [limits] of the configuration in use."""
     current = isolation.mode()
     if isolation.is_root():
         root, user = current, _ordinary_user_mode()
         root_line = _explain(root)
     else:
         root, user = isolation.Mode("namespaces"), current
-        root_line = ("not checked (run `sudo autograder doctor`); usually namespaces, or uid in a "
+        root_line = (f"not checked (run `sudo {_autograder()} doctor`); usually namespaces, or uid in a "
                      "container without CAP_SYS_ADMIN")
     seccomp.prepare()
-    bounds = cgroups.SlotCgroups.create([0], memory_bytes=256 << 20, tasks=8, name=f"autograder-{os.getpid()}-doctor")
+    # the bounds a child would get, from the same [limits] (what results' extra_data.bounds say)
+    bounds = cgroups.SlotCgroups.create([0], *cgroups.per_child(limits), name=f"autograder-{os.getpid()}-doctor")
     bounds.close()
     lines = [
         f"this process: uid {os.getuid()}; isolation: {current.name}",

@@ -63,18 +63,13 @@ class Sandbox:
             self._uids.put(uid)
         seccomp.prepare()  # before the template forks from here: it inherits the compiled filter
         self.cgroups = cgroups.SlotCgroups(why="not in the bubblewrap mode: its /sys is read-only") if self.bubblewrap \
-            else cgroups.SlotCgroups.create(uids, memory_bytes=self._child_memory_mb() << 20, tasks=limits.processes + 4,
-                                            name=f"autograder-{os.getpid()}-{id(self):x}")
+            else cgroups.SlotCgroups.create(uids, *cgroups.per_child(limits), name=f"autograder-{os.getpid()}-{id(self):x}")
         self._zygote = None if self.bubblewrap else Zygote.start(
             mode, user_namespace=self.isolation_mode.name == "user-namespaces")
         self._probe_cache: dict = {}  # see _suite
         self._suite_messages: dict = {}  # suite -> what register_suite got, for templates started later
         if self.bubblewrap:
             self._template(())  # starts now (its interpreter loads torch while the grader builds its suite)
-
-    def _child_memory_mb(self) -> int:
-        """The whole child: its processes' memory and what its private tmpfs mounts may hold."""
-        return self.limits.memory_mb + 3 * self.limits.tmpfs_mb
 
     @property
     def bounds(self) -> dict:
