@@ -63,7 +63,8 @@ def cmd_batch(args) -> int:
     if not args.scheduler:  # on a cluster the workers isolate, each as its machine allows
         _warn_if_not_isolated()
     outcome = grade_batch(Path(args.path), Path(args.out), config, workers=args.workers,
-                          scheduler=args.scheduler, force=args.force, assignment=args.assignment)
+                          scheduler=args.scheduler, force=args.force, assignment=args.assignment,
+                          layout=args.layout)
     print_summary(outcome, config)
     if outcome.interrupted:
         return EXIT_INTERRUPTED
@@ -247,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--workers", type=int, metavar="N", help="submissions graded at once (default: CPU count)")
     batch.add_argument("--force", action="store_true", help="regrade students that already have a result")
     batch.add_argument("--assignment", metavar="NAME", help="nbgrader: which assignment under submitted/<student>/")
+    batch.add_argument("--layout", default="auto", metavar="LAYOUT",  # checked by grade_batch (lazy imports)
+                       help="how PATH is laid out: auto (the default: recognised at its top only, never inside "
+                            "a student's folder), folder (one file or folder per student), nbgrader (a course "
+                            "with submitted/), gradescope (an Export Submissions folder or zip)")
     batch.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786): grade on that cluster")
     batch.set_defaults(run=cmd_batch)
 

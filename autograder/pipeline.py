@@ -87,6 +87,7 @@ class Grader:
             [e.check.probe for e in entries],
             extra_hide=(path.resolve().parent,),
         )
+        report.notices.extend(run.notices)
         if run.audit:
             report.notices.append("for the instructor: while it ran, this code reached into the interpreter or "
                                   f"the OS ({', '.join(run.audit)}); please review it")

@@ -66,6 +66,7 @@ class RunOutcome:
     load_failure: str = ""  # the cells themselves hung or killed the child
     output: str = ""  # the student's prints, capped
     audit: list = field(default_factory=list)  # what student code did that no layer needs (sandbox/audit.py)
+    notices: list = field(default_factory=list)  # about the run itself (e.g. graded again), for the report
 
 
 @dataclass

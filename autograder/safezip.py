@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from .records import GraderError
+from .sandbox.trees import MAX_DEPTH, open_file, walk
 
 JUNK_PARTS = ("__MACOSX", ".DS_Store", ".ipynb_checkpoints")
 KEPT_SUFFIXES = (".ipynb", ".py", ".zip", ".yml", ".yaml", ".txt")
@@ -37,6 +38,8 @@ def safe_member_path(name: str) -> PurePosixPath | None:
     """The member's relative path, or None when it points outside the folder or is junk."""
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or not path.parts or ".." in path.parts or ":" in path.parts[0]:
+        return None
+    if len(path.parts) > MAX_DEPTH:  # nested past any project (1,000 folders deep): nothing to grade
         return None
     if is_junk(path.parts):
         return None
@@ -102,14 +105,17 @@ def extract(archive: Path | bytes, into: Path, member_cap: int) -> list[Path]:
 
 
 def pack_folder(folder: Path, member_cap: int) -> bytes:
-    """A folder's usable files as zip bytes (for sending one submission folder to a remote worker)."""
+    """A folder's usable files as zip bytes (for sending one submission folder to a remote worker):
+    those within trees' caps, never through a link."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zipped:
-        for path in sorted(folder.rglob("*")):
-            relative = path.relative_to(folder)
-            if (path.is_symlink() or not path.is_file() or is_junk(relative.parts)
-                    or path.suffix.lower() not in KEPT_SUFFIXES):
+        for entry in walk(folder, skip=lambda name: is_junk((name,)), complete=False):
+            if entry.kind != "file" or PurePosixPath(entry.name).suffix.lower() not in KEPT_SUFFIXES:
                 continue
-            with open(path, "rb") as stream:
-                zipped.writestr(relative.as_posix(), stream.read(member_cap))
+            try:
+                with open_file(folder, entry.parts) as stream:
+                    data = stream.read(member_cap)
+            except OSError:  # replaced meanwhile
+                continue
+            zipped.writestr(entry.relative, data)
     return buffer.getvalue()

@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 
 from .safezip import MAX_SUBMISSION_MEMBERS, is_junk, open_zip
 from .records import GraderError
+from .sandbox.trees import Entry, TreeTooLarge, open_file, printable_name, walk
 
 PREFERRED_NOTEBOOK = "nn_from_scratch.ipynb"
 
@@ -122,15 +123,16 @@ def _pick_member(infos: list[zipfile.ZipInfo], archive: str) -> zipfile.ZipInfo:
     raise SubmissionError(f"{archive} holds no .ipynb or .py file")
 
 
-def read_zip(path: Path, max_bytes: int) -> Submission:
+def read_zip(path: Path, max_bytes: int, stream=None) -> Submission:
+    """The submission in the zip at `path` (read from `stream`, an open binary file, when given)."""
     try:
-        with open_zip(path, path.name, MAX_SUBMISSION_MEMBERS) as archive:
+        with open_zip(stream or path, path.name, MAX_SUBMISSION_MEMBERS) as archive:
             member = _pick_member(archive.infolist(), path.name)
             if member.file_size > max_bytes:
                 raise SubmissionError(f"{member.filename} in {path.name} is too large "
                                       f"({member.file_size // 1024} KB; the limit is {max_bytes // 1024} KB)")
-            with archive.open(member) as stream:  # read at most the limit: sizes in a zip can lie
-                data = stream.read(max_bytes + 1)
+            with archive.open(member) as opened:  # read at most the limit: sizes in a zip can lie
+                data = opened.read(max_bytes + 1)
     except SubmissionError:
         raise
     except GraderError as over_the_caps:
@@ -150,19 +152,43 @@ def _refuse_links(path: Path, folder: Path) -> None:
         raise SubmissionError(f"{path.name} is not a regular file")
 
 
+def _choose_in_folder(folder: Path) -> Entry:
+    """The one notebook (or .py, or .zip) in a submitted folder, found without following a link
+    and within trees' caps (a folder nested 1,000 deep or holding a million files is refused)."""
+    try:
+        entries = walk(folder, skip=lambda name: is_junk((name,)))
+    except TreeTooLarge as too_large:
+        raise SubmissionError(f"folder {printable_name(folder.name)} {too_large}; submit your notebook alone") from None
+    except OSError as bad:
+        raise SubmissionError(f"cannot read folder {printable_name(folder.name)}: {bad.strerror}") from None
+    files = [e for e in entries if e.kind != "folder" and Path(e.name).suffix.lower() in (".ipynb", ".py", ".zip")]
+    preferred = [e for e in files if e.name == PREFERRED_NOTEBOOK]
+    choice = preferred or [e for e in files if e.name.endswith(".ipynb")] or files
+    if len(choice) != 1:
+        what = "no .ipynb, .py or .zip file" if not choice else f"{len(choice)} candidate files"
+        raise SubmissionError(f"folder {printable_name(folder.name)} holds {what}; submit exactly one notebook")
+    chosen = choice[0]
+    if chosen.kind == "link":
+        raise SubmissionError(f"{chosen.relative} is a symbolic link; submit the file itself")
+    if chosen.kind != "file":
+        raise SubmissionError(f"{chosen.relative} is not a regular file")
+    return chosen
+
+
 def load_submission(path: str | Path, max_bytes: int) -> Submission:
     path = Path(path)
-    folder = path if path.is_dir() and not path.is_symlink() else path.parent
     if path.is_dir() and not path.is_symlink():
-        files = [p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in (".ipynb", ".py", ".zip")
-                 and not is_junk(p.relative_to(path).parts)]
-        preferred = [p for p in files if p.name == PREFERRED_NOTEBOOK]
-        choice = preferred or [p for p in files if p.suffix == ".ipynb"] or files
-        if len(choice) != 1:
-            what = "no .ipynb, .py or .zip file" if not choice else f"{len(choice)} candidate files"
-            raise SubmissionError(f"folder {path.name} holds {what}; submit exactly one notebook")
-        path = choice[0]
-    _refuse_links(path, folder)
+        chosen = _choose_in_folder(path)
+        name = printable_name(chosen.name)
+        try:
+            with open_file(path, chosen.parts) as stream:  # no link followed on the way, however deep
+                if name.lower().endswith(".zip"):
+                    return read_zip(Path(name), max_bytes, stream)
+                data = stream.read(max_bytes + 1)
+        except OSError as bad:
+            raise SubmissionError(f"cannot read {chosen.relative}: {bad.strerror}") from None
+        return parse(name, data, max_bytes)
+    _refuse_links(path, path.parent)
     if not path.exists():
         raise SubmissionError(f"file not found: {path}")
     if path.suffix.lower() == ".zip":

@@ -11,15 +11,18 @@ become file names (results/<id>.json), so they are sanitised and made unique her
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..records import GraderError
 from .. import safezip
+from ..sandbox.trees import printable_name
 
 SUBMISSION_SUFFIXES = (".ipynb", ".py", ".zip")
 GRADESCOPE_METADATA = "submission_metadata.yml"
+LAYOUTS = ("folder", "nbgrader", "gradescope")  # what --layout may name (auto: recognised at the top)
 METADATA_CAP = 64 << 20
 
 
@@ -60,20 +63,24 @@ def check_input(path: Path) -> None:
 
 
 def discover(path: Path, staging: Path, member_cap: int, assignment: str | None = None,
-             exclude: tuple[Path, ...] = ()) -> Found:
-    """Items of the batch at `path` (a folder or a zip); zips are extracted safely below `staging`."""
+             exclude: tuple[Path, ...] = (), layout: str = "auto") -> Found:
+    """Items of the batch at `path` (a folder or a zip); zips are extracted safely below `staging`.
+    layout: one of LAYOUTS, or "auto" to recognise it at the top of `path` (never inside a folder
+    among others: a student's folder cannot decide how the class is read)."""
     check_input(path)
+    if layout != "auto" and layout not in LAYOUTS:
+        raise GraderError(f"unknown layout {layout!r}: use auto, {', '.join(LAYOUTS)}")
     if path.is_file():
         root = staging / "input"
         safezip.extract(path, root, member_cap)
         root = _unwrap(root)
     else:
         root = path
-    metadata = _find_gradescope_metadata(root)
-    if metadata is not None:
-        found = _gradescope(metadata)
-    elif (root / "submitted").is_dir() or root.name == "submitted":
-        found = _nbgrader(root if root.name == "submitted" else root / "submitted", assignment)
+    chosen = _recognise(root) if layout == "auto" else layout
+    if chosen == "gradescope":
+        found = _gradescope(_gradescope_metadata(root, wrapped=layout == "gradescope"))
+    elif chosen == "nbgrader":
+        found = _nbgrader(_nbgrader_submitted(root), assignment)
     else:
         found = _folder(root, exclude)
     if assignment and found.layout != "nbgrader":
@@ -84,39 +91,77 @@ def discover(path: Path, staging: Path, member_cap: int, assignment: str | None 
 
 def _unwrap(root: Path) -> Path:
     """A zip made from a folder holds that folder alone: look inside it."""
-    entries = [p for p in root.iterdir() if not safezip.is_junk((p.name,))]
-    return entries[0] if len(entries) == 1 and entries[0].is_dir() else root
+    only = _only_folder(root)
+    return only if only is not None else root
 
 
-def _find_gradescope_metadata(root: Path) -> Path | None:
-    for depth in range(3):
-        found = sorted(p for p in root.glob("*/" * depth + GRADESCOPE_METADATA)
-                       if not safezip.is_junk(p.relative_to(root).parts))
-        if len(found) > 1:
-            raise GraderError(f"{root} holds several {GRADESCOPE_METADATA} files; give one export at a time")
-        if found:
-            return found[0]
+def _only_folder(root: Path) -> Path | None:
+    """The folder `root` holds alone (junk aside), if it holds nothing else."""
+    entries = []
+    for entry in root.iterdir():
+        if not safezip.is_junk((entry.name,)):
+            entries.append(entry)
+            if len(entries) > 1:
+                return None
+    return entries[0] if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink() else None
+
+
+def _recognise(root: Path) -> str:
+    """The layout of the tree at `root`, from its top alone."""
+    if (root / GRADESCOPE_METADATA).is_file():
+        return "gradescope"
+    if _nbgrader_submitted(root, required=False) is not None:
+        return "nbgrader"
+    only = _only_folder(root)
+    if only is not None and ((only / GRADESCOPE_METADATA).is_file() or (only / "submitted").is_dir()):
+        # an export in a folder of its own, or one student's folder made to look like one: only
+        # the instructor can tell
+        raise GraderError(f"{root} holds one folder, {printable_name(only.name)}, laid out as a course or an export: "
+                          f"give --layout gradescope or nbgrader to grade it as one, --layout folder to grade "
+                          f"it as one student's submission")
+    return "folder"
+
+
+def _gradescope_metadata(root: Path, wrapped: bool) -> Path:
+    """submission_metadata.yml at the top of `root`, or (wrapped: the instructor said it is an
+    export) at the top of the folder `root` holds alone, two levels at most."""
+    for _ in range(3 if wrapped else 1):
+        if (root / GRADESCOPE_METADATA).is_file():
+            return root / GRADESCOPE_METADATA
+        root = _only_folder(root)
+        if root is None:
+            break
+    raise GraderError(f"no {GRADESCOPE_METADATA} at the top of the input: give the export folder or its zip")
+
+
+def _nbgrader_submitted(root: Path, required: bool = True) -> Path | None:
+    if root.name == "submitted" and root.is_dir():
+        return root
+    if (root / "submitted").is_dir():
+        return root / "submitted"
+    if required:
+        raise GraderError(f"no submitted/ folder at the top of {root}: give the nbgrader course folder")
     return None
 
 
 def _relative(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix()
+    return printable_name(path.relative_to(root).as_posix())
 
 
 # --- a folder of files or folders, one per student ---------------------------------------------
 
 def _folder(root: Path, exclude: tuple[Path, ...]) -> Found:
-    excluded = {p.resolve() for p in exclude}
+    excluded = {os.path.realpath(p) for p in exclude}
     found, skipped = Found("folder", []), []
     for entry in sorted(root.iterdir()):
-        if entry.name.startswith(".") or safezip.is_junk((entry.name,)) or entry.resolve() in excluded:
+        if entry.name.startswith(".") or safezip.is_junk((entry.name,)) or os.path.realpath(entry) in excluded:
             continue
         if entry.is_dir():
             found.items.append(Item((safe_id(entry.name),), entry, _relative(entry, root)))
         elif entry.is_file() and entry.suffix.lower() in SUBMISSION_SUFFIXES:
             found.items.append(Item((safe_id(entry.stem),), entry, _relative(entry, root)))
         else:
-            skipped.append(entry.name)
+            skipped.append(printable_name(entry.name))
     if skipped:
         found.warnings.append(f"skipped {len(skipped)} file(s) that are not submissions (.ipynb, .py, .zip "
                               f"or a folder): {', '.join(skipped[:3])}{' ...' if len(skipped) > 3 else ''}")

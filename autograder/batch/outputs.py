@@ -18,6 +18,7 @@ from pathlib import Path
 from ..files import write_atomic
 from ..records import GraderError
 from .. import safezip
+from ..sandbox.trees import open_file, walk
 from .layouts import Item
 
 RESULTS = "results"
@@ -41,13 +42,11 @@ def submission_digest(item: Item, member_cap: int) -> str:
         if item.source.is_file():
             with open(item.source, "rb") as stream:
                 digest.update(stream.read(member_cap))
-        else:
-            for path in sorted(item.source.rglob("*")):
-                relative = path.relative_to(item.source)
-                if (path.is_file() and not path.is_symlink() and not safezip.is_junk(relative.parts)
-                        and path.suffix.lower() in safezip.KEPT_SUFFIXES):
-                    digest.update(relative.as_posix().encode() + b"\0")
-                    with open(path, "rb") as stream:
+        else:  # within trees' caps: a tree past them is refused by the grader, whatever it holds
+            for entry in walk(item.source, skip=lambda name: safezip.is_junk((name,)), complete=False):
+                if entry.kind == "file" and Path(entry.name).suffix.lower() in safezip.KEPT_SUFFIXES:
+                    digest.update(os.fsencode("/".join(entry.parts)) + b"\0")
+                    with open_file(item.source, entry.parts) as stream:
                         digest.update(stream.read(member_cap))
                     digest.update(b"\0")
     except OSError:  # the grader reports an unreadable submission to the student; never reuse its result

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..records import GraderError
+from ..sandbox import trees
 from ..secret import course_secret_id
 from . import gradebook, layouts, outputs
 from .progress import for_stderr
@@ -79,9 +80,10 @@ def _hidden_folders(path: Path, out: Path, staging: Path) -> tuple[Path, ...]:
 
 def grade_batch(path: Path, out: Path, config, *, workers: int | None = None, scheduler: str | None = None,
                 force: bool = False, assignment: str | None = None, runner=None, progress=None,
-                report: bool = True) -> BatchOutcome:
+                report: bool = True, layout: str = "auto") -> BatchOutcome:
     """Grade every submission at `path` into `out`; see the module docstring.
 
+    layout: how the input is laid out (layouts.LAYOUTS), or "auto" to recognise it at its top;
     runner: a runner (see runner.py) to use instead of the default, e.g. one sharing a Grader;
     progress: a progress display (default: a bar on a terminal, plain lines otherwise)."""
     started = time.monotonic()
@@ -89,13 +91,18 @@ def grade_batch(path: Path, out: Path, config, *, workers: int | None = None, sc
     if path.resolve() == out.resolve():
         raise GraderError("--out must not be the input folder itself")
     layouts.check_input(path)  # before a grader starts for nothing
+    if layout != "auto" and layout not in layouts.LAYOUTS:
+        raise GraderError(f"unknown layout {layout!r}: use auto, {', '.join(layouts.LAYOUTS)}")
     progress = progress or for_stderr()
     member_cap = 4 * config.limits.submission_kb * 1024
     outputs.prepare(out)
     overrides = gradebook.read_overrides(out)  # a malformed file stops the batch before it grades
     stop = _Stop()
     with ExitStack() as cleanup:
-        staging = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="autograder-batch-"))
+        # removed by trees (an extracted upload may hold anything a zip can: TemporaryDirectory's
+        # rmtree recurses)
+        staging = tempfile.mkdtemp(prefix="autograder-batch-")
+        cleanup.callback(trees.remove, staging)
         # The grader starts before anything about the submissions is read: its warm template is a
         # fork of this process, and one forked later would hand the roster, earlier results and what
         # students printed to every child (tests/redteam/template_memory.py).
@@ -109,7 +116,7 @@ def grade_batch(path: Path, out: Path, config, *, workers: int | None = None, sc
 
             figures = FiguresElsewhere()
         try:
-            found = layouts.discover(path, Path(staging), member_cap, assignment, exclude=(out,))
+            found = layouts.discover(path, Path(staging), member_cap, assignment, exclude=(out,), layout=layout)
         except OSError as failure:
             raise GraderError(f"cannot read {failure.filename or path}: {failure.strerror}") from None
         if not found.items:

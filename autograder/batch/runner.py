@@ -37,9 +37,27 @@ class GradingFault(Exception):
         return cls(f"{type(failure).__name__}: {failure}{where}")
 
 
-def grade_to_result(grader, source, student: str) -> dict:
+def grade_to_result(grader, source, student: str, notice: str = "") -> dict:
     """Grade one submission and return its results.json object (plain data only)."""
-    return results_json(grader.grade(source, student=student), grader.config)
+    report = grader.grade(source, student=student)
+    if notice:
+        report.notices.append(notice)
+    return results_json(report, grader.config)
+
+
+def grade_with_one_retry(grader, item: Item):
+    """The submission's results.json object, or the GradingFault that kept it from one. A fault of
+    the grader (not of the submission: that is a zero with the reason) gets one more try, which the
+    result then mentions; a second fault is left for a re-run of the batch."""
+    try:
+        return grade_to_result(grader, item.source, item.key)
+    except Exception as failure:
+        first = GradingFault.from_exception(failure)
+    try:
+        return grade_to_result(grader, item.source, item.key,
+                               notice=f"graded a second time: the grader failed the first time ({first})")
+    except Exception as failure:
+        return GradingFault.from_exception(failure)
 
 
 class LocalRunner:
@@ -79,11 +97,7 @@ class LocalRunner:
             item = self._inbox.get()
             if item is None:
                 return
-            try:
-                outcome = grade_to_result(self._grader, item.source, item.key)
-            except Exception as failure:  # a fault of the grader, not of the submission
-                outcome = GradingFault.from_exception(failure)
-            self._outbox.put((item, outcome))
+            self._outbox.put((item, grade_with_one_retry(self._grader, item)))
 
     def submit(self, item: Item) -> None:
         self._inbox.put(item)

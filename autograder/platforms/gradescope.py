@@ -20,6 +20,7 @@ from ..config import Config, load_config
 from ..files import KIT_ROOT, write_atomic
 from ..parts import reference_source
 from ..records import GraderError
+from ..sandbox.trees import walk
 
 DEFAULT_ROOT = "/autograder"
 COURSE_FILE = "course.toml"  # in the zip, beside the kit's grading.toml, when built with --config
@@ -60,7 +61,10 @@ def submitter_names(metadata_path: Path) -> str | None:
 def _received(submission: Path) -> str:
     if not submission.is_dir():
         return "no files"
-    names = sorted(p.relative_to(submission).as_posix() for p in submission.rglob("*") if p.is_file())
+    try:  # what the student uploaded, however deep or odd: never through a link, within trees' caps
+        names = [entry.relative for entry in walk(submission, complete=False) if entry.kind == "file"]
+    except OSError:
+        return "files that cannot be read"
     if not names:
         return "no files"
     shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")

@@ -6,5 +6,6 @@
 - wire.py     the framing between parent and child: JSON + raw tensor bytes, never pickle
 - probe.py    the tiny step language a check is written in, run on student and reference classes alike
 - guard.py    run-time detection of forbidden torch APIs (TorchFunctionMode)
+- trees.py    the one way to walk or remove a tree a student controls (no recursion, no links)
 - session.py  the parent side: talk to a child, enforce time limits, resume after a death
 """

@@ -31,6 +31,8 @@ import sys
 import threading
 import time
 
+from . import trees
+
 ENVIRONMENT = "AUTOGRADER_BWRAP"  # a bwrap to use instead of the one on PATH; "none" (or empty): none
 FRESH = ("/tmp", "/var/tmp", "/run")  # empty tmpfs mounts in the sandbox (what lies under them is gone)
 PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 4, 36
@@ -217,21 +219,9 @@ def _holds_more(folder: str, most_bytes: int, most_files: int) -> bool:
 
 
 def _wipe(folder: str) -> None:
-    """Remove everything in `folder` (whatever modes the child gave its files and folders)."""
-    for parent, folders, _ in os.walk(folder):
-        for name in folders:
-            try:
-                os.chmod(os.path.join(parent, name), 0o700, follow_symlinks=False)
-            except OSError:
-                pass
-    for entry in os.scandir(folder):
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                os.unlink(entry.path)
-        except OSError:
-            pass
+    """Remove everything in `folder`, whatever the child made of it (any depth, links, modes):
+    trees.empty never recurses, follows a link or raises for what it finds."""
+    trees.empty(folder)
 
 
 def enter_template() -> None:

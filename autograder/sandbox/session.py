@@ -12,7 +12,6 @@ import errno
 import fcntl
 import os
 import queue
-import shutil
 import signal
 import socket
 import tempfile
@@ -21,7 +20,7 @@ import time
 from dataclasses import asdict
 
 from ..records import Probe, ProbeOutcome, RunOutcome
-from . import bubblewrap, cgroups, isolation, landlock, seccomp, wire
+from . import bubblewrap, cgroups, isolation, landlock, seccomp, trees, wire
 from .zygote import Zygote
 
 MAX_RESTARTS = 12  # children per submission; a run of crashes past this stops the submission
@@ -33,6 +32,13 @@ MAX_RESTARTS_PER_GROUP = 3
 # cannot fill the parent's memory with, say, a 256 MB tensor from every check.
 CHILD_FRAME_BYTES = 4 << 20
 MAX_CELL_ERRORS = 50  # cells' exceptions a child reports; more are only counted
+# After a child died, how long to look for the template's death too (which closes its control
+# socket at the same moment; a child's own crash leaves it open).
+TEMPLATE_DEATH_PATIENCE = 0.2
+REGRADED = ("graded a second time: the grader's sandbox stopped while this submission ran, through "
+            "no fault of its own, and this is the grade of the run that followed")
+REGRADED_TWICE = ("for the instructor: the grader's sandbox stopped twice while this submission ran; "
+                  "checks that did not run count zero here: grade it again")
 
 
 class _Dead(Exception):
@@ -123,11 +129,29 @@ class Sandbox:
         self.close()
 
     def run(self, cells: list[dict], probes: list[Probe], extra_hide=()) -> RunOutcome:
+        """The submission's run. A template that dies meanwhile (whoever's doing: another
+        submission, the OOM killer) takes this submission's children with it, so the submission
+        is graded again, once, from the start, and its notices say so: a dead template never
+        costs a student points silently."""
+        extra_hide = tuple(str(p) for p in extra_hide)
+        for attempt in (1, 2):
+            template = self._template(extra_hide)
+            incarnation = template.incarnation
+            result = self._run_in_a_slot(cells, probes, extra_hide)
+            troubled = result.load_failure or any(o is not None and o.failure for o in result.outcomes)
+            if not template.ended_since(incarnation, patience=TEMPLATE_DEATH_PATIENCE if troubled else 0.0):
+                if attempt == 2:
+                    result.notices.append(REGRADED)
+                return result
+        result.notices.append(REGRADED_TWICE)
+        return result
+
+    def _run_in_a_slot(self, cells: list[dict], probes: list[Probe], extra_hide: tuple) -> RunOutcome:
         uid = self._uids.get()
         output = tempfile.TemporaryFile()
         fcntl.fcntl(output, fcntl.F_SETFL, fcntl.fcntl(output, fcntl.F_GETFL) | os.O_APPEND)
         try:
-            return self._run(cells, probes, uid, output.fileno(), tuple(str(p) for p in extra_hide))
+            return self._run(cells, probes, uid, output.fileno(), extra_hide)
         finally:
             self._uids.put(uid)
             output.close()
@@ -258,7 +282,7 @@ class Sandbox:
                 isolation.kill_processes_of(uid)
             parent_end.close()
             if workdir:
-                shutil.rmtree(workdir, ignore_errors=True)
+                trees.remove(workdir)  # what the child left: any depth, links, modes
 
 
 def _not_inside(folders: tuple, hidden: tuple) -> tuple:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -215,6 +216,7 @@ class Zygote:
         self._user_namespace = user_namespace
         self._suites: dict[str, tuple[dict, tuple]] = {}  # kept to hand a restarted template
         self._wrapper = wrapper
+        self.incarnation = 0  # templates started after this one died (see ended_since)
 
     @classmethod
     def start(cls, mode: str = "auto", user_namespace: bool = False, wrapper: list[str] | None = None) -> "Zygote":
@@ -296,7 +298,27 @@ class Zygote:
                     self._restart()
         raise RuntimeError("the sandbox template died and could not be restarted")
 
+    def ended_since(self, incarnation: int, patience: float = 0.0) -> bool:
+        """Whether the template that ran at `incarnation` has ended: replaced since, or its control
+        socket closed (waiting up to `patience` seconds for it to close: a dying template closes its
+        descriptors, a child's among them, before the children it takes with it die)."""
+        if patience:
+            try:
+                select.select([self._control], [], [], patience)
+            except (OSError, ValueError):  # closed meanwhile: a restart
+                pass
+        with self._lock:
+            if incarnation != self.incarnation:
+                return True
+            try:  # nothing is due on the socket between requests: readable means closed
+                return self._control.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+            except BlockingIOError:
+                return False
+            except OSError:
+                return True
+
     def _restart(self) -> None:
+        self.incarnation += 1
         self.close()
         fresh = Zygote.start("spawn", self._user_namespace, self._wrapper)  # the grader has imported the checks: never fork it
         self._control, self._process = fresh._control, fresh._process
