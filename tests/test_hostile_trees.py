@@ -105,8 +105,13 @@ def _build_tree(top, operations):
         if folder is not None:
             try:
                 _os.chmod(name, mode, dir_fd=folder)
-            except OSError:
-                pass
+            except OSError:  # no chmod (bubblewrap's filter): a folder born with that mode instead
+                try:
+                    _os.mkdir(name + b"-born", mode, dir_fd=folder)
+                    if mode & 0o300 == 0o300:
+                        _os.close(_os.open(name + b"-born/inside", _os.O_WRONLY | _os.O_CREAT, 0o644, dir_fd=folder))
+                except OSError:
+                    pass
             _os.close(folder)
 '''
 _builder: dict = {}
@@ -389,3 +394,153 @@ def test_fuzz_discovery_reading_digests_and_removal_of_hostile_uploads(seed, tmp
         trees.remove(root)
 
     fuzz()
+
+
+# --- through the real grader ------------------------------------------------------------------------
+
+def in_its_folder(operations) -> str:
+    """Student code that builds the tree in the working folder its child runs in."""
+    return (f"\n{BUILDER}\n_build_tree('.', {operations!r})\n")
+
+
+@pytest.fixture
+def private_tmp():
+    """TMPDIR for a grader under test: what it leaves behind shows (other graders share /tmp)."""
+    folder = Path(tempfile.mkdtemp(prefix="autograder-test-tmpdir-"))
+    folder.chmod(0o1777)  # the children's uids make their working folders' parents here
+    yield folder
+    trees.remove(folder)
+
+
+def grader_env(tmpdir: Path, **more) -> dict:
+    return {**os.environ, "TMPDIR": str(tmpdir), "PYTHONPATH": str(KIT_ROOT), **more}
+
+
+def assert_no_traceback(done: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout, done.stderr[-3000:]
+
+
+WITHOUT_SYS_ADMIN = ["setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_admin", "--"]
+ROOT_WITHOUT_NAMESPACES = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
+                                             reason="needs root and setpriv (a container without CAP_SYS_ADMIN)")
+
+
+@ROOT_WITHOUT_NAMESPACES
+@pytest.mark.slow
+def test_a_deep_tree_in_the_childs_folder_does_not_crash_grade_or_batch(tmp_path, private_tmp, outside):
+    """As root without CAP_SYS_ADMIN (Gradescope's container, Docker's default) each child works
+    in a folder of the host's /tmp, which the grader removes: 1500 nested folders made it raise
+    RecursionError (`grade` exit 1, no results, the tree left in /tmp; `batch` exit 2, every re-run too)."""
+    tmp_path.chmod(0o755)
+    mallory = tmp_path / "class" / "mallory.py"
+    mallory.parent.mkdir()
+    mallory.write_text(REFERENCE + in_its_folder(DEEP_AND_LINKED + [("link", [], b"out", os.fsencode(outside))]))
+    (tmp_path / "class" / "alice.py").write_text(REFERENCE)
+    command = [*WITHOUT_SYS_ADMIN, sys.executable, "-m", "autograder"]
+    graded = subprocess.run([*command, "grade", str(mallory), "--json"], capture_output=True, text=True,
+                            timeout=600, env=grader_env(private_tmp), cwd=tmp_path)
+    assert graded.returncode == 0, graded.stderr[-3000:]
+    assert_no_traceback(graded)
+    result = json.loads(graded.stdout)
+    assert result["extra_data"]["isolation"] == "uid"
+    assert result["score"] == result["max_score"] > 0
+    assert os.listdir(private_tmp) == []
+    out = tmp_path / "out"
+    for run in (1, 2):  # a re-run, forced, must work as well
+        done = subprocess.run([*command, "batch", str(tmp_path / "class"), "--out", str(out), "--workers", "2",
+                               *(["--force"] if run == 2 else [])],
+                              capture_output=True, text=True, timeout=600, env=grader_env(private_tmp), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert_no_traceback(done)
+        scores = {p.stem: json.loads(p.read_text())["score"] for p in (out / "results").glob("*.json")}
+        assert scores == {"alice": result["max_score"], "mallory": result["max_score"]}
+        assert os.listdir(private_tmp) == []
+    assert_untouched(outside)
+
+
+def kill_with_its_children(pid: int) -> None:
+    """Once a template has a child, SIGKILL it, then its children: what its death does in
+    bubblewrap, where it is PID 1 of the sandbox (as root, children outlive their template)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    deadline = time.monotonic() + 120
+    while not children.read_text().split() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # into her cells
+    forked = children.read_text().split()
+    os.kill(pid, signal.SIGKILL)
+    for child in forked:
+        try:
+            os.kill(int(child), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_a_template_that_dies_costs_no_one_points_silently(config):
+    """Whatever kills the template (here a SIGKILL from outside; it was its wipe of a child's
+    folder in bubblewrap) kills the children it was running: a classmate graded at that moment
+    got 0 with no warning. She is graded again, once, and the notice says so."""
+    from autograder.pipeline import Grader
+    from autograder.sandbox.session import REGRADED
+
+    folder = Path(tempfile.mkdtemp(prefix="autograder-test-regrade-"))
+    try:
+        slow = folder / "slow.py"
+        slow.write_text(REFERENCE + "\nimport time\ntime.sleep(2.5)\n")
+        with Grader(config, hide=(folder,)) as grader:
+            process = grader.sandbox._template(())._process
+            # graded in this thread: a template dies with the thread that started it
+            killer = threading.Thread(target=kill_with_its_children,
+                                      args=(process if isinstance(process, int) else process.pid,))
+            killer.start()
+            report = grader.grade(slow)
+            killer.join()
+            assert report.score == report.max_score > 0, report.notices
+            assert REGRADED in report.notices
+            again = grader.grade(slow)  # the fresh template grades on, with nothing to say
+            assert again.score == again.max_score and REGRADED not in again.notices
+    finally:
+        trees.remove(folder)
+
+
+# --- bubblewrap: the template wipes each child's folder ----------------------------------------------
+
+from redteam.harness import can_run_as_nobody  # noqa: E402
+from test_redteam import arena, as_nobody, listeners, nobody_arena  # noqa: E402,F401  (fixtures)
+from test_without_user_namespaces import setuid_bwrap  # noqa: E402,F401  (a fixture)
+
+NOBODY_ONLY = pytest.mark.skipif(not can_run_as_nobody(), reason="needs root, unshare and setpriv")
+SLEEPS_IN_ITS_CELLS = "\nimport time\ntime.sleep(2)\n"  # in flight when the others' children end (TEST_LIMITS)
+LEAVES = "\nimport os\nos._exit(0)\n"  # its child ends at once: the template wipes its folder
+
+
+@NOBODY_ONLY
+@pytest.mark.slow
+def test_bubblewrap_a_childs_deep_or_linked_folder_costs_a_classmate_nothing(nobody_arena, setuid_bwrap, outside):
+    """The template (PID 1 of the sandbox) wipes each child's folder: 1500 nested folders made it
+    die of RecursionError (os.walk), a link to / of NotImplementedError (chmod without following
+    links), and every child in the sandbox with it: a classmate graded then got 0/58, silently."""
+    root, _, targets = nobody_arena
+    folder, out = root / "trees-in", root / "trees-out"
+    folder.mkdir()
+    students = {"aaa_alice": REFERENCE + SLEEPS_IN_ITS_CELLS,
+                "mmm_deep": in_its_folder([("deep", [], b"d", 1500)]) + LEAVES,
+                "mmm_root": in_its_folder([("link", [], b"root", b"/"), ("link", [b"a"], b"up", b"..")]) + LEAVES,
+                "mmm_modes": in_its_folder([("mode", [], b"zero", 0), ("mode", [b"b"], b"wx", 0o300),
+                                            ("deep", [b"c"], b"d", 1200), ("link", [], b"out", os.fsencode(outside))])
+                + LEAVES,
+                "zzz_zoe": REFERENCE + SLEEPS_IN_ITS_CELLS}
+    for name, source in students.items():
+        (folder / f"{name}.py").write_text(source)
+        (folder / f"{name}.py").chmod(0o644)
+    folder.chmod(0o755)
+    done = as_nobody(nobody_arena, ["batch", str(folder), "--out", str(out), "--workers", "2"], targets,
+                     bubblewrap=setuid_bwrap)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_no_traceback(done)
+    results = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
+    assert sorted(results) == sorted(students)
+    assert {r["extra_data"]["isolation"] for r in results.values()} == {"bubblewrap"}
+    for honest in ("aaa_alice", "zzz_zoe"):
+        assert results[honest]["score"] == results[honest]["max_score"] > 0, results[honest]["extra_data"]["notices"]
+        assert not any("graded a second time" in n for n in results[honest]["extra_data"]["notices"])  # no death
+    assert_untouched(outside)

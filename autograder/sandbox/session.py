@@ -136,10 +136,11 @@ class Sandbox:
         extra_hide = tuple(str(p) for p in extra_hide)
         for attempt in (1, 2):
             template = self._template(extra_hide)
-            incarnation = template.incarnation
+            incarnation = template.running()
             result = self._run_in_a_slot(cells, probes, extra_hide)
+            # only a child that died can have died with it (as root, children outlive their template)
             troubled = result.load_failure or any(o is not None and o.failure for o in result.outcomes)
-            if not template.ended_since(incarnation, patience=TEMPLATE_DEATH_PATIENCE if troubled else 0.0):
+            if not (troubled and template.ended_since(incarnation, patience=TEMPLATE_DEATH_PATIENCE)):
                 if attempt == 2:
                     result.notices.append(REGRADED)
                 return result

@@ -298,6 +298,14 @@ class Zygote:
                     self._restart()
         raise RuntimeError("the sandbox template died and could not be restarted")
 
+    def running(self) -> int:
+        """The incarnation of a running template (see ended_since): the one there, or a fresh one
+        if it has ended (between submissions: a dead template costs the next one nothing)."""
+        with self._lock:
+            if self._ended():
+                self._restart()
+            return self.incarnation
+
     def ended_since(self, incarnation: int, patience: float = 0.0) -> bool:
         """Whether the template that ran at `incarnation` has ended: replaced since, or its control
         socket closed (waiting up to `patience` seconds for it to close: a dying template closes its
@@ -308,14 +316,16 @@ class Zygote:
             except (OSError, ValueError):  # closed meanwhile: a restart
                 pass
         with self._lock:
-            if incarnation != self.incarnation:
-                return True
-            try:  # nothing is due on the socket between requests: readable means closed
-                return self._control.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-            except BlockingIOError:
-                return False
-            except OSError:
-                return True
+            return incarnation != self.incarnation or self._ended()
+
+    def _ended(self) -> bool:
+        """With the lock held, when nothing is due on the control socket: readable means closed."""
+        try:
+            return self._control.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
 
     def _restart(self) -> None:
         self.incarnation += 1
