@@ -208,6 +208,22 @@ def test_walk_is_bounded_and_names_its_bound(tmp_path):
     assert len(within) == 50 + trees.MAX_DEPTH and max(len(e.parts) for e in within) == trees.MAX_DEPTH
 
 
+def test_counting_a_childs_folder_takes_any_depth_with_one_descriptor(tmp_path, outside):
+    """What the bubblewrap template's police of /tmp needs (os.walk recursed: RecursionError)."""
+    top = tmp_path / "top"
+    top.mkdir()
+    build_tree(str(top), [("deep", [], b"d", 1500), ("link", [b"d"] * 3, b"out", os.fsencode(outside)),
+                          ("many", [b"d"] * 1400, b"f", 20), ("file", [b"d"] * 10, b"big", b"x" * 100_000)])
+    with pytest.raises(RecursionError):
+        sum(1 for _ in os.walk(top))
+    entries = 1500 + 1 + 20 + 1  # the folders, the link, the files
+    assert trees.holds_more(top, 1 << 30, entries) is False
+    assert trees.holds_more(top, 1 << 30, entries - 1) is True
+    assert trees.holds_more(top, 50_000, 1 << 20) is True
+    assert trees.holds_more(tmp_path / "nowhere", 0, 0) is False
+    assert_untouched(outside)
+
+
 def test_walk_lists_links_as_links_and_odd_names_printably(tmp_path, outside):
     top = tmp_path / "top"
     top.mkdir()
@@ -475,6 +491,7 @@ def kill_with_its_children(pid: int) -> None:
             pass
 
 
+@pytest.mark.slow
 def test_a_template_that_dies_costs_no_one_points_silently(config):
     """Whatever kills the template (here a SIGKILL from outside; it was its wipe of a child's
     folder in bubblewrap) kills the children it was running: a classmate graded at that moment

@@ -141,6 +141,53 @@ def walk(top: str | Path, max_entries: int = MAX_ENTRIES, max_depth: int = MAX_D
     return found
 
 
+def holds_more(folder: str | Path, most_bytes: int, most_files: int) -> bool:
+    """Whether `folder` holds more than `most_bytes` (blocks in use) or `most_files` entries,
+    counted until it does (the bubblewrap template's police of /tmp, while the child still runs).
+    One descriptor at a time, whatever the depth: the walk goes back up through "..", so a child
+    renaming folders meanwhile can only make it count elsewhere, never recurse or follow a link."""
+    size = files = 0
+    try:
+        current = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        names, more = _names(current, most_files + 1)
+        pending = [iter(names)]  # the names still to count, one list per level
+        while pending and not more:
+            name = next(pending[-1], None)
+            if name is None:
+                pending.pop()
+                if pending:
+                    parent = os.open("..", _FOLDER, dir_fd=current)
+                    os.close(current)
+                    current = parent
+                continue
+            files += 1
+            try:
+                status = os.stat(name, dir_fd=current, follow_symlinks=False)
+            except OSError:  # gone meanwhile
+                continue
+            size += status.st_blocks * 512
+            if size > most_bytes or files > most_files:
+                return True
+            if not stat.S_ISDIR(status.st_mode):
+                continue
+            try:
+                inner = os.open(name, _FOLDER, dir_fd=current)
+            except OSError:  # unreadable, or replaced meanwhile
+                continue
+            os.close(current)
+            current = inner
+            names, more = _names(current, most_files - files + 1)
+            pending.append(iter(names))
+        return more
+    except OSError:  # the folder was pulled from under the count
+        return False
+    finally:
+        os.close(current)
+
+
 def open_file(top: str | Path, parts: tuple[str, ...]):
     """The regular file `top`/parts, opened for reading in binary without following a link at any
     step (a path of any length: each folder is opened from the last). OSError when a step is a link
