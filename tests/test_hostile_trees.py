@@ -552,7 +552,7 @@ def test_bubblewrap_a_childs_deep_or_linked_folder_costs_a_classmate_nothing(nob
     folder.chmod(0o755)
     done = as_nobody(nobody_arena, ["batch", str(folder), "--out", str(out), "--workers", "2"], targets,
                      bubblewrap=setuid_bwrap)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert_no_traceback(done)
     results = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
     assert sorted(results) == sorted(students)
