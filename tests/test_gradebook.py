@@ -112,3 +112,18 @@ def test_export_refuses_what_is_no_batch_folder_or_no_canvas_export(graded, tmp_
     (tmp_path / "other.csv").write_text("name,score\nalice,3\n")
     done = autograder("export", str(out), "--canvas", str(tmp_path / "other.csv"))
     assert done.returncode == 2 and "Canvas" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_readmes_export_line_runs_as_pasted(graded, tmp_path):
+    from test_readme import bash_blocks
+
+    _, out = graded
+    [line] = bash_blocks("## Grading a class")
+    (tmp_path / "canvas_export.csv").write_text("Student,ID,SIS User ID,SIS Login ID,Section\n"
+                                                "Bob,102,s2,bob,A\n")
+    script = line.replace(".venv/bin/", f"{Path(sys.executable).parent}/").replace(" DIR ", f" {out} ")
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    table = list(csv.reader(io.StringIO((tmp_path / "canvas_import.csv").read_text())))
+    assert table[0][-1] == "NN from scratch" and table[2][:4] == ["Bob", "102", "s2", "bob"] and table[2][-1]
