@@ -155,9 +155,9 @@ class Knowledge:
     not_finite: str = ""
 
     @classmethod
-    def of(cls, module, cls_name: str = "") -> "Knowledge":
+    def of(cls, module, cls_name: str = "", where: str = "") -> "Knowledge":
         """The module's VARIANTS, FORMULAS, REGIONS and NOT_FINITE, checked (a one-line error if odd)."""
-        where = getattr(module, "__name__", "the checks module")
+        where = where or getattr(module, "__name__", "the checks module")
         variants = tuple(getattr(module, "VARIANTS", ()) or ())
         formulas = dict(getattr(module, "FORMULAS", {}) or {})
         regions = dict(getattr(module, "REGIONS", {}) or {})

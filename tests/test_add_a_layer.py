@@ -110,6 +110,21 @@ def test_the_course_names_its_own_mistakes_with_no_edit_under_autograder(body, r
     assert all(r.passed and r.cause is None for r in right)
 
 
+def test_a_catalogue_that_is_not_one_is_a_one_line_error(tmp_path, reference_source):
+    course = tmp_path / "course"
+    course.mkdir()
+    for name in ("course.toml", "tanh_oracle.py", "tanh_layer.py"):
+        (course / name).write_text((COURSE / name).read_text())
+    (course / "tanh_checks.py").write_text((COURSE / "tanh_checks.py").read_text()
+                                           + '\nVARIANTS = VARIANTS + ["1 - a"]\n')
+    submission = tmp_path / "submission.py"
+    submission.write_text(reference_source + "\n\n" + tanh_answer())
+    done = autograder("--config", str(course / "course.toml"), "grade", str(submission))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "VARIANTS must hold diagnosis.variant(...)" in done.stderr and "'1 - a'" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
 @pytest.mark.slow
 def test_batch_puts_the_new_layer_in_the_gradebook_and_the_report(tmp_path):
     folder = tmp_path / "class"

@@ -54,7 +54,8 @@ def build_suite(config, seed: int) -> list[SuiteEntry]:
             continue
         module = part.checks()
         available = _part_checks(part, module, inputs)
-        knowledge = Knowledge.of(module, part.cls) if part.is_layer else NOTHING_KNOWN
+        knowledge = (Knowledge.of(module, part.cls, f"[parts.{part.name}] checks_module {part.checks_module!r}")
+                     if part.is_layer else NOTHING_KNOWN)
         unknown = [f"{part.name}.{check}" for check in part.points if f"{part.name}.{check}" not in available]
         if unknown:
             raise GraderError(f"grading.toml names checks that do not exist: {', '.join(unknown)}; "
