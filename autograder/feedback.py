@@ -7,7 +7,10 @@ is one item, however many checks call it.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+NUMBER = re.compile(r"-?\d+(\.\d+)?(e[-+]?\d+)?")  # symptoms of one mistake differ in their numbers only
 
 
 @dataclass
@@ -47,9 +50,10 @@ def items(checks) -> list[Item]:
             continue
         if check.cause:
             key, text, hint = check.cause["key"], check.cause["text"], check.cause.get("hint", "")
-        else:
+        else:  # no known cause: one item per method and kind of symptom, not one per check
             text, hint = _symptom(check.message)
-            key = f"{check.name}:{text}" if text != "not run" else f"{check.part}:not_run"
+            method = check.name.rsplit(".", 1)[0]
+            key = f"{method}:{NUMBER.sub('#', text)}" if text != "not run" else f"{check.part}:not_run"
         grouped.setdefault(key, Item(key, text, hint)).checks.append(check)
     return list(grouped.values())
 
