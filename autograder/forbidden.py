@@ -38,6 +38,20 @@ SUSPICIOUS = frozenset({
 })
 # Built-ins that reach an attribute by a name given at run time.
 BY_NAME = frozenset({"getattr", "setattr", "delattr", "hasattr"})
+# torch's namespaces no layer needs: where a forbidden function runs under another name
+# (torch.ops.aten.relu) and where the forbidden-API guard is taken off the stack. Any other name of
+# torch that starts with an underscore (torch._softmax, torch._C) counts too.
+PRIVATE_TORCH = ("torch.ops", "torch.overrides", "torch.library")
+
+
+def private_torch(path: str) -> bool:
+    """`torch._softmax`, `torch.ops.aten.relu`, `torch.utils._python_dispatch`: a dotted torch path
+    through a private name (dunders such as torch.__version__ are public)."""
+    parts = path.split(".")
+    if parts[0] != "torch":
+        return False
+    return (any(p.startswith("_") and not (p.startswith("__") and p.endswith("__")) for p in parts[1:])
+            or any(path == prefix or path.startswith(prefix + ".") for prefix in PRIVATE_TORCH))
 
 
 class _Scanner(ast.NodeVisitor):
@@ -63,7 +77,7 @@ class _Scanner(ast.NodeVisitor):
 
     def visit_Import(self, node):
         for alias in node.names:
-            if alias.name.split(".")[0] in SUSPICIOUS:
+            if alias.name.split(".")[0] in SUSPICIOUS or private_torch(alias.name):
                 self.suspicious.add(alias.name)
             self.aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
             self.imported.add(alias.asname or alias.name.split(".")[0])
@@ -75,7 +89,7 @@ class _Scanner(ast.NodeVisitor):
             path = f"{node.module}.{alias.name}" if node.module else alias.name
             self.aliases[alias.asname or alias.name] = path
             self.imported.add(alias.asname or alias.name)
-            if (node.module or "").split(".")[0] in SUSPICIOUS or alias.name in SUSPICIOUS:
+            if (node.module or "").split(".")[0] in SUSPICIOUS or alias.name in SUSPICIOUS or private_torch(path):
                 self.suspicious.add(f"from {node.module} import {alias.name}")
             if self._forbidden_path(path) or (node.module or "") in self.modules:
                 self._report(f"from {node.module} import {alias.name}")
@@ -98,6 +112,9 @@ class _Scanner(ast.NodeVisitor):
                 resolved = f"{real}.{rest}" if rest else real
                 if self._forbidden_path(resolved):
                     self._report(resolved)
+                    return
+                if private_torch(resolved):  # the whole path, once (not each shorter prefix of it)
+                    self.suspicious.add(resolved)
                     return
         if node.attr in ("softmax", "log_softmax", "relu", "relu_", "requires_grad_") and node.attr in self.functions | {"requires_grad_"}:
             if not (isinstance(node.value, ast.Name) and node.value.id == "self"):

@@ -77,8 +77,8 @@ class Grader:
         report.notices.extend(code.notices)
         static, suspicious = forbidden.scan(code, self.config.forbidden)
         if suspicious:
-            report.notices.append("for the instructor: this code reaches into the interpreter or the OS "
-                                  f"({', '.join(suspicious)}); please review it")
+            report.instructor_notices.append("this code reaches into the interpreter, the OS or torch's internals "
+                                             f"({', '.join(suspicious)}); please review it")
         if static.get("module level"):
             report.notices.append("forbidden at module level (not scored, but don't use them in the layers): "
                                   + ", ".join(static["module level"]))
@@ -89,8 +89,8 @@ class Grader:
         )
         report.notices.extend(run.notices)
         if run.audit:
-            report.notices.append("for the instructor: while it ran, this code reached into the interpreter or "
-                                  f"the OS ({', '.join(run.audit)}); please review it")
+            report.instructor_notices.append("while it ran, this code reached into the interpreter, the OS or "
+                                             f"torch's internals ({', '.join(run.audit)}); please review it")
         if run.load_failure:
             report.notices.append("Your code could not be run: " + run.load_failure)
         for error in run.cell_errors:

@@ -112,7 +112,10 @@ class GradeReport(_Scored):
     student: str
     submission: str
     checks: list[CheckResult] = field(default_factory=list)
-    notices: list[str] = field(default_factory=list)  # whole-submission messages
+    notices: list[str] = field(default_factory=list)  # whole-submission messages, for the student
+    # what the instructor should review (code that reaches into the interpreter, the OS or torch's
+    # internals; a forbidden-API guard undone): never shown to the student
+    instructor_notices: list[str] = field(default_factory=list)
     student_output: str = ""  # captured prints, capped
     execution_time: float = 0.0
     error: str = ""  # set when the submission could not be graded at all

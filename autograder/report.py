@@ -60,6 +60,7 @@ def results_json(report, config: Config) -> dict:
             "bounds": report.bounds,
             "submission": report.submission,
             "notices": list(report.notices),
+            "instructor_notices": list(report.instructor_notices),  # never in `output`: students see that
             "student_output": report.student_output,
         },
     }
@@ -83,6 +84,8 @@ def print_report(report, console: Console | None = None) -> None:
     console.print(table)
     for notice in report.notices:
         console.print(Text("Note: " + printable(notice), style="yellow"))
+    for notice in report.instructor_notices:  # this terminal is the instructor's
+        console.print(Text("For the instructor: " + printable(notice), style="magenta"))
     for item in feedback.items(report.checks):
         console.print(Text(f"✗ {printable(item.text)}", style="bold red"),
                       Text(f"({feedback.checks_phrase(item)})", style="dim"))

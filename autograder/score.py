@@ -1,9 +1,13 @@
 """Pure scoring: the sandbox's outcomes + the oracle's outputs -> CheckResults, each with its cause.
 
 A check is all or nothing: it earns its points from grading.toml when every compared output
-matches, the student's code raised nothing, and no method it calls used a forbidden API. A failed
-check carries the cause of its failure (diagnosis.py): the same cause for every check one mistake
-fails, so reports can group them.
+matches, the student's code raised nothing, and the method it checks used no forbidden API. A
+forbidden call costs every check of the method it ran in (and of the class's constructor): a
+backward check also calls forward, but a hand-written backward is graded on its own merit. A
+gradient computed by a forbidden API (autograd, a torch backward operation) costs the backward
+checks wherever it ran, since that gradient is what backward returns. A check of no single method
+(train) runs them all and answers for all. A failed check carries the cause of its failure
+(diagnosis.py): the same cause for every check one mistake fails, so reports can group them.
 """
 from __future__ import annotations
 
@@ -12,15 +16,25 @@ from .config import Tolerance
 from .diagnosis import Catalogue, Cause, cause_of_error, explain
 from .hints import reminder
 from .records import CheckResult
+from .sandbox.guard import computes_gradient
 
 EXACT = Tolerance(rtol=0.0, atol=0.0)
+
+
+def _answers_for(check, method: str, call: str) -> bool:
+    """Whether a forbidden `call` seen in `method` ("Class.method") costs this check."""
+    checked = check.name.split(".")[1]
+    if not any(m.split(".")[-1] == checked for m in check.methods):  # train: every method it runs
+        return True
+    name = method.split(".")[-1]
+    return name in (checked, "__init__") or (checked == "backward" and computes_gradient(call))
 
 
 def _forbidden_calls(check, outcome, static_forbidden: dict) -> list[tuple[str, str]]:
     calls = []
     for method in check.methods:
         for call in list(outcome.forbidden.get(method, [])) + list(static_forbidden.get(method, [])):
-            if (method, call) not in calls:
+            if (method, call) not in calls and _answers_for(check, method, call):
                 calls.append((method, call))
     return calls
 

@@ -192,6 +192,38 @@ def test_terminal_summary_lists_the_most_failed_check_first(mixed, config):
     assert "3 submission(s) could not be graded" in text or "could not be graded" in text
 
 
+# Full marks, and a walk of the interpreter's object graph at load time: for the instructor to review.
+REACHES_IN = REFERENCE + "\nimport gc\n_everything = len(gc.get_objects())\n"
+
+
+def test_instructor_notices_reach_the_report_and_summary_never_the_student(config, grader, tmp_path):
+    """#23 item 5: what the instructor should review is in results/<id>.json's extra_data, the
+    note column of report.html and the terminal summary; not in the output, the checks' messages
+    or the feedback page a student is shown."""
+    from rich.console import Console
+
+    from autograder.batch.summary import print_summary
+
+    course = write_class(tmp_path / "class", {"alice.py": REFERENCE, "frank.py": REACHES_IN})
+    out = tmp_path / "out"
+    outcome = batch(course, out, config, grader)
+    frank = result(out, "frank")
+    assert frank["score"] == frank["max_score"]
+    assert any("gc.get_objects" in notice for notice in frank["extra_data"]["instructor_notices"])
+    shown = (frank["output"] + "".join(t["output"] for t in frank["tests"]) + json.dumps(frank["extra_data"]["notices"])
+             + (out / "results" / "frank.html").read_text())
+    assert "get_objects" not in shown and "review" not in shown
+    html = (out / "report.html").read_text()
+    rows = {student: html.split(f'href="results/{student}.html"')[1].split("</tr>")[0] for student in ("alice", "frank")}
+    assert "review: " in rows["frank"] and "gc.get_objects" in rows["frank"]
+    assert "review" not in rows["alice"]
+    assert "1 submission(s) to review" in html
+    buffer = io.StringIO()
+    print_summary(outcome, config, Console(file=buffer, width=300))
+    summary = buffer.getvalue()
+    assert "1 submission(s) to review" in summary and re.search(r"frank: .*gc\.get_objects", summary), summary
+
+
 def test_report_escapes_text_from_submissions(config):
     from autograder.batch.html_report import render
     from autograder.batch.run import BatchOutcome

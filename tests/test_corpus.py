@@ -86,4 +86,4 @@ def test_valid_alternative_gets_full_marks(grader, tmp_path, path):
     assert set(report.parts) == set(LAYER_PARTS) | {"train"}
     assert lost(report) == {}, f"{path.name} lost {lost(report)}:\n{failures(report)}"
     # no false alarm: honest code neither looks nor acts like reaching into the interpreter
-    assert not [n for n in report.notices if n.startswith("for the instructor")], report.notices
+    assert report.instructor_notices == [], report.instructor_notices

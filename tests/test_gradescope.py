@@ -191,6 +191,21 @@ def test_full_marks_submission_gets_a_valid_results_json_with_the_student_name(c
     assert "Score:" in done.stdout  # the instructor's view of the run
 
 
+def test_instructor_notices_go_to_extra_data_never_to_what_students_see(container):
+    """#23 item 5: a full-marks submission that walks the interpreter's object graph: the note
+    asking the instructor to review it is in extra_data, not in the output or a check's output."""
+    (container / "submission" / "nn_from_scratch.py").write_text(
+        SOLUTION + "\nimport gc\n_everything = len(gc.get_objects())\n")
+    done, results = run_autograder(container)
+    assert done.returncode == 0, done.stderr
+    validate_results(results)
+    assert results["score"] == sum(load_config().points.values())
+    told = results["extra_data"]["instructor_notices"]
+    assert any("gc.get_objects" in notice and "please review it" in notice for notice in told), told
+    shown = results["output"] + "".join(t["output"] for t in results["tests"]) + json.dumps(results["extra_data"]["notices"])
+    assert "get_objects" not in shown and "review" not in shown, shown
+
+
 BUGGY_RELU = """
 
 class ReLU(ReLU):  # the classic slip: gradient 1 instead of 0 at h == 0

@@ -128,7 +128,8 @@ def test_tampering_shapes_are_flagged_for_the_instructor(grader, tmp_path, refer
     path = tmp_path / "ian.py"
     path.write_text(reference_source + "\nimport sys\nguard = [m for m in sys.modules if 'guard' in m]\n")
     report = grader.grade(path, parts=("relu",))
-    assert any("for the instructor" in n and "modules" in n for n in report.notices)
+    assert any("modules" in n for n in report.instructor_notices)
+    assert not any("modules" in n for n in report.notices)  # the student is not shown it (#23 item 5)
     assert report.parts["relu"].score == report.parts["relu"].max_score
 
 

@@ -92,6 +92,10 @@ CASES = [
     Case("inode_flood", says=r"empty files: \d+, then No space left on device"),
     Case("fd_hoard", says=r"pipes: \d+, then Too many open files"),
     Case("capabilities", says=r"CapBnd:[^0-9a-f]*0{16}", absent=r"^Cap(Eff|Prm|Bnd|Amb):\s+0*[1-9a-f]"),
+    Case("forbidden_private_names", lost=("relu", "softmax", "nll", "train"),
+         says=r"Softmax.backward uses aten._softmax_backward_data"),
+    Case("forbidden_autograd_popped", lost=("linear.backward", "relu.backward", "softmax.backward", "nll.backward",
+                                            "train"), says=r"Linear.backward uses autograd"),
 ]
 BY_NAME = {case.attack: case for case in CASES}
 
@@ -321,33 +325,55 @@ def test_no_secret_from_the_graders_environment_reaches_the_report(arena, grader
     assert report.score == honest_reports["reference"].score
 
 
-def test_a_hidden_forbidden_call_is_flagged_for_the_instructor(arena, grader):
-    """A known limit (README): the guard runs inside the child, so code that switches it off and
-    builds the name at run time is not caught; the report asks the instructor to review it."""
+def test_a_hidden_forbidden_call_is_caught_by_what_runs(arena, grader):
+    """The name guard switched off and the name built at run time: the operation that runs is
+    softmax's all the same (#22 item 1), and the instructor hears of the switch."""
     report = grade_attack(arena, grader, Case("forbidden_api_hidden"))
-    assert any("for the instructor" in notice and "DisableTorchFunction" in notice for notice in report.notices)
+    softmax_forward = [c for c in report.checks if c.name.startswith("softmax.forward.")]
+    assert softmax_forward and all("Forbidden API: Softmax.forward uses aten._softmax" in c.message
+                                   for c in softmax_forward)
+    assert any("DisableTorchFunction" in notice for notice in report.instructor_notices), report.instructor_notices
 
 
 @ROOT_ONLY
-@pytest.mark.parametrize("attack, scanned, seen", [
-    ("forbidden_by_name", r"getattr\(torch, <name computed at run time>\)",
+@pytest.mark.parametrize("attack, lost, scanned, seen", [
+    ("forbidden_by_name", ("softmax.forward", "train"), r"getattr\(torch, <name computed at run time>\)",
      "torch._C.DisableTorchFunction"),
-    ("gc_probe_inputs", r"__builtins__", "gc.get_objects"),
+    ("gc_probe_inputs", (), r"__builtins__", "gc.get_objects"),
 ])
-def test_reaching_into_the_interpreter_is_noticed_by_scan_and_at_run_time(attack, scanned, seen, arena, grader,
+def test_reaching_into_the_interpreter_is_noticed_by_scan_and_at_run_time(attack, lost, scanned, seen, arena, grader,
                                                                           honest_reports):
-    """#14 item 10: code that hides a forbidden call (the guard switched off by names built at run
-    time) or finds the hidden inputs through the garbage collector keeps its points (the child
-    cannot tell), but both the syntax scan and the child's audit hook tell the instructor."""
-    case = Case(attack, says="for the instructor")
+    """#14 item 10: code that hides a forbidden call (the name guard switched off by names built at
+    run time: the softmax that runs is caught all the same, #22 item 1) or finds the hidden inputs
+    through the garbage collector (it keeps its points: the child cannot tell); both the syntax scan
+    and the child's audit hook tell the instructor, and only the instructor (#23 item 5)."""
+    case = Case(attack, lost=lost, says="please review it")
     report = grade_attack(arena, grader, case)
     assert_contained(case, report, honest_reports["reference"], report.student_output, arena.config)
-    static = [n for n in report.notices if n.startswith("for the instructor: this code reaches")]
-    at_run_time = [n for n in report.notices if n.startswith("for the instructor: while it ran")]
-    assert static and re.search(scanned, static[0]), report.notices
-    assert at_run_time and seen in at_run_time[0], report.notices
+    static = [n for n in report.instructor_notices if n.startswith("this code reaches")]
+    at_run_time = [n for n in report.instructor_notices if n.startswith("while it ran")]
+    assert static and re.search(scanned, static[0]), report.instructor_notices
+    assert at_run_time and seen in at_run_time[0], report.instructor_notices
+    assert not any("review" in notice for notice in report.notices), report.notices
     if attack == "gc_probe_inputs":
         assert re.search(r"precomputed [1-9]\d* answers", report.student_output), report.student_output
+
+
+@ROOT_ONLY
+def test_a_guard_undone_is_told_to_the_instructor(arena, grader, honest_reports):
+    """#22 item 2: backwards by autograd with both halves of the guard popped (the switch's name
+    built at run time) keep their points, since nothing was seen running; the instructor is told
+    that student code used the switch and returned tensors no operation the guard saw made."""
+    path = arena.root / "attacks" / "forbidden_guard_undone.py"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(hostile("forbidden_autograd_popped", "reference", arena.targets) + "\n\n"
+                    + (Path(__file__).parent / "redteam" / "forbidden_guard_undone.py").read_text())
+    report = grader.grade(path)
+    assert report.score == honest_reports["reference"].score
+    told = "\n".join(report.instructor_notices)
+    assert "torch.utils._python_dispatch._pop_mode_temporarily" in told, told
+    assert "Linear.backward returned or kept a tensor made with the guard off" in told, told
+    assert not any("guard" in notice for notice in report.notices)
 
 
 def test_parser_bomb_is_a_zero_not_a_crash(arena, grader):

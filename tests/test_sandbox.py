@@ -181,13 +181,13 @@ def test_the_guard_lets_allowed_operations_through_unflagged(guard):
     assert result.shape == (3, 4)
 
 
-def test_known_limit_the_guard_is_blind_when_student_code_switches_it_off(guard):
-    """Why the report also flags DisableTorchFunction & co. for the instructor (README)."""
+def test_the_name_guard_switched_off_leaves_the_operation_guard(guard):
+    """DisableTorchFunction hides torch.softmax's name, not the operation it runs (#22 item 1)."""
     x = torch.randn(3, 4)
     with guard:
         with torch._C.DisableTorchFunction():
             torch.softmax(x, dim=1)
-    assert guard.hits == []
+    assert guard.hits == ["aten._softmax (what softmax runs)"]
 
 
 # --- isolation: set up a process exactly as a sandboxed child is, and look around ----------------

@@ -21,7 +21,8 @@ from pathlib import Path
 from ..feedback import checks_from_result, items
 from ..files import KIT_ROOT, write_atomic
 from .outputs import RESULTS, format_number
-from .summary import POINTS_LOST, CheckRate, check_rates, hardest_first, mistake_rates, not_graded_reason, part_scores, score_stats
+from .summary import (POINTS_LOST, CheckRate, check_rates, hardest_first, instructor_notices, mistake_rates,
+                      not_graded_reason, part_scores, score_stats)
 
 EXAMPLES = 2  # example students named per mistake
 
@@ -213,6 +214,10 @@ def render(outcome, config, figures: list[str] | None = None) -> str:
                     f"range {stats['min']:g}–{stats['max']:g} of {max_score:g}.")
     if outcome.interrupted:
         summary += " <b>Interrupted: some submissions are not graded yet.</b>"
+    review = sum(bool(instructor_notices(r)) for r in results.values())
+    if review:
+        summary += (f" <b>{review} submission(s) to review</b>: see the note column (what the notes say is "
+                    f"never shown to students).")
     body.append(f"<p>{summary}</p>")
     body.append("<h2>Mistakes most students make</h2>")
     body.append(_mistakes_table(results, graded))
@@ -244,7 +249,8 @@ def render(outcome, config, figures: list[str] | None = None) -> str:
                              _td(f"{format_number(result.get('score'))} / {format_number(result.get('max_score'))}", True),
                              _td(len(failed), True), _td(len(items(failed)) if not reason else "", True),
                              f'<td><a href="{RESULTS}/{escape(student)}.json">json</a></td>',
-                             _td("not graded: " + reason if reason else "", css="bad")])
+                             _td("; ".join((["not graded: " + reason] if reason else [])
+                                           + ["review: " + n for n in instructor_notices(result)]), css="bad")])
     body.append(_rows(student_rows) + "</table>")
     if outcome.failures:
         body.append("<h2>Grader failures (not graded; a re-run retries them)</h2><ul>"

@@ -84,6 +84,14 @@ def not_graded_reason(result: dict) -> str:
     return str(extra.get("error") or "") if isinstance(extra, dict) else ""
 
 
+def instructor_notices(result: dict) -> list[str]:
+    """What the instructor should review in one submission (extra_data.instructor_notices of
+    report.results_json); never part of what the student is shown."""
+    extra = result.get("extra_data")
+    notices = extra.get("instructor_notices") if isinstance(extra, dict) else None
+    return [str(n) for n in notices if n] if isinstance(notices, list) else []
+
+
 def check_rates(results: dict, check_names: list[str]) -> list[CheckRate]:
     """Pass counts per check, in grading.toml order."""
     passed = dict.fromkeys(check_names, 0)
@@ -155,6 +163,12 @@ def print_summary(outcome, config, console=None, top: int = 10) -> None:
         console.print(f"[yellow]{len(ungraded)} submission(s) could not be graded (zero):[/]")
         for student, reason in ungraded[:5]:
             console.print(printable(f"  {student}: {reason}"), markup=False)
+    review = sorted((s, instructor_notices(r)) for s, r in outcome.results.items() if instructor_notices(r))
+    if review:
+        console.print(f"[magenta]{len(review)} submission(s) to review (for the instructor, never shown "
+                      f"to students; see report.html):[/]")
+        for student, notices in review[:5]:
+            console.print(printable(f"  {student}: {'; '.join(notices)}"), markup=False)
     for label, reason in outcome.failures[:5]:
         console.print(printable(f"grader failure on {label}: {reason} (not graded; a re-run retries it)"),
                       markup=False, style="red")

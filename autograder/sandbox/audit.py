@@ -4,8 +4,9 @@ The syntax scan (forbidden.py) misses code that builds its names at run time; th
 Inside the child, a `sys.addaudithook` hook (it cannot be removed) records the interpreter's audit
 events that reach into the interpreter or the OS — walking the object graph (how a submission
 finds the hidden inputs while its cells load), reading frames and code objects, ctypes, loading
-new modules, processes, sockets — and `torch._C.DisableTorchFunction` is wrapped so that switching
-the forbidden-API guard off is recorded too. Only while student code runs (`active`): the kit's
+new modules, processes, sockets — and torch's switches that take the forbidden-API guard off
+(`torch._C.DisableTorchFunction`, `torch.overrides._pop_mode_temporarily`, ...) are wrapped so
+that a student's use of them is recorded too. Only while student code runs (`active`): the kit's
 own code in between is not the student's. The child sends the names with each message and the
 parent turns them into a notice for the instructor. Like the guard, it lives in a process the
 student controls: a determined submission can erase its record (the syntax scan is the parent's
@@ -81,24 +82,66 @@ class Audit:
             self._inside = False
 
 
+# torch's switches that take the forbidden-API guard (sandbox/guard.py) off the stack or out of
+# the way: (module, name). A student's call of one is recorded; torch's own calls (printing a tensor
+# steps out of every mode) are not, nor the guard's, which holds the originals.
+GUARD_SWITCHES = (
+    ("torch._C", "_pop_torch_function_stack"), ("torch._C", "_pop_torch_dispatch_stack"),
+    ("torch._C", "_unset_dispatch_mode"), ("torch._C", "_set_dispatch_mode"),
+    ("torch._C", "_get_function_stack_at"), ("torch._C", "_get_dispatch_stack_at"),
+    ("torch.overrides", "_pop_mode"), ("torch.overrides", "_pop_mode_temporarily"),
+    ("torch.utils._python_dispatch", "_pop_mode"), ("torch.utils._python_dispatch", "_pop_mode_temporarily"),
+    ("torch.utils._python_dispatch", "_disable_current_modes"),
+    ("torch._C", "DisableTorchFunction"), ("torch._C", "DisableTorchFunctionSubclass"),
+    ("torch._C", "_DisableTorchDispatch"), ("torch._C", "_ExcludeDispatchKeyGuard"),
+)
+
+
+def _called_by_student_code(audit: Audit) -> bool:
+    audit._inside = True  # reading a frame's code is an audit event itself
+    try:
+        return sys._getframe(2).f_code.co_filename.startswith("<")  # 0: here, 1: the wrapper
+    except ValueError:
+        return True
+    finally:
+        audit._inside = False
+
+
+def _noticed(audit: Audit, label: str, original):
+    """original, recorded when student code calls it (or enters it, for a context manager type;
+    the C types cannot be subclassed, so they are wrapped)."""
+    if isinstance(original, type):
+        class Noticed:
+            def __init__(self, *args, **kwargs):
+                if _called_by_student_code(audit):
+                    audit.record(label)
+                self._inner = original(*args, **kwargs)
+
+            def __enter__(self):
+                return self._inner.__enter__()
+
+            def __exit__(self, *exc):
+                return self._inner.__exit__(*exc)
+
+        Noticed.__name__ = Noticed.__qualname__ = original.__name__
+        return Noticed
+
+    def noticed(*args, **kwargs):
+        if _called_by_student_code(audit):
+            audit.record(label)
+        return original(*args, **kwargs)
+
+    noticed.__name__ = noticed.__qualname__ = getattr(original, "__name__", label)
+    return noticed
+
+
 def install(audit: Audit) -> None:
     """Start recording for this process (the child, before any student code)."""
-    import torch
+    import importlib
 
     sys.addaudithook(audit.hook)
-    original = torch._C.DisableTorchFunction
-
-    class DisableTorchFunction:
-        """torch._C.DisableTorchFunction, noticed (the C type cannot be subclassed)."""
-
-        def __init__(self):
-            self._inner = original()
-
-        def __enter__(self):
-            audit.record("torch._C.DisableTorchFunction")
-            return self._inner.__enter__()
-
-        def __exit__(self, *exc):
-            return self._inner.__exit__(*exc)
-
-    torch._C.DisableTorchFunction = DisableTorchFunction
+    for module_name, name in GUARD_SWITCHES:
+        module = importlib.import_module(module_name)
+        original = getattr(module, name, None)
+        if original is not None:
+            setattr(module, name, _noticed(audit, f"{module_name}.{name}", original))

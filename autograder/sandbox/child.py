@@ -180,20 +180,26 @@ def run_checks(sock, namespace: dict, job: dict, tensors: list) -> None:
     # entered around each student call (the trainer stops asking after its first epochs); what it
     # saw is filed under the check and the method that was running
     guard = ForbiddenGuard(forbidden["modules"], forbidden["functions"], forbidden["attributes"])
+    # tensors the cells made at module level are the student's own, made before any guard
+    guard.hold({name: value for name, value in namespace.items() if not name.startswith("__")}, depth=3)
     for index in range(job["start"], len(job["checks"])):
         check = job["checks"][index]
         local = [t.clone() for t in tensors[check["first"]:check["first"] + check["count"]]]
+        guard.hold(local)
+        guard.new_probe()
         hits: dict[str, list[str]] = {}
 
         def guarded_call(where, fn, args):
             try:
-                with guard:
-                    return fn(*args)
+                return guard.call(where, fn, args)
             finally:
-                if guard.hits:
+                found = guard.take()
+                if found:
                     seen = hits.setdefault(where, [])
-                    seen.extend(h for h in guard.hits if h not in seen)
-                    guard.hits.clear()
+                    seen.extend(h for h in found if h not in seen)
+                for note in guard.unseen:  # the guard undone: for the instructor, with the audit
+                    AUDIT.record(note)
+                guard.unseen.clear()
 
         started = time.perf_counter()
         error = None

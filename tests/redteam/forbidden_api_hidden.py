@@ -1,9 +1,8 @@
-"""Attack (not in the list of the issue; a known limit): use torch.softmax, a forbidden API, with
-the run-time guard switched off (torch._C.DisableTorchFunction) and the name built at run time,
-so neither the guard nor the syntax scan sees it.
+"""Attack: use torch.softmax, a forbidden API, with the run-time name guard switched off
+(torch._C.DisableTorchFunction) and the name built at run time, so no name of it is seen.
 
-Expected today: the checks pass (the guard runs inside the child, which student code controls),
-but the report carries a notice asking the instructor to review the code. See README.
+Expected: the operation that runs is softmax's (aten._softmax) whatever its name, so Softmax.forward
+loses its checks (#22 item 1); the report also asks the instructor to review the switch.
 """
 import torch
 

@@ -2,9 +2,10 @@
 every name built at run time so no name the syntax scan knew appears in the source:
 getattr(getattr(torch, "_C"), "Disable" + "TorchFunction"). Before: 58/58 and no notice at all.
 
-Expected: the checks still pass (the guard lives in the child, which student code controls), but
-the report asks the instructor to review the code, twice: the syntax scan names the getattr calls
-on a module (a private attribute, a computed name), and at run time the switch itself is seen.
+Expected: the name guard is off, but the operation that runs is softmax's all the same (#22 item 1):
+Softmax.forward loses its checks. The report also asks the instructor to review the code, twice:
+the syntax scan names the getattr calls on a module (a private attribute, a computed name), and at
+run time the switch itself is seen.
 """
 import torch
 

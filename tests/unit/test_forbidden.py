@@ -63,3 +63,27 @@ def test_reaching_into_the_interpreter_is_named_for_the_instructor():
 def test_unparsable_cells_are_skipped_not_raised():
     assert found("def broken(:\n") == ({}, [])
     assert found("(" * 200_000) == ({}, [])
+
+
+@pytest.mark.parametrize("source, name", [
+    ("import torch\ny = torch._softmax(x, 1, False)\n", "torch._softmax"),
+    ("import torch\ny = torch.ops.aten.relu(x)\n", "torch.ops.aten.relu"),
+    ("import torch as t\nwith t.overrides._pop_mode_temporarily():\n    pass\n", "torch.overrides._pop_mode_temporarily"),
+    ("import torch\ntorch._C._pop_torch_dispatch_stack(None)\n", "torch._C._pop_torch_dispatch_stack"),
+    ("from torch.utils._python_dispatch import _pop_mode\n", "from torch.utils._python_dispatch import _pop_mode"),
+    ("from torch import ops\n", "from torch import ops"),
+    ("import torch.overrides\n", "torch.overrides"),
+])
+def test_private_torch_namespaces_are_named_for_the_instructor(source, name):
+    """#22 item 2: torch's private names (torch._*, torch.ops, torch.overrides, torch._C) are where
+    a forbidden function hides under another name, and where the guard's off switch is."""
+    _, suspicious = found(source)
+    assert name in suspicious
+
+
+@pytest.mark.parametrize("source", [
+    "import torch\nprint(torch.__version__)\nx = torch.zeros(3, dtype=torch.float64)\n",
+    "import torch\nx = torch.finfo(torch.float32).eps\ny = torch.utils.data\n",
+])
+def test_public_torch_names_are_not_private(source):
+    assert found(source) == ({}, [])

@@ -91,3 +91,28 @@ def test_a_judged_check_takes_the_judges_verdict():
     assert score_check(entry, ProbeOutcome(outputs={"S_test": 0.9}), {}, TOLERANCE).score == 5.0
     failed = score_check(entry, ProbeOutcome(outputs={"S_test": 0.1}), {}, TOLERANCE)
     assert failed.score == 0.0 and failed.message == "test accuracy 90%"
+
+
+def test_a_forbidden_forward_does_not_cost_a_hand_written_backward():
+    """#23 item 3: the rule says a forbidden function costs every check of *that method*; a
+    backward check calls forward too, but a hand-written backward keeps its points."""
+    check = Check("softmax.backward.grad", "", Probe((), (), "softmax", 1.0), compare=("db",),
+                  methods=("Softmax.__init__", "Softmax.forward", "Softmax.backward"))
+    entry = SuiteEntry(check, {"db": DB}, 3.0)
+
+    def result(forbidden):
+        return score_check(entry, ProbeOutcome(outputs={"db": DB.clone()}, forbidden=forbidden), {}, TOLERANCE)
+
+    assert result({"Softmax.forward": ["torch.softmax"]}).passed
+    assert not result({"Softmax.backward": ["torch.softmax"]}).passed
+    assert not result({"Softmax.__init__": ["torch.nn.Linear"]}).passed
+    # a gradient autograd computed in forward is what backward hands back: it costs backward
+    assert not result({"Softmax.forward": ["torch.autograd.grad"]}).passed
+    assert not result({"Softmax.forward": ["aten._softmax_backward_data (what softmax runs)"]}).passed
+
+
+def test_a_check_of_every_method_answers_for_all_of_them():
+    check = Check("train.fit.accuracy", "", Probe((), (), "train", 1.0), compare=("db",),
+                  methods=("Softmax.forward", "Softmax.backward"))
+    outcome = ProbeOutcome(outputs={"db": DB.clone()}, forbidden={"Softmax.forward": ["torch.softmax"]})
+    assert not score_check(SuiteEntry(check, {"db": DB}, 5.0), outcome, {}, TOLERANCE).passed
