@@ -141,6 +141,9 @@ VARIANTS = [
     _v("backward", "updates_upstream", "Softmax.backward subtracts from the upstream gradient dS in place, so the caller's dS changes.",
        "compute dS - ... into a new tensor; dS -= ... overwrites it",
        changes_input("backward", lambda s, dS: dS.sub_(_rowsum(dS * _S(s).to(dS.dtype))))),
+    _v("backward", "divides_inner_by_S", "Softmax.backward divides dS by S inside the row sum where it must multiply: "
+       "rowsum(dS ⊙ S), not rowsum(dS / S).",
+       "dr = S ⊙ (dS − rowsum(dS ⊙ S))", wrong_backward(lambda s, dS: _S(s) * (dS - _rowsum(dS / _S(s))))),
     _v("forward", "normalises_batch", "Softmax.forward normalises over the whole batch (one sum for every entry): each "
        "row is one example and must sum to 1 on its own.",
        "divide by each row's sum: e.sum(dim=1, keepdim=True)",
