@@ -72,10 +72,10 @@ class Train:
     batch_size: int
     lr: float
     train_samples: int
-    accuracy_threshold: float
     wall_seconds: float
     guarded_epochs: int
-    first_epoch_tolerance: float = 1e-3
+    trajectory_tolerance: float = 1e-3
+    accuracy_tolerance: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -125,11 +125,23 @@ def _keys(cls) -> list[str]:
     return [f.name for f in fields(cls)]
 
 
+# Keys a course file may still carry from an earlier kit: what took their place.
+RETIRED = {
+    ("train", "accuracy_threshold"): "the train check now compares the accuracy with the reference run's "
+                                     "from the same start: set accuracy_tolerance instead",
+    ("train", "first_epoch_tolerance"): "renamed trajectory_tolerance (it applies after the first step "
+                                        "and each of the first two epochs)",
+}
+
+
 def _section(cls, raw: dict, name: str, where: str):
     table = raw.get(name)
     if not isinstance(table, dict):
         raise GraderError(f"{where}: missing section [{name}]")
     valid = _keys(cls)
+    for key in table:
+        if (name, key) in RETIRED:
+            raise GraderError(f"{where}: [{name}] {key} is no longer a setting: {RETIRED[name, key]}")
     unknown = sorted(set(table) - set(valid))
     if unknown:
         raise GraderError(f"{where}: [{name}] has unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(valid)}")
@@ -143,6 +155,15 @@ def _section(cls, raw: dict, name: str, where: str):
         if kind and f.name in table and (isinstance(value, bool) or not isinstance(value, kind[0])):
             raise GraderError(f"{where}: [{name}] {f.name} = {value!r} must be {kind[1]}")
     return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in table.items()})
+
+
+def _train(train: Train, where: str) -> Train:
+    for key in ("hidden", "epochs", "batch_size", "train_samples"):
+        if getattr(train, key) < 1:
+            raise GraderError(f"{where}: [train] {key} = {getattr(train, key)} must be at least 1")
+    if not train.trajectory_tolerance > 0 or not train.accuracy_tolerance >= 0:
+        raise GraderError(f"{where}: [train] trajectory_tolerance must be above 0, accuracy_tolerance at least 0")
+    return train
 
 
 def _tolerances(raw: dict, where: str) -> dict[str, Tolerance]:
@@ -208,7 +229,7 @@ def load_config(path: str | Path | None = None) -> Config:
         tolerance=_tolerances(raw, where),
         limits=_section(Limits, raw, "limits", where),
         forbidden=forbidden,
-        train=_section(Train, raw, "train", where),
+        train=_train(_section(Train, raw, "train", where), where),
         gradescope=_section(Gradescope, raw, "gradescope", where),
         parts=parts,
         points={f"{part.name}.{check}": value for part in parts.values() for check, value in part.points.items()},

@@ -46,7 +46,7 @@ MUST_BE_STATED = (
     "tolerance.float64.rtol", "tolerance.float64.atol", "tolerance.float32.rtol", "tolerance.float32.atol",
     "forbidden.modules", "forbidden.functions", "forbidden.attributes",
 )
-MUST_BE_STATED_WITH_TRAIN = ("train.accuracy_threshold",)
+MUST_BE_STATED_WITH_TRAIN = ("train.trajectory_tolerance", "train.accuracy_tolerance")
 
 
 @dataclass(frozen=True)

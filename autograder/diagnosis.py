@@ -712,5 +712,7 @@ def cause_of_error(error: dict) -> Cause:
                      "replace `raise NotImplementedError()` with your code")
     line = f" ({error['line']})" if error.get("line") else ""
     message = str(error.get("message", ""))
+    if kind == "BrokenChain":  # sandbox/trainer.py: an output the next step of training cannot use
+        return Cause(f"{where}:broken_chain", where, f"In training, {where} {message}.", "")
     return Cause(f"{where}:raised:{kind}:{error.get('line', '')}", where,
                  f"{where} raised {kind}: {message}{line}".rstrip(), "")

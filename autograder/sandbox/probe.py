@@ -7,7 +7,7 @@ A probe is a list of JSON steps plus the tensors they refer to by index:
     {"op": "call", "obj": "layer", "method": "forward", "args": [0], "out": "h"}
     {"op": "get",  "obj": "layer", "attr": "dW", "out": "dW"}
     {"op": "keep", "tensor": 0, "out": "x_after"}        # the input as it is now (in-place edits)
-    {"op": "train", "classes": [...], "tensors": {...}, "params": {...}}  # outputs W1, b1, W2, b2 (trained)
+    {"op": "train", "classes": [...], "tensors": {...}, "params": {...}}  # W1, b1, W2, b2 along the run
 
 The same interpreter runs the probe on the student's classes (in the sandbox) and on the reference
 classes (in the parent), so a check only says what to feed in and which outputs to compare. The
@@ -19,7 +19,7 @@ from typing import Callable
 
 import torch
 
-from .trainer import train_mlp
+from .trainer import BrokenChain, train_mlp
 
 MISSING = object()
 
@@ -74,9 +74,13 @@ def run_probe(classes: dict, steps: list[dict], tensors: list, call=_plain_call)
             outputs[step["out"]] = tensors[step["tensor"]].clone()
         elif op == "train":
             named = {key: tensors[index] for key, index in step["tensors"].items()}
-            # each student call goes through _guarded, so an error names its method
-            outputs.update(train_mlp(classes, named, step["params"],
-                                     lambda where, fn, args: _guarded(call, where, fn, args)))
+            # each student call goes through _guarded, so an error names its method; an output
+            # the next step cannot use names the method that returned it
+            try:
+                outputs.update(train_mlp(classes, named, step["params"],
+                                         lambda where, fn, args: _guarded(call, where, fn, args)))
+            except BrokenChain as broken:
+                raise ProbeError(broken.where, broken) from broken
         else:
             raise ValueError(f"unknown probe op {op!r}")
     return outputs

@@ -1,16 +1,18 @@
 """Attack (#14 item 9): pass the train check with no working layer by looking the digits up. The
 digits data set is public (scikit-learn ships it): the submission carries a copy, pixels -> label
-(REDTEAM["digits"], ~230 KB here), every layer passes its input through untouched, and Softmax
+(REDTEAM["digits"], ~230 KB here). The first Linear keeps the raw pixels it is given, every layer
+returns a tensor of the shape and dtype the next one expects (the trainer checks them), and Softmax
 answers with the looked-up label of each image it recognises. When the child was handed the test
 digits to classify, this scored 100% test accuracy.
 
-Expected: 0 for the train check. The child now returns the trained parameters and never sees the
+Expected: 0 for the train check. The child returns the parameters along the run and never sees the
 test digits; the parameters (the untouched start) classify nothing and are not where correct
-layers get to after one epoch.
+layers get to after the first step.
 """
 import torch
 
 _LABELS = REDTEAM["digits"]
+_PIXELS = []  # the last batch of images the first Linear saw
 
 
 def _key(row):
@@ -24,7 +26,9 @@ class Linear:
 
     def forward(self, x):
         self.x = x
-        return x
+        if x.shape[1] == 64:
+            _PIXELS[:] = [x]
+        return torch.zeros(len(x), self.W.shape[1], dtype=x.dtype)
 
     def backward(self, dh):
         self.dW, self.db = torch.zeros_like(self.W), torch.zeros_like(self.b)
@@ -33,6 +37,7 @@ class Linear:
 
 class ReLU:
     def forward(self, h):
+        self.h = h
         return h
 
     def backward(self, dr):
@@ -42,8 +47,8 @@ class ReLU:
 class Softmax:
     def forward(self, r):
         self.r = r
-        S = torch.full((len(r), 10), 0.1)
-        for i, row in enumerate(r):
+        S = torch.full(r.shape, 0.1, dtype=r.dtype)
+        for i, row in enumerate(_PIXELS[0] if _PIXELS else r):
             if row.numel() == 64 and _key(row) in _LABELS:
                 S[i] = 0.0
                 S[i, _LABELS[_key(row)]] = 1.0

@@ -71,6 +71,12 @@ def test_the_digest_follows_every_file_read(tmp_path):
     ("[parts.tanh]\nclass = \"ReLU\"\nchecks_module = \"x.py\"\noracle = \"x.py:R\"\n",
      "[parts.relu] and [parts.tanh] have the same class 'ReLU'"),
     ("[limits\n", "not valid TOML"),
+    # a course file from before the train check compared with the reference run (#24)
+    ("[train]\naccuracy_threshold = 0.9\n", "[train] accuracy_threshold is no longer a setting: the train check "
+                                            "now compares the accuracy with the reference run's"),
+    ("[train]\nepochs = 0\n", "[train] epochs = 0 must be at least 1"),
+    ("[train]\nfirst_epoch_tolerance = 1e-3\n", "[train] first_epoch_tolerance is no longer a setting: renamed "
+                                                "trajectory_tolerance"),
 ])
 def test_mistakes_are_one_line_naming_the_valid_choices(tmp_path, text, says):
     assert says in error(tmp_path, text)
