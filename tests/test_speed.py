@@ -33,14 +33,26 @@ def test_the_grader_freezes_what_lives_as_long_as_it(config, tmp_path):
         assert fresh.suite
 
 
-def _anon_huge_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/smaps_rollup") as rollup:
-        return next(int(line.split()[1]) for line in rollup if line.startswith("AnonHugePages:"))
+def _asked_for_huge_pages_kb(pid: int) -> int:
+    """Size of the process's mappings marked MADV_HUGEPAGE ("hg" in smaps' VmFlags)."""
+    total = size = 0
+    with open(f"/proc/{pid}/smaps") as smaps:
+        for line in smaps:
+            if line.startswith("Size:"):
+                size = int(line.split()[1])
+            elif line.startswith("VmFlags:") and " hg" in line:
+                total += size
+    return total
 
 
-def test_a_batch_template_forks_from_huge_pages(config, tmp_path, reference_source):
-    """Once a batch has forked a few dozen children, the template's memory sits on 2 MB pages: a
-    fork copies ~70 page-table entries instead of ~37,000 (about 1 ms instead of 4-15)."""
+def test_a_batch_template_asks_for_huge_pages_once_it_has_forked_a_batch(config, tmp_path, reference_source):
+    """Once a batch has forked a few dozen children, the template asks for its memory on 2 MB pages:
+    a fork then copies ~70 page-table entries instead of ~37,000 (about 1 ms instead of 4-15).
+
+    What the test can rely on is the asking (madvise marks the mappings whatever the machine's
+    state); how much the kernel then moves onto huge pages depends on how much contiguous free
+    memory it finds (on this shared 2-core machine 30-104 MB of ~145): bench/child_profile.py
+    reports it."""
     from autograder.pipeline import Grader
     from autograder.sandbox import hugepages
 
@@ -51,8 +63,9 @@ def test_a_batch_template_forks_from_huge_pages(config, tmp_path, reference_sour
         template = process if isinstance(process, int) else process.pid
         for _ in range(hugepages.COLLAPSE_AFTER_CHILDREN - 2):
             grader.grade(path, parts=("relu",))
-        assert _anon_huge_kb(template) == 0  # a one-submission `grade` never pays for the collapse
+        assert _asked_for_huge_pages_kb(template) == 0  # a one-submission `grade` never pays for the collapse
         for _ in range(2):
             report = grader.grade(path, parts=("relu",))
         assert report.score == report.max_score
-        assert _anon_huge_kb(template) > 32 * 1024
+        # the heap and the large anonymous mappings: most of the template's ~145 MB
+        assert _asked_for_huge_pages_kb(template) > 64 * 1024
