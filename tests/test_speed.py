@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 
 def test_children_never_walk_the_template_heap(grader, tmp_path, reference_source):
     """The template's objects are frozen before any child is forked: a child's garbage collector
@@ -69,3 +71,26 @@ def test_a_batch_template_asks_for_huge_pages_once_it_has_forked_a_batch(config,
         assert report.score == report.max_score
         # the heap and the large anonymous mappings: most of the template's ~145 MB
         assert _asked_for_huge_pages_kb(template) > 64 * 1024
+
+
+def test_children_reuse_network_namespaces_the_template_holds(grader, tmp_path, reference_source):
+    """A child enters an empty network namespace the template keeps for the next child once it is
+    reaped, instead of making one and leaving its teardown to the kernel: never the grader's own,
+    and never more of them than children at once."""
+    import os
+
+    if not grader.sandbox.namespaces:
+        pytest.skip(f"children get no namespaces here ({grader.sandbox.isolation_mode.name})")
+    path = tmp_path / "network.py"
+    path.write_text(reference_source + "\nimport os\nprint('network', os.readlink('/proc/self/ns/net'))\n")
+    seen = set()
+    for _ in range(3):
+        report = grader.grade(path)
+        assert report.score == report.max_score
+        seen.update(re.findall(r"network (net:\[\d+\])", report.student_output))
+    process = grader.sandbox._zygote._process
+    template = process if isinstance(process, int) else process.pid
+    held = {os.readlink(f"/proc/{template}/fd/{fd}") for fd in os.listdir(f"/proc/{template}/fd")}
+    assert seen and seen <= held, (seen, held)
+    assert os.readlink("/proc/self/ns/net") not in seen
+    assert len({name for name in held if name.startswith("net:")}) <= 2

@@ -80,7 +80,7 @@ def _run_child(request: dict, fds: list[int], template: int) -> None:
             return
         os.setsid()
         if request["namespaces"]:
-            isolation.new_namespaces()
+            isolation.new_namespaces(request.get("network"))
         from .child import main
 
         main(request, fds[0], fds[1], _suites[request["suite"]])
@@ -107,6 +107,20 @@ def _describe_status(status: int) -> str:
 
 _watching: dict[int, int] = {}  # child pid -> a copy of its result socket, to report how it ended
 _workdirs: bubblewrap.Workdirs | None = None  # in a bubblewrap sandbox: the children's working folders
+# Network namespaces, each held by an fd: those no child is in, and each running child's (returned
+# to the free ones when the child is reaped, its whole PID namespace gone with it).
+_free_networks: list[int] = []
+_network_of: dict[int, int] = {}
+
+
+def _take_network() -> int | None:
+    """A network namespace for the next child; None: the child makes its own (as it always did)."""
+    if _free_networks:
+        return _free_networks.pop()
+    try:
+        return isolation.empty_network_namespace()
+    except OSError:
+        return None
 
 
 def _reap(signum=None, frame=None) -> None:
@@ -118,6 +132,9 @@ def _reap(signum=None, frame=None) -> None:
             return
         if pid == 0:
             return
+        network = _network_of.pop(pid, None)
+        if network is not None:
+            _free_networks.append(network)
         fd = _watching.pop(pid, None)
         if fd is not None:
             report = socket.socket(fileno=fd)
@@ -183,11 +200,19 @@ def serve(control: socket.socket, in_user_namespace: bool = False, bubblewrap_sl
         try:
             if _workdirs is not None:
                 request["workdir"] = _workdirs.take()
-            pid = fork_into_pid_namespace() if request["namespaces"] else os.fork()
+            network = request["network"] = _take_network() if request["namespaces"] else None
+            try:
+                pid = fork_into_pid_namespace() if request["namespaces"] else os.fork()
+            except OSError:
+                if network is not None:
+                    _free_networks.append(network)
+                raise
             if pid == 0:
                 control.close()
                 _run_child(request, fds, template)
             forked += 1
+            if network is not None:
+                _network_of[pid] = network
             _watching[pid] = os.dup(fds[0])
             if _workdirs is not None:
                 _workdirs.assign(pid, request["workdir"], request["limits"])
