@@ -25,14 +25,14 @@ def _reference_classes() -> dict:
 
 
 def _time_suite(suite, classes, call) -> float:
-    from autograder.sandbox.probe import run_probe
+    from autograder.sandbox.probe import checked_method, run_probe
 
     started = time.thread_time()
     guard = getattr(call, "guard", None)
     for entry in suite:
-        if guard is not None:
-            guard.new_probe()
         probe = entry.check.probe
+        if guard is not None:
+            guard.new_probe(checked_method(probe.steps))
         run_probe(classes, probe.steps, [t.clone() for t in probe.tensors], call)
     return time.thread_time() - started
 

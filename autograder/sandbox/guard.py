@@ -54,10 +54,12 @@ AUTOGRAD = "autograd"
 # was made by torch itself a moment before, never by an operation.
 FRESH = frozenset({"lift_fresh", "lift_fresh_copy"})
 MAX_ITEMS = 1000  # items of a container looked into for tensors (a student's list may be huge)
-# Calls of one method in one probe whose operations are watched; later ones are judged by name
-# only. A probe calls a method once or twice; the train check's steps repeat the same methods
-# (watching them all would cost ~7 ms a submission, half the guard's cost), as its guarded_epochs do.
-OPERATIONS_WATCHED = 2
+# Watching operations costs ~15 us each (torch's Python dispatch), ten times judging names, so a
+# probe watches the operations of the method it checks (its last call: backward in a backward
+# probe), and judges by name the calls that lead there (__init__, forward), whose own probes watch
+# them. A probe of no single method (train) watches each method's first OPERATIONS_WATCHED calls:
+# its steps repeat the same methods, as its guarded_epochs say.
+OPERATIONS_WATCHED = 1
 MAX_UNSEEN = 10
 
 # Callables whose identity is their meaning: built-in and plain Python functions, method
@@ -83,18 +85,24 @@ def computes_gradient(hit: str) -> bool:
 
 
 def _tensors_in(value, depth: int = 1, found: list | None = None) -> list:
-    """The tensors of value: itself, or the items of a list, tuple or dict, or the attributes of an
-    object, `depth` levels down (at most MAX_ITEMS each)."""
+    """The tensors of value: itself, or the items of a list, tuple or dict, the attributes of an
+    object or a function's default arguments, `depth` levels down (at most MAX_ITEMS each)."""
     found = [] if found is None else found
     kind = type(value)
     if issubclass(kind, torch.Tensor):  # type(), not isinstance(): __class__ can be faked
         found.append(value)
         return found
-    if depth <= 0 or value is None or kind is types.ModuleType or kind is types.FunctionType:
+    if depth <= 0 or value is None or kind is types.ModuleType:
         return found
-    if kind is list or kind is tuple:
-        items = value
-    elif kind is dict or kind is types.MappingProxyType:
+    if kind is types.FunctionType:  # def forward(self, x, eps=torch.tensor(1e-12))
+        items = (value.__defaults__ or ()) + tuple((value.__kwdefaults__ or {}).values())
+    elif issubclass(kind, tuple):  # namedtuples too; the base's iterator, not a subclass's
+        items = tuple.__iter__(value)
+    elif issubclass(kind, list):
+        items = list.__iter__(value)
+    elif issubclass(kind, dict):
+        items = dict.values(value)
+    elif kind is types.MappingProxyType:
         items = value.values()
     else:
         try:
@@ -137,16 +145,24 @@ class _Operations(TorchDispatchMode):
         return False
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        # every operation of a watched call comes through here: kept to dictionary look-ups
         guard = self.guard
-        verdict, fresh = guard._operation_verdicts.get(func) or guard._judge_operation(func)
+        verdict, fresh, run = guard._operation_verdicts.get(func) or guard._judge_operation(func)
         if verdict:
             guard._record(*verdict)
         if guard.autograd_forbidden and _current_graph_task_id() != -1:
             guard._record(AUTOGRAD, "autograd (a backward pass ran)")
-        if not fresh and not guard._inputs_checked:
-            guard._check_inputs(args)
-        out = func(*args, **kwargs) if kwargs else func(*args)
         known = guard._known
+        if not fresh and not guard._inputs_checked:
+            for arg in args:
+                if isinstance(arg, torch.Tensor):
+                    ref = known.get(id(arg))
+                    if ref is None or ref() is not arg:
+                        guard._unseen_input()
+                        break
+                elif type(arg) is list or type(arg) is tuple:
+                    guard._check_inputs(arg)
+        out = run(*args, **kwargs) if kwargs else run(*args)
         if isinstance(out, torch.Tensor):
             known[id(out)] = weakref.ref(out)
         elif type(out) is tuple or type(out) is list:
@@ -177,7 +193,7 @@ class ForbiddenGuard:
         self.where = "student code"
         self._kinds: set[str] = set()  # forbidden functions hit in this call (one report per function)
         self._verdicts: dict = {}  # func -> _named_forbidden(func): every torch call comes through here
-        self._operation_verdicts: dict = {}  # OpOverload -> ((kind, text) or None, makes a fresh tensor)
+        self._operation_verdicts: dict = {}  # OpOverload -> ((kind, text) or None, makes a fresh tensor, its operator)
         self._known: dict[int, weakref.ref] = {}  # id -> tensor made by a seen operation or given by the kit
         self._inputs_checked = False  # one unseen input reported per call
         self._names = _Names(self)
@@ -185,6 +201,7 @@ class ForbiddenGuard:
         self._depths = (0, 0)
         self._watching = True
         self._calls: dict[str, int] = {}  # method -> its calls in this probe
+        self._checked: str | None = None  # the method a probe checks: the calls whose operations it watches
 
     # --- verdicts ------------------------------------------------------------------------------
     def _named_forbidden(self, func) -> tuple[str, str] | None:
@@ -219,7 +236,8 @@ class ForbiddenGuard:
         operation = func._overloadpacket.__name__
         functions = self._functions_of.get(operation)
         verdict = (functions[0], f"aten.{operation} (what {' or '.join(functions)} runs)") if functions else None
-        judged = self._operation_verdicts[func] = (verdict, operation in FRESH)
+        # the operator itself (what OpOverload.__call__ calls): one Python frame less an operation
+        judged = self._operation_verdicts[func] = (verdict, operation in FRESH, getattr(func, "_op", func))
         return judged
 
     def _record(self, kind: str, text: str, by_name: bool = False) -> None:
@@ -250,17 +268,13 @@ class ForbiddenGuard:
         ref = self._known.get(id(tensor))
         return ref is not None and ref() is tensor
 
-    def _check_inputs(self, args) -> None:
-        for arg in args:
-            if isinstance(arg, torch.Tensor):
-                if not self._is_known(arg):
-                    break
-            elif type(arg) is list or type(arg) is tuple:
-                if any(isinstance(a, torch.Tensor) and not self._is_known(a) for a in arg):
-                    break
-        else:
-            return
-        self._inputs_checked = True
+    def _check_inputs(self, tensors) -> None:
+        """A list of an operation's tensors (torch.cat's, an index's)."""
+        if any(isinstance(tensor, torch.Tensor) and not self._is_known(tensor) for tensor in tensors):
+            self._unseen_input()
+
+    def _unseen_input(self) -> None:
+        self._inputs_checked = True  # once a call
         self._note(f"{self.where} used a tensor made with the guard off")
 
     def hold(self, value, depth: int = 1) -> None:
@@ -318,24 +332,34 @@ class ForbiddenGuard:
         self._note(f"{self.where}: the forbidden-API guard was removed while it ran")
         return False
 
-    def new_probe(self) -> None:
-        """A new probe begins: every method's operations are watched again."""
+    def new_probe(self, checked: str | None = None) -> None:
+        """A new probe begins, checking the method named `checked` ("backward"; None for a probe of
+        many methods): the operations of that method's calls are watched."""
         self._calls.clear()
+        self._checked = checked
 
     def call(self, where: str, fn, args: list):
         """fn(*args) guarded, as the student method `where`: what the kit hands it (the arguments,
         the object's attributes as they are now) is known; what it returns or keeps on its object
-        must have been made by operations the guard saw. Past a method's first OPERATIONS_WATCHED
-        calls in one probe (the train check's steps), by name only."""
+        must have been made by operations the guard saw. The calls of other methods than the one
+        the probe checks are judged by name only (see OPERATIONS_WATCHED)."""
         self.where = where
-        calls = self._calls[where] = self._calls.get(where, 0) + 1
-        if calls > OPERATIONS_WATCHED:
+        owner = fn.__self__ if type(fn) is types.MethodType else None
+        if self._checked is not None:
+            watched = where.rpartition(".")[2] == self._checked
+        else:
+            watched = (calls := self._calls.get(where, 0) + 1) <= OPERATIONS_WATCHED
+            self._calls[where] = calls
+        if not watched:
             self._enter(watch_operations=False)
             try:
-                return fn(*args)
+                result = fn(*args)
             finally:
                 self.__exit__()
-        owner = fn.__self__ if type(fn) is types.MethodType else None
+            # made out of the operation half's sight on purpose: taken as it is, caches included
+            self.hold(result, depth=3)
+            self.hold(owner, depth=3)
+            return result
         self.hold(args)
         self.hold(owner)
         self._enter(watch_operations=True)

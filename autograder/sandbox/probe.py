@@ -34,6 +34,13 @@ def class_names(steps) -> set[str]:
     return names
 
 
+def checked_method(steps) -> str | None:
+    """The method a layer's probe checks: its last call ("backward" after forward); None for a
+    probe of no single method (train)."""
+    calls = [step["method"] for step in steps if step.get("op") == "call"]
+    return calls[-1] if calls else None
+
+
 class ProbeError(Exception):
     """The student's code raised; `where` names the method (e.g. Linear.backward)."""
 

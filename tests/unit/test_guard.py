@@ -178,3 +178,20 @@ def test_past_a_methods_first_calls_in_a_probe_names_are_judged_not_operations()
 def _hits_after_call(guard, fn):
     guard.call("Softmax.forward", fn, [])
     return guard.take()
+
+
+_EPSILON = [torch.tensor(1e-12, dtype=torch.float64)]  # module-level, in a list
+
+
+def _with_default(x, eps=torch.tensor(1e-12, dtype=torch.float64)):
+    return x.clamp(min=0) + eps + _EPSILON[0]
+
+
+def test_tensors_made_before_any_call_are_the_students_own():
+    """Module-level tensors, in lists too, and default arguments were made by the cells, before any
+    guard: using them is no sign of a guard undone."""
+    guard = _guard()
+    guard.hold(vars(sys.modules[__name__]), depth=3)  # as the child holds the cells' namespace
+    (x,) = _held(guard, torch.randn(5, 6, dtype=torch.float64))
+    guard.call("Layer.forward", _with_default, [x])
+    assert guard.take() == [] and guard.unseen == []
