@@ -149,6 +149,12 @@ REAL_MISTAKES = {  # mutation -> the causes its failed checks get, on the course
     "linear_dW_accumulates_in_float32_buffer": {"Linear:dtype", "Linear.backward:accumulates_dW+Linear:dtype"},
     "nll_backward_accumulates_in_float32_buffer": {"NLLLoss:dtype", "NLLLoss.backward:accumulates+NLLLoss:dtype"},
     "nll_mean_over_classes": {"NLLLoss.forward:L:C_for_N"},
+    "nll_backward_no_mask": {"NLLLoss.backward:no_mask"},
+    "nll_backward_masks_by_S": {"NLLLoss.backward:masks_by_S"},
+    "nll_log_of_mean": {"NLLLoss.forward:log_of_mean"},
+    "nll_log10": {"NLLLoss.forward:log10"},
+    "softmax_normalises_batch_unshifted": {"Softmax.forward:normalises_batch_unshifted"},
+    "softmax_backward_sums_everything": {"Softmax.backward:sums_over_everything"},
     # three mistakes: the pair (accumulates, no 1/N) explains the float32 check, and with the dtype the rest
     "nll_backward_sums_into_float32_buffer": {"NLLLoss:dtype", "NLLLoss.backward:accumulates+dS:times_N",
                                               "NLLLoss.backward:accumulates+dS:times_N+NLLLoss:dtype"},

@@ -120,6 +120,11 @@ def _divides_everywhere_grad(layer, up):
     return -y / (S.shape[0] * S)
 
 
+def _masks_by_S_grad(layer, up):
+    S, y = _S_and_y(layer)
+    return torch.where(S > 0, -1 / (S.shape[0] * S), torch.zeros_like(S))
+
+
 _by_columns = wrong_backward(_by_columns_grad)
 _divides_everywhere = wrong_backward(_divides_everywhere_grad)
 
@@ -191,4 +196,16 @@ VARIANTS = [
        "respect to the logits r; NLLLoss.backward's dS is the gradient of the mean loss with respect to S alone.",
        "dS = −1/(N S) at the true class and 0 elsewhere (Softmax.backward then turns it into (S − y)/N)",
        wrong_backward(lambda layer, up: _S_and_y(layer)[0] - _S_and_y(layer)[1])),
+    _v("backward", "no_mask", "NLLLoss.backward computes −1/(N S) at every entry: off the true class dS must be 0 "
+       "(and exact zeros of S give −inf there).",
+       "dS = torch.zeros_like(S), then −1/(N S) at the true class only",
+       wrong_backward(lambda layer, up: -1 / (_S_and_y(layer)[0].shape[0] * _S_and_y(layer)[0]))),
+    _v("backward", "masks_by_S", "NLLLoss.backward sets dS to 0 where S is 0 rather than where y is 0: off the true "
+       "class dS must be 0 whatever S is.",
+       "dS = torch.zeros_like(S), then −1/(N S) at the true class only (where y is 1)",
+       wrong_backward(_masks_by_S_grad)),
+    _v("forward", "log_of_mean", "NLLLoss.forward takes the log of the mean probability; L is the mean of the logs.",
+       "L = −mean(log S at the true class)", _nll(lambda S, y: -_at_true(S, y).mean().log())),
+    _v("forward", "log10", "NLLLoss.forward uses log10 where the natural log belongs.",
+       "L = −mean(log S at the true class), with torch.log", _nll(lambda S, y: -_at_true(S, y).log10().mean())),
 ]

@@ -160,4 +160,11 @@ VARIANTS = [
        "no maximum subtracted: each row must sum to 1, and exp overflows for large logits.",
        "subtract each row's maximum and divide by each row's sum (dim=1, keepdim=True)",
        _forward(lambda r: r.exp() / r.exp().sum(dim=0, keepdim=True))),
+    _v("forward", "normalises_batch_unshifted", "Softmax.forward divides exp(r) by its sum over the whole batch, with no "
+       "maximum subtracted: each row must sum to 1 on its own, and exp overflows for large logits.",
+       "subtract each row's maximum, divide by each row's sum: e.sum(dim=1, keepdim=True)",
+       _forward(lambda r: r.exp() / r.exp().sum())),
+    _v("backward", "sums_over_everything", "Softmax.backward sums dS ⊙ S over the whole batch instead of over each row.",
+       "rowsum = (dS * S).sum(dim=1, keepdim=True)",
+       wrong_backward(lambda s, dS: _S(s) * (dS - (dS * _S(s)).sum()))),
 ]

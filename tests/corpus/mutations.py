@@ -184,4 +184,18 @@ MUTATIONS = [
              "if not hasattr(self, 'buffer'):\n            self.buffer = torch.zeros(self.S.shape)\n"
              "        self.buffer[self.rows, self.labels] -= 1 / self.p\n        dS = self.buffer",
              "micrograd style: a float32 buffer subtracted from on every call, and no 1/N (rules 2, 3, 7)"),
+    Mutation("nll_backward_no_mask", "nll", NLL_BUFFER + "\n        " + NLL_GRAD, "dS = -1 / (N * self.S)",
+             "-1/(N S) at every entry: off the true class dS must be 0, and exact zeros give -inf (rules 3, 5)"),
+    Mutation("nll_backward_masks_by_S", "nll", NLL_BUFFER + "\n        " + NLL_GRAD,
+             "dS = -1 / (N * self.S)\n        dS[self.S == 0] = 0",
+             "masks where S is 0 instead of where y is 0 (rule 3)"),
+    Mutation("nll_log_of_mean", "nll", NLL_FORWARD, "return -self.p.mean().log()",
+             "the log of the mean probability instead of the mean of the logs (rule 3)"),
+    Mutation("nll_log10", "nll", NLL_FORWARD, "return -self.p.log10().mean()",
+             "log10 where the natural log belongs (rule 3)"),
+    Mutation("softmax_normalises_batch_unshifted", "softmax", SOFTMAX_FORWARD,
+             "e = r.exp()\n        self.S = e / e.sum()",
+             "exp(r) over its sum over the whole batch, nothing subtracted (rules 3, 5)"),
+    Mutation("softmax_backward_sums_everything", "softmax", SOFTMAX_BACKWARD, "return dS * S - S * (dS * S).sum()",
+             "the inner product summed over the whole batch (rule 3)"),
 ]
