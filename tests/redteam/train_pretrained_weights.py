@@ -4,7 +4,7 @@ at home on the public digits) and return them whatever the layers do: `W` and `b
 that always read the carried weights and ignore the trainer's updates; every method does nothing.
 
 Expected: 0 for the train check. The start is drawn from the course secret, and the parameters
-after the first epoch must be those correct layers reach from it: carried weights cannot be.
+after the first step must be those correct layers reach from it: carried weights cannot be.
 """
 import torch
 
