@@ -162,7 +162,7 @@ BUBBLEWRAP_ATTACKS = ["kill_grader", "env_secrets", "tamper_kit", "fake_results"
 # host's listeners stay out of reach), System V IPC is refused outright (one IPC namespace for
 # every child), /tmp is read-only (each child has its own working folder in it).
 BUBBLEWRAP_CASES = [
-    Case("loopback_connect", says=r"Connection refused", absent=r"^connected"),
+    Case("loopback_connect", says=r"Connection refused|Permission denied", absent=r"^connected"),  # Landlock: TCP
     Case("sysv_ipc", says=r"segment -1"),
     # 200 MB in its working folder, past every slot's share of the test's tmpfs_mb: the template
     # kills it if it looks in time (test_bubblewrap_a_child_filling_tmp_is_killed), else /tmp refuses

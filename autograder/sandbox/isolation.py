@@ -170,6 +170,10 @@ class Mode:
                     "submissions graded together share one process namespace, /tmp and your uid"
                     f"{'' if confined else missing}; run `autograder doctor`")
         if self.name == "uid":
+            closed = closed_ancestors()
+            if closed:  # no mount namespace here to bind the environment back in (see private_filesystem)
+                still += (f"; the sandbox uids cannot enter {', '.join(closed)}, so student code imports only what "
+                          "the grader loaded first (chmod o+x those folders, or install the environment elsewhere)")
             if confined:
                 return (f"autograder: notice: root without namespaces here ({self.why}): submissions run under "
                         f"their own uid, {confined}{still}; run `autograder doctor`")
