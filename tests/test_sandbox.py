@@ -352,3 +352,15 @@ def test_descriptors_the_grader_had_open_are_closed_in_the_child(tmp_path):
             os.close(1500)
     assert "inherited descriptor: Bad file descriptor" in report.student_output
     assert target.read_text() == ""
+
+
+@ROOT_ONLY
+def test_folders_hidden_twice_or_inside_one_another_are_hidden_once(world_writable):
+    """Gradescope's grader hides the kit twice (as the kit, as /autograder/source) and the folder
+    holding both: a child must still start."""
+    outer = world_writable / "autograder"
+    (outer / "source").mkdir(parents=True)
+    (outer / "source" / "answers.txt").write_text("42")
+    seen = run_isolated(lambda: {"outer": os.listdir(outer)},
+                        hide=(outer / "source", outer / "source", outer / "results", outer))
+    assert seen == {"outer": []}

@@ -352,16 +352,16 @@ def private_filesystem(limits: ChildLimits, as_root: bool) -> str:
     # (what lies in a fresh folder is gone with it)
     hidden = [path for path in (*limits.hide, *COVERED) if not any(_inside(path, tmp) for tmp in fresh)]
     closed = [path for path in closed_ancestors() if not any(_inside(path, c) for c in hidden + fresh)] if as_root else []
-    covers = closed + hidden + fresh
+    # the outermost only (a folder inside a covered one is gone with it; the kit may be named twice)
+    covered = [path for index, path in enumerate(closed + hidden) if os.path.isdir(path)
+               and not any(_inside(path, other) for other in (closed + hidden)[:index])
+               and not any(_inside(path, other) and other != path for other in closed + hidden)]
     # opened before anything covers them: bound back from these descriptors below
     environment = [(path, os.open(path, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)) for path in python_environment()
-                   if any(_inside(path, cover) for cover in covers)]
-    covered = []
-    for path in closed + hidden:  # writable until the environment's mount points are made in them
-        if os.path.isdir(path):  # not inside one covered already
-            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                   f"size=4k,mode={'0755' if path in closed else '0555'}")
-            covered.append(path)
+                   if any(_inside(path, cover) for cover in covered + fresh)]
+    for path in covered:  # writable until the environment's mount points are made in them
+        _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+               f"size=4k,mode={'0755' if path in closed else '0555'}")
     if os.getpid() == 1:  # a fresh /proc shows only this PID namespace
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
     for tmp in fresh:
