@@ -10,13 +10,14 @@ import time
 
 _os = __import__("random")._os
 _found = []
-for _name in ("solution.layers", "solution", "autograder.checks.reference"):
+for _name in ("solution.layers", "solution", "autograder.checks.reference", "autograder.checks.softmax"):
     try:
         _found.append(("import " + _name, __import__("importlib").import_module(_name)))
     except Exception as _error:
         print("import", _name, "->", type(_error).__name__)
 for _path in (_os.path.join(REDTEAM["kit_root"], "solution", "layers.py"),
               _os.path.join(REDTEAM["kit_root"], "autograder", "checks", "reference.py"),
+              _os.path.join(REDTEAM["kit_root"], "autograder", "checks", "softmax.py"),  # the oracle's home
               _os.path.join(REDTEAM["kit_root"], "assignment", "nn_from_scratch.ipynb")):
     try:
         with open(_path) as _file:
