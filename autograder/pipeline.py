@@ -88,6 +88,7 @@ class Grader:
             extra_hide=(path.resolve().parent,),
         )
         report.notices.extend(run.notices)
+        report.instructor_notices.extend(run.instructor_notices)
         if run.audit:
             report.instructor_notices.append("while it ran, this code reached into the interpreter, the OS or "
                                              f"torch's internals ({', '.join(run.audit)}); please review it")

@@ -67,6 +67,7 @@ class RunOutcome:
     output: str = ""  # the student's prints, capped
     audit: list = field(default_factory=list)  # what student code did that no layer needs (sandbox/audit.py)
     notices: list = field(default_factory=list)  # about the run itself (e.g. graded again), for the report
+    instructor_notices: list = field(default_factory=list)  # about the run, for the instructor only
 
 
 @dataclass

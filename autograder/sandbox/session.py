@@ -37,8 +37,8 @@ MAX_CELL_ERRORS = 50  # cells' exceptions a child reports; more are only counted
 TEMPLATE_DEATH_PATIENCE = 0.2
 REGRADED = ("graded a second time: the grader's sandbox stopped while this submission ran, through "
             "no fault of its own, and this is the grade of the run that followed")
-REGRADED_TWICE = ("for the instructor: the grader's sandbox stopped twice while this submission ran; "
-                  "checks that did not run count zero here: grade it again")
+REGRADED_TWICE = ("the grader's sandbox stopped twice while this submission ran; "
+                  "checks that did not run count zero here: grade it again")  # for the instructor
 
 
 class _Dead(Exception):
@@ -144,7 +144,7 @@ class Sandbox:
                 if attempt == 2:
                     result.notices.append(REGRADED)
                 return result
-        result.notices.append(REGRADED_TWICE)
+        result.instructor_notices.append(REGRADED_TWICE)
         return result
 
     def _run_in_a_slot(self, cells: list[dict], probes: list[Probe], extra_hide: tuple) -> RunOutcome:
