@@ -357,8 +357,8 @@ class ForbiddenGuard:
             finally:
                 self.__exit__()
             # made out of the operation half's sight on purpose: taken as it is, caches included
-            self.hold(result, depth=3)
-            self.hold(owner, depth=3)
+            # (the result is held as an argument of the call it goes to)
+            self.hold(owner, depth=2)
             return result
         self.hold(args)
         self.hold(owner)
