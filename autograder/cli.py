@@ -25,6 +25,15 @@ def _warn_if_not_isolated() -> None:
         print(warning, file=sys.stderr)
 
 
+def _note_course_config(course_dir: Path) -> None:
+    """One line on stderr when the course's own `nbgrader autograde` would not grade through the kit."""
+    from .platforms.nbgrader_course import status
+
+    found = status(course_dir)
+    if not found.through_kit:
+        print(f"autograder: note: {found.line()}", file=sys.stderr)
+
+
 def cmd_grade(args) -> int:
     from .config import load_config
 
@@ -183,6 +192,17 @@ def cmd_nbgrader_autograde(args) -> int:
         print(printable(f"{student.student:<24} {student.score:g} / {student.max_score:g}{notes}"))
     print(f"autograded {len(result.students)} submission(s) of {result.assignment} in {result.seconds:.1f} s; "
           f"scores are in the gradebook: `nbgrader export`, `nbgrader generate_feedback {result.assignment}`")
+    _note_course_config(Path(args.course_dir))
+    return EXIT_OK
+
+
+def cmd_nbgrader_setup(args) -> int:
+    from .platforms.nbgrader_course import setup, status
+
+    toml = str(Path(args.config).resolve()) if args.config else None
+    written = setup(Path(args.course_dir), grading_toml=toml)
+    print(f"wrote the kit's preprocessors into {written}")
+    print(status(Path(args.course_dir)).line())
     return EXIT_OK
 
 
@@ -209,6 +229,7 @@ examples:
   autograder release                                 the student notebook, from the source notebook
   autograder gradescope build --out autograder.zip   the zip to upload to Gradescope
   autograder nbgrader autograde ps1                  nbgrader's autograde, with the kit's grader
+  autograder nbgrader setup                          make `nbgrader autograde` grade through the kit
   autograder grade alice.ipynb --config course.toml  your course's points over the kit's defaults
   autograder doctor                                  which isolation this machine gives student code
 
@@ -296,6 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
     autograde.add_argument("--student", metavar="ID", help="only this student id (a glob, as nbgrader's --student)")
     autograde.add_argument("--workers", type=int, metavar="N", help="submissions graded at once (default: CPU count)")
     autograde.set_defaults(run=cmd_nbgrader_autograde)
+    setup = _command(nbgrader_commands, "setup", common,
+                     "make the course's own `nbgrader autograde` and formgrader grade through the kit's sandbox")
+    setup.add_argument("--course-dir", default=".", metavar="DIR", help="the nbgrader course folder (default: .)")
+    setup.set_defaults(run=cmd_nbgrader_setup)
 
     doctor = _command(commands, "doctor", common, "which isolation student code gets here, why, and how to improve it")
     doctor.set_defaults(run=cmd_doctor)

@@ -1,9 +1,12 @@
-"""nbgrader, two ways, on the same submissions (correct, buggy, unfinished) in one temporary course:
+"""nbgrader on the same submissions (correct, buggy, unfinished, half finished) in one temporary course:
 
-  a. the real `nbgrader generate_assignment` + `nbgrader autograde` on the kit's source notebook:
-     every test cell's hidden `grade_part(...)` call gives the kit's partial score;
-  b. `autograder nbgrader autograde`: the kit's batch grader writes the same scores into the
-     gradebook through nbgrader, and `nbgrader export` / `nbgrader generate_feedback` work on them.
+  a. the real `nbgrader generate_assignment` + `nbgrader autograde` with a course config that still
+     runs notebooks in Jupyter kernels: every hidden `grade_part(...)` call refuses (0 points, and
+     the command that fixes it), since a kernel that ran student code cannot be trusted;
+  b. `autograder nbgrader setup`, then the same `nbgrader autograde`: nbgrader's own Autograde
+     grades through the kit's sandbox, every test cell gets the kit's part score;
+  c. `autograder nbgrader autograde` (the bridge) gives the same, and `nbgrader export` /
+     `nbgrader generate_feedback` work on them.
 """
 from __future__ import annotations
 
@@ -99,10 +102,25 @@ def grade_cells_of(notebook_path: Path) -> dict[str, dict]:
             if c["metadata"].get("nbgrader", {}).get("grade")}
 
 
+def setup(course: Path) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "autograder", "nbgrader", "setup"], cwd=course,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def autograde_aside(course: Path, name: str) -> dict:
+    """`nbgrader autograde --force`, its gradebook scores and autograded notebooks kept aside."""
+    nbgrader(course, "autograde", ASSIGNMENT, "--force")
+    kept = course / f"autograded.{name}"
+    shutil.copytree(course / "autograded", kept)
+    return {"scores": cell_scores(course), "autograded": kept}
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    """generate_assignment, three submissions, the real autograde (its gradebook and notebooks
-    kept aside), then the kit's bridge over the same course."""
+    """generate_assignment, four submissions, nbgrader's autograde in kernels (refused), then through
+    the kit after `autograder nbgrader setup`, then the kit's bridge over the same course."""
     course = tmp_path_factory.mktemp("course")
     (course / "source" / ASSIGNMENT).mkdir(parents=True)
     shutil.copy(SOURCE_NOTEBOOK, course / "source" / ASSIGNMENT / NOTEBOOK)
@@ -112,11 +130,11 @@ def course(tmp_path_factory):
         folder = course / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True)
         (folder / NOTEBOOK).write_text(json.dumps(notebook, indent=1))
-    nbgrader(course, "autograde", ASSIGNMENT, "--force")
-    real = {"scores": cell_scores(course), "autograded": course / "autograded.nbgrader"}
-    shutil.copytree(course / "autograded", real["autograded"])
+    in_kernels = autograde_aside(course, "kernels")
+    setup(course)
+    own = autograde_aside(course, "nbgrader")
     bridge = kit(course, ASSIGNMENT, "--course-dir", str(course))
-    return {"path": course, "real": real, "bridge": bridge, "kit_scores": cell_scores(course)}
+    return {"path": course, "kernels": in_kernels, "real": own, "bridge": bridge, "kit_scores": cell_scores(course)}
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +144,18 @@ def kit_reports(course, grader):
             for student in STUDENTS}
 
 
-def test_plain_nbgrader_gives_every_test_cell_the_kits_part_score(course, kit_reports, config):
+def test_nbgrader_autograde_in_kernels_refuses_in_every_test_cell(course):
+    for student in STUDENTS:
+        assert all(score == 0 for score in course["kernels"]["scores"][student].values()), student
+        cells = grade_cells_of(course["kernels"]["autograded"] / student / ASSIGNMENT / NOTEBOOK)
+        for grade_id in TEST_CELLS:
+            outputs = cells[grade_id]["outputs"]
+            assert not [o for o in outputs if o.get("name") == "stderr"], (student, grade_id)
+            said = "".join(o.get("text", "") for o in outputs if o.get("name") == "stdout")
+            assert "not graded" in said and "autograder nbgrader setup" in said, (student, grade_id, said)
+
+
+def test_nbgrader_autograde_through_the_kit_gives_every_test_cell_the_kits_part_score(course, kit_reports, config):
     for student in STUDENTS:
         parts = kit_reports[student].parts
         for cell, part in TEST_CELLS.items():
@@ -137,7 +166,7 @@ def test_plain_nbgrader_gives_every_test_cell_the_kits_part_score(course, kit_re
     assert all(score == 0 for score in scores["unfinished"].values())  # no full credit for nothing
 
 
-def test_plain_nbgrader_test_cells_write_nothing_to_stderr_and_end_in_the_score(course, kit_reports):
+def test_nbgrader_test_cells_write_nothing_to_stderr_and_end_in_the_score(course, kit_reports):
     for student in STUDENTS:
         cells = grade_cells_of(course["real"]["autograded"] / student / ASSIGNMENT / NOTEBOOK)
         for grade_id, part in TEST_CELLS.items():
@@ -150,13 +179,13 @@ def test_plain_nbgrader_test_cells_write_nothing_to_stderr_and_end_in_the_score(
             assert float(value["data"]["text/plain"]) == kit_reports[student].parts[part].score  # not True
 
 
-def test_plain_nbgrader_gives_partial_credit_to_a_half_finished_class(course, grader):
+def test_nbgrader_gives_partial_credit_to_a_half_finished_class(course, grader):
     report = grader.grade(course["path"] / "submitted" / HALF_FINISHED / ASSIGNMENT / NOTEBOOK)
     assert report.parts["linear"].score > 0  # the forward checks pass
     assert course["real"]["scores"][HALF_FINISHED]["test_linear"] == report.parts["linear"].score
 
 
-def test_kit_bridge_agrees_with_plain_nbgrader_cell_by_cell(course):
+def test_kit_bridge_agrees_with_nbgrader_autograde_cell_by_cell(course):
     assert course["bridge"].returncode == 0, course["bridge"].stderr
     real = {student: course["real"]["scores"][student] for student in STUDENTS}
     assert {student: course["kit_scores"][student] for student in STUDENTS} == real

@@ -3,7 +3,7 @@
     grade    `autograder grade NOTEBOOK --json`, one process per notebook
     batch    `autograder batch FOLDER --out DIR`
     gradescope  the real run_autograder of a built zip, in a temporary /autograder layout
-    nbgrader  the real `nbgrader autograde` on a temporary course (Jupyter kernels, hidden test cells)
+    nbgrader  the real `nbgrader autograde` on a temporary course set up by `autograder nbgrader setup`
     bridge   `autograder nbgrader autograde` on the same course
 
 Each route must give every part the same points, with the same maximum (58 with the kit's
@@ -35,6 +35,7 @@ from autograder.config import KIT_ROOT, load_config
 pytest.importorskip("nbgrader")
 from nbgrader.api import Gradebook  # noqa: E402
 
+from autograder.platforms.nbgrader_course import block  # noqa: E402
 from corpus import MUTATIONS, mutated_source, reference_source  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
@@ -45,16 +46,12 @@ ASSIGNMENT = "ps1"
 ANSWER_CELLS = {"linear": "Linear", "relu": "ReLU", "softmax": "Softmax", "nll": "NLLLoss"}
 TYPICAL_BUGS = ("linear_db_keepdim", "relu_gradient_one_at_zero", "softmax_no_max_subtraction", "nll_sum_not_mean")
 GRADE_PART = re.compile(r"""grade_part\(\s*["'](\w+)["']""")
-# The course configuration the README recommends for plain nbgrader.
+# The course configuration the README recommends: `autograder nbgrader setup`'s block at its end.
 NBGRADER_CONFIG = """\
 c = get_config()
 c.CourseDirectory.course_id = "nn"
 c.OverwriteCells.add_missing_cells = True  # a deleted test cell is put back and graded
-c.Autograde.sanitize_preprocessors = [  # nbgrader's, with OverwriteCells minus its false alarms
-    "nbgrader.preprocessors.ClearOutput", "nbgrader.preprocessors.DeduplicateIds",
-    "nbgrader.preprocessors.OverwriteKernelspec", "autograder.platforms.nbgrader_autograde.OverwriteCellsQuietly",
-    "nbgrader.preprocessors.CheckCellMetadata"]
-"""
+""" + "\n" + block()
 
 
 def class_sources(layers_source: str) -> dict[str, str]:
@@ -224,7 +221,7 @@ def routes(tmp_path_factory):
     points["batch"] = {student: part_points_of_results(json.loads(
         (work / "batch" / "results" / f"{student}.json").read_text())) for student in corpus}
 
-    # Plain nbgrader: the kernels' hidden calls read the same short-limits grading.toml.
+    # nbgrader's own autograde, through the kit: KitGrade reads the same short-limits grading.toml.
     logs = {}
     logs["nbgrader"] = run([sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT, "--force"], course,
                            AUTOGRADER_CONFIG=str(toml)).stderr
@@ -272,7 +269,7 @@ def test_the_corpus_spans_full_partial_and_zero_parts(routes):
     assert points["edited_setup"]["relu"][0] < points["correct"]["relu"][0]  # the edit was not run
 
 
-def test_plain_nbgrader_test_cells_carry_no_stderr_and_end_in_the_parts_score(routes):
+def test_nbgrader_test_cells_carry_no_stderr_and_end_in_the_parts_score(routes):
     cells = source_test_cell_parts()
     for student in routes["corpus"]:
         path = routes["work"] / "autograded.nbgrader" / student / ASSIGNMENT / NOTEBOOK

@@ -17,6 +17,13 @@ test cell gets is what every other route gives that part, within nbgrader's cell
   processes write to /dev/null, and the grader's own warnings are silenced;
 - one warm sandbox per kernel, started on the first call (a notebook's test cells share it);
 - grading.toml is the kit's, or the file named by AUTOGRADER_CONFIG in nbgrader's environment.
+
+Except under nbgrader's autograde (NBGRADER_EXECUTION=autograde): there the kernel has run the
+student's cells as the instructor, so nothing it computes can be trusted (a cell can replace
+grade_part itself, or read the course secret). A course whose nbgrader_config.py still grades in
+kernels gets 0 points and, in every test cell, the command that makes nbgrader grade through the
+kit's sandbox instead (`autograder nbgrader setup`; nbgrader_autograde.py). Students' own runs and
+`nbgrader validate` grade as described above.
 """
 from __future__ import annotations
 
@@ -105,6 +112,11 @@ def part_feedback(report, part: str) -> str:
 
 def grade_part(part: str, notebook: str | Path | None = None) -> float:
     """Points earned by `part` of the notebook in the current directory (or `notebook`)."""
+    if os.environ.get("NBGRADER_EXECUTION") == "autograde":
+        print(f"{part}: not graded — this course's nbgrader runs student notebooks in a Jupyter kernel as the "
+              f"instructor, where a notebook can fake any grade. Instructor: run `autograder nbgrader setup` in "
+              f"the course folder, then autograde again (the kit's sandbox grades it).")
+        return 0.0
     path = Path(notebook) if notebook else find_notebook(Path.cwd())
     if path is None or not path.is_file():
         print(f"{part}: 0 points — the grader could not find the notebook in {Path.cwd()}")

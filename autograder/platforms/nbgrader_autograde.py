@@ -1,22 +1,29 @@
-"""`autograder nbgrader autograde`: nbgrader's autograde, with the kit's sandboxed grader in place of
-a Jupyter kernel.
+"""nbgrader's own Autograde, grading kit assignments in the kit's sandbox instead of a Jupyter kernel.
 
-nbgrader's own Autograde converter does everything it always does (find `submitted/`, create the
-student and submission rows, restore locked cells from the gradebook, copy the source's other
-files, zero missing notebooks, late penalties, file permissions) except executing the notebook:
-its `Execute` preprocessor is replaced by `KitScores` (in the configurable `autograde_preprocessors`
-list, nothing of nbgrader copied), which fills each test cell with what the
-hidden-test call `grade_part("<part>")` would have printed and returned, from a report the kit's
-grader made beforehand. nbgrader's `SaveAutoGrades` then turns those outputs into gradebook rows by
-its usual rule, so `nbgrader export`, formgrader and `nbgrader generate_feedback` work as after a
-plain `nbgrader autograde`; the autograded notebooks carry the kit's feedback and no hidden tests.
+A course's nbgrader_config.py (written by `autograder nbgrader setup`, checked by `autograder
+doctor`: nbgrader_course.py) names two of the kit's preprocessors in nbgrader's configurable lists,
+so every way nbgrader autogrades — `nbgrader autograde`, formgrader's Autograde button,
+`nbgrader.apps.NbGraderAPI.autograde` — grades each submitted notebook with the very call
+`autograder grade` makes, and no student code ever runs in nbgrader's process or in a kernel:
 
-    KitAutograde.convert_notebooks
-      1. every submitted notebook -> nbgrader's sanitize pass (in memory) -> a staging file, handed
-         to one warm Grader's pool (`workers` at a time)
-      2. meanwhile nbgrader's loop: sanitize -> KitScores (waits for that notebook's report) ->
-         ClearHiddenTests -> SaveAutoGrades -> ... -> write
+    sanitize:  ClearOutput, KitCellMetadata, DeduplicateIds, OverwriteKernelspec,
+               OverwriteCellsQuietly, CheckCellMetadata
+    autograde: KitGrade (in place of Execute), IgnorePattern, ClearMetadataPreprocessor,
+               LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata
 
+- KitCellMetadata: each cell's nbgrader metadata becomes the gradebook's (grade, solution, locked,
+  points, checksum) or none, so nothing a student writes there decides anything (a test cell
+  unflagged, an answer cell made a grade cell, a schema version that stops nbgrader for the class).
+- KitGrade: the kit's report of the submitted file (`submitted/<student>/<assignment>/<nb>.ipynb`)
+  fills each test cell with what the hidden `grade_part("<part>")` call would have printed and
+  returned, and the hidden tests are removed; nbgrader's SaveAutoGrades then records the part's
+  points by its usual rule (a test cell the student deleted is scored in the gradebook directly).
+  On its first notebook KitGrade starts one warm Grader and hands it every submission nbgrader is
+  about to autograde (`workers` at a time), so grading overlaps nbgrader's own per-notebook work.
+  A notebook with no kit test cell (another assignment of the course) is left to nbgrader's Execute.
+
+`autograder nbgrader autograde` (the bridge) runs nbgrader's Autograde with these lists whatever the
+course's config says, always regrades, and scores an unreadable notebook 0 with a note.
 Test cells are mapped to parts by the `grade_part("<part>")` call in their gradebook source.
 """
 from __future__ import annotations
@@ -24,11 +31,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import queue
 import re
-import tempfile
+import threading
 import time
+import weakref
+from concurrent.futures import Future
 from contextlib import contextmanager
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +46,15 @@ from ..records import GraderError
 from ..terminal import printable
 
 GRADE_PART_CALL = re.compile(r"""grade_part\(\s*["']([A-Za-z_]\w*)["']""")
+HERE = "autograder.platforms.nbgrader_autograde"
+KIT_SANITIZE = [
+    "nbgrader.preprocessors.ClearOutput", f"{HERE}.KitCellMetadata", "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec", f"{HERE}.OverwriteCellsQuietly",
+    "nbgrader.preprocessors.CheckCellMetadata"]
+KIT_AUTOGRADE = [
+    f"{HERE}.KitGrade", "nbgrader.preprocessors.IgnorePattern", "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput", "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties", "nbgrader.preprocessors.CheckCellMetadata"]
 
 
 @dataclass(frozen=True)
@@ -86,15 +104,14 @@ def course_directory(course_dir: Path, assignment: str, student: str | None):
     return CourseDirectory(config=config), config
 
 
-def parts_of_test_cells(coursedir, assignment: str, config: Config) -> dict[str, dict[str, str]]:
-    """notebook name -> {test cell grade_id -> part}, read from the gradebook (the cells
-    `nbgrader generate_assignment` recorded). GraderError for any test cell the kit cannot score."""
+def test_cell_parts(db_url: str, course_id: str, assignment: str, config: Config) -> dict[str, dict[str, str | None]]:
+    """notebook name -> {test cell grade_id -> its part, or None for a test cell that is not the
+    kit's}, read from the gradebook (the cells `nbgrader generate_assignment` recorded).
+    GraderError for a kit test cell the kit cannot score as it stands."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    if coursedir.db_url.startswith("sqlite:///") and not Path(coursedir.db_url[len("sqlite:///"):]).exists():
-        raise GraderError(f"no gradebook in {coursedir.root}; run `nbgrader generate_assignment {assignment}` first")
-    mapping: dict[str, dict[str, str]] = {}
-    with Gradebook(coursedir.db_url, coursedir.course_id) as gradebook:
+    mapping: dict[str, dict[str, str | None]] = {}
+    with Gradebook(db_url, course_id) as gradebook:
         try:
             recorded = gradebook.find_assignment(assignment)
         except MissingEntry:
@@ -109,13 +126,13 @@ def parts_of_test_cells(coursedir, assignment: str, config: Config) -> dict[str,
                     continue  # a manually graded answer: nbgrader leaves it to a person, and so do we
                 calls = GRADE_PART_CALL.findall(sources.get(cell.name, ""))
                 where = f"test cell '{cell.name}' of {notebook.name}.ipynb"
-                if len(calls) != 1:
+                if len(calls) > 1:
                     raise GraderError(f"{where} has {len(calls)} grade_part(\"<part>\") calls; the kit scores "
-                                      f"only cells with exactly one (use plain `nbgrader autograde` otherwise)")
-                part = calls[0]
-                if part not in {name.split(".")[0] for name in config.points}:
+                                      f"only cells with exactly one")
+                part = calls[0] if calls else None
+                if part is not None and part not in {name.split(".")[0] for name in config.points}:
                     raise GraderError(f"{where} grades part '{part}', which grading.toml does not define")
-                if abs(config.part_points(part) - cell.max_score) > 1e-9:
+                if part is not None and abs(config.part_points(part) - cell.max_score) > 1e-9:
                     raise GraderError(
                         f"{where} is worth {cell.max_score:g} points but part '{part}' is worth "
                         f"{config.part_points(part):g} in grading.toml; rebuild the notebook and run "
@@ -124,12 +141,40 @@ def parts_of_test_cells(coursedir, assignment: str, config: Config) -> dict[str,
     return mapping
 
 
+def parts_of_test_cells(coursedir, assignment: str, config: Config) -> dict[str, dict[str, str]]:
+    """notebook name -> {test cell grade_id -> part}; GraderError for any test cell the kit cannot score."""
+    if coursedir.db_url.startswith("sqlite:///") and not Path(coursedir.db_url[len("sqlite:///"):]).exists():
+        raise GraderError(f"no gradebook in {coursedir.root}; run `nbgrader generate_assignment {assignment}` first")
+    mapping = test_cell_parts(coursedir.db_url, coursedir.course_id, assignment, config)
+    for notebook, cells in mapping.items():
+        for grade_id, part in cells.items():
+            if part is None:
+                raise GraderError(f"test cell '{grade_id}' of {notebook}.ipynb has no grade_part(\"<part>\") call; "
+                                  f"the kit scores only cells with exactly one (use plain `nbgrader autograde`)")
+    return mapping
+
+
 def __getattr__(name: str):
-    """`autograder.platforms.nbgrader_autograde.OverwriteCellsQuietly`, importable from a course's
-    nbgrader_config.py, without importing nbgrader for every other use of this module."""
-    if name == "OverwriteCellsQuietly":
-        return _overwrite_cells_class()
+    """The kit's preprocessors, importable by name from a course's nbgrader_config.py, without
+    importing nbgrader for every other use of this module."""
+    classes = {"OverwriteCellsQuietly": _overwrite_cells_class, "KitCellMetadata": _kit_cell_metadata_class,
+               "KitGrade": _kit_grade_class}
+    if name in classes:
+        _quiet_nbgrader_sawarnings()
+        return classes[name]()
     raise AttributeError(name)
+
+
+def _quiet_nbgrader_sawarnings() -> None:
+    """nbgrader 0.9 creates each new submission's rows through relationships that SQLAlchemy 2 warns
+    about ("Object of type <SubmittedAssignment> not in session, add operation along
+    'Assignment.submissions' will not proceed"): three long warnings on a class's first autograde,
+    about rows nbgrader then adds itself. Only those are silenced."""
+    import warnings
+
+    from sqlalchemy.exc import SAWarning
+
+    warnings.filterwarnings("ignore", message=r"Object of type <Submitted\w+> not in session", category=SAWarning)
 
 
 @functools.lru_cache(maxsize=None)
@@ -164,146 +209,315 @@ def _overwrite_cells_class():
     return OverwriteCellsQuietly
 
 
-def _kit_scores_class():
-    from nbgrader import utils
+@functools.lru_cache(maxsize=None)
+def _kit_cell_metadata_class():
+    from nbformat import NotebookNode
     from nbgrader.preprocessors import NbGraderPreprocessor
-    from nbformat.v4 import new_output
 
-    from .kernel_hook import part_feedback
-
-    class KitScores(NbGraderPreprocessor):
-        """In place of Execute: each kit test cell gets the outputs grade_part would have made
-        (the part's feedback on stdout, its points as the cell's value); nothing is executed."""
-
-        def __init__(self, reports: dict, parts: dict, **kwargs):
-            super().__init__(**kwargs)
-            self.reports, self.parts = reports, parts
+    class KitCellMetadata(NbGraderPreprocessor):
+        """Every cell's nbgrader metadata from the gradebook: a cell named by a recorded grade_id
+        (the last one, as nbgrader's DeduplicateIds keeps) gets the recorded flags, points and
+        checksum; any other cell loses its nbgrader metadata and is an ordinary student cell."""
 
         def preprocess(self, nb, resources):
             info = resources["nbgrader"]
-            self.report = self.reports[(info["student"], info["notebook"])]
-            self.cell_parts = self.parts.get(info["notebook"], {})
-            return super().preprocess(nb, resources)
+            recorded = _session_of(self).recorded_cells(info["assignment"], info["notebook"])
+            claims = [self._grade_id(cell) for cell in nb.cells]
+            last = {grade_id: index for index, grade_id in enumerate(claims) if grade_id in recorded}
+            for index, (cell, grade_id) in enumerate(zip(nb.cells, claims)):
+                if last.get(grade_id) == index:
+                    cell.metadata["nbgrader"] = NotebookNode(dict(recorded[grade_id]))
+                elif "nbgrader" in cell.metadata:
+                    if grade_id is not None:
+                        self.log.warning("Cell %s of %s (grade_id %r) is not the gradebook's: graded as a student "
+                                         "cell", index, info["notebook"], printable(str(grade_id))[:80])
+                    del cell.metadata["nbgrader"]
+            return nb, resources
 
-        def preprocess_cell(self, cell, resources, index):
-            part = self.cell_parts.get(cell.metadata.get("nbgrader", {}).get("grade_id"))
-            if part is not None and utils.is_grade(cell):
-                result = self.report.parts.get(part)
+        @staticmethod
+        def _grade_id(cell):
+            meta = cell.get("metadata", {}).get("nbgrader")
+            grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+            return grade_id if isinstance(grade_id, str) else None
+
+    return KitCellMetadata
+
+
+@functools.lru_cache(maxsize=None)
+def _kit_grade_class():
+    from nbformat.v4 import new_output
+    from nbgrader import utils
+    from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor
+    from traitlets import Integer, Unicode
+
+    from .kernel_hook import part_feedback
+
+    class KitGrade(NbGraderPreprocessor):
+        """In place of nbgrader's Execute: each kit test cell gets the outputs grade_part would have
+        made (the part's feedback on stdout, its points as the cell's value), from the kit's report
+        of the submitted notebook; nothing is executed here or in a kernel."""
+
+        grading_toml = Unicode(
+            "", help="grading.toml to grade with (default: AUTOGRADER_CONFIG, else the kit's)").tag(config=True)
+        workers = Integer(0, help="notebooks graded at once (0: one per core)").tag(config=True)
+
+        def preprocess(self, nb, resources):
+            info = resources["nbgrader"]
+            session = _session_of(self)
+            parts = session.kit_parts(info["assignment"], info["notebook"], self)
+            if not parts:
+                self.log.warning("%s/%s has no kit test cell: nbgrader's Execute runs it in a kernel",
+                                 info["assignment"], info["notebook"])
+                return Execute(parent=self.parent).preprocess(nb, resources)
+            report = session.report(info["student"], info["assignment"], info["notebook"], self)
+            present = set()
+            clear_hidden = ClearHiddenTests(parent=self)
+            for index, cell in enumerate(nb.cells):
+                grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+                if grade_id not in parts or not utils.is_grade(cell) or cell.cell_type != "code":
+                    continue
+                result = report.parts.get(parts[grade_id])
                 score = float(result.score) if result else 0.0
                 cell.outputs = [
-                    new_output("stream", name="stdout", text=part_feedback(self.report, part) + "\n"),
+                    new_output("stream", name="stdout", text=part_feedback(report, parts[grade_id]) + "\n"),
                     new_output("execute_result", data={"text/plain": repr(score)}, execution_count=index + 1),
                 ]
                 cell.execution_count = index + 1
-            return cell, resources
+                clear_hidden._remove_hidden_test_region(cell)  # feedback shows results, never the hidden code
+                present.add(grade_id)
+            session.score_deleted_test_cells(info, {g: p for g, p in parts.items() if g not in present}, report)
+            return nb, resources
 
-    return KitScores
+    return KitGrade
 
 
-def _converter_class():
-    from nbgrader.api import Gradebook
-    from nbgrader.converters import Autograde
-    from nbgrader.preprocessors import ClearHiddenTests, Execute, OverwriteCells
+class _Prefetch:
+    """Daemon worker threads: a run nbgrader abandons never waits for the notebooks queued behind it."""
 
-    KitScores = _kit_scores_class()
-    OverwriteCellsQuietly = _overwrite_cells_class()
+    def __init__(self, workers: int, work):
+        self.work, self.queue = work, queue.Queue()
+        self.threads = [threading.Thread(target=self._loop, daemon=True, name="autograder-kit-grade")
+                        for _ in range(workers)]
+        for thread in self.threads:
+            thread.start()
 
-    class KitAutograde(Autograde):
-        """nbgrader's Autograde with the kit's grader in place of the kernel (see the module doc)."""
+    def submit(self, *args) -> Future:
+        future: Future = Future()
+        self.queue.put((future, args))
+        return future
 
-        def __init__(self, grader, parts: dict, workers: int, **kwargs):
-            super().__init__(**kwargs)
-            self.grader, self.parts, self.workers = grader, parts, workers
-            self.reports: dict = {}  # (student, notebook) -> GradeReport
-            self.unreadable: dict = {}  # (student, notebook) -> why nbgrader could not read it
-            self.pending: dict = {}  # (student, notebook) -> Future of its report, until settled
-            self.graded: list[str] = []
-            # nbgrader's own configurable chains (a course's nbgrader_config.py may set them), with
-            # two steps swapped: OverwriteCells without nbgrader#1961's false alarms, and the kernel
-            # (Execute) replaced by the kit's scores, then ClearHiddenTests (feedback shows results,
-            # never the hidden code)
-            self.sanitize_preprocessors = [OverwriteCellsQuietly if step is OverwriteCells else step
-                                           for step in self.sanitize_preprocessors]
-            self.autograde_preprocessors = [
-                swapped for step in self.autograde_preprocessors
-                for swapped in ((KitScores(self.reports, self.parts, parent=self), ClearHiddenTests)
-                                if step is Execute else (step,))]
-
-        def convert_notebooks(self) -> None:
-            """Grading runs in the pool while nbgrader's own loop (this thread) records each
-            notebook as soon as its report is in: a class costs about the longer of the two, not
-            their sum."""
-            with tempfile.TemporaryDirectory(prefix="autograder-nbgrader-") as staging:
-                pool = ThreadPoolExecutor(max_workers=self.workers)
+    def _loop(self) -> None:
+        while (item := self.queue.get()) is not None:
+            future, args = item
+            if future.set_running_or_notify_cancel():
                 try:
-                    self._start_grading(Path(staging), pool)
-                    super().convert_notebooks()
-                finally:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                for key in list(self.pending):
-                    self._settle(key)
-            self.graded = sorted({student for student, _ in self.reports} | {s for s, _ in self.unreadable})
+                    future.set_result(self.work(*args))
+                except BaseException as failure:  # handed to whoever waits for this notebook
+                    future.set_exception(failure)
 
-        def _submitted_notebooks(self):
-            excluded = set(filter(None, (self.coursedir.student_id_exclude or "").split(",")))
-            for filename in sorted(f for found in self.assignments.values() for f in found):
-                resources = self.init_single_notebook_resources(filename)
-                info = resources["nbgrader"]
-                if info["student"] in excluded or info["notebook"] not in self.parts:
-                    continue  # nbgrader skips these too
-                yield (info["student"], info["notebook"]), filename, resources
-
-        def _start_grading(self, staging: Path, pool: ThreadPoolExecutor) -> None:
-            """Stage each notebook exactly as nbgrader's sanitize pass leaves it (the file
-            grade_part would grade in a kernel) and hand it to the pool, in nbgrader's order."""
-            parts = sorted({p for cells in self.parts.values() for p in cells.values()})
-            self._sanitizing = True
-            self._init_preprocessors()
-            with _quiet(self.log):  # nbgrader's own pass repeats these warnings; say them once
-                for number, (key, filename, resources) in enumerate(self._submitted_notebooks()):
-                    try:
-                        text, _ = self.exporter.from_filename(filename, resources=resources)
-                    except Exception as unreadable:  # not JSON, not a notebook, broken metadata...
-                        self.unreadable[key] = f"{type(unreadable).__name__}: {unreadable}"
-                        continue
-                    path = staging / str(number) / f"{key[1]}.ipynb"
-                    path.parent.mkdir()
-                    path.write_text(text, encoding="utf-8")
-                    self.pending[key] = pool.submit(self._grade_one, path, parts, key[0])
-
-        def _settle(self, key) -> None:
-            """Wait for this notebook's report (or the grader's failure on it)."""
-            future = self.pending.pop(key, None)
-            if future is None or future.cancelled():
-                return
-            report = future.result()
-            if isinstance(report, Exception):  # scored 0 like an unreadable notebook, said why
-                self.unreadable[key] = f"the grader failed on it ({type(report).__name__}: {report})"
-            else:
-                self.reports[key] = report
-
-        def _grade_one(self, path: Path, parts: list, student: str):
-            """The report, or the exception the grader raised: one notebook never stops the class."""
+    def stop(self) -> None:
+        while True:
             try:
-                return self.grader.grade(path, parts=parts, student=student)
-            except Exception as failure:
-                return failure
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                item[0].cancel()
+        for _ in self.threads:
+            self.queue.put(None)
 
-        def convert_single_notebook(self, notebook_filename: str) -> None:
-            resources = self.init_single_notebook_resources(notebook_filename)
-            key = (resources["nbgrader"]["student"], resources["nbgrader"]["notebook"])
-            self._settle(key)
-            if key in self.unreadable:  # as nbgrader does for a missing notebook: zero, and say why
-                self.log.warning("Unreadable notebook, scored 0: %s (%s)", notebook_filename, self.unreadable[key])
-                with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gradebook:
-                    notebook = gradebook.find_submission_notebook(key[1], resources["nbgrader"]["assignment"], key[0])
-                    for grade in notebook.grades:
-                        grade.auto_score, grade.needs_manual_grade = 0, False
-                    gradebook.db.commit()
-                return
-            super().convert_single_notebook(notebook_filename)
 
-    return KitAutograde
+class _Session:
+    """What one run of nbgrader's Autograde shares between its notebooks: the gradebook's cells,
+    and, from the first notebook graded until the last, one warm Grader and its workers."""
+
+    def __init__(self, coursedir):
+        self.coursedir = coursedir
+        self.lock = threading.Lock()
+        self._recorded: dict[tuple[str, str], dict] = {}
+        self._parts: dict[str, dict] = {}
+        self.config: Config | None = None
+        self.grader = None
+        self.prefetch: _Prefetch | None = None
+        self.pending: dict[tuple[str, str, str], Future] = {}
+        self.reports: dict[tuple[str, str, str], object] = {}
+
+    def recorded_cells(self, assignment: str, notebook: str) -> dict[str, dict]:
+        """grade_id -> the nbgrader metadata generate_assignment recorded for that cell."""
+        if (assignment, notebook) not in self._recorded:
+            from nbgrader.api import Gradebook, MissingEntry
+
+            cells = {}
+            with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gradebook:
+                try:
+                    recorded = gradebook.find_notebook(notebook, assignment)
+                except MissingEntry:
+                    recorded = None  # nbgrader skips notebooks it does not know
+                if recorded is not None:
+                    graded = {cell.name: cell.max_score for cell in recorded.grade_cells}
+                    tasks = {cell.name: cell.max_score for cell in recorded.task_cells}
+                    solutions = {cell.name for cell in recorded.solution_cells}
+                    for source in recorded.source_cells:
+                        meta = {"grade": source.name in graded, "solution": source.name in solutions,
+                                "locked": bool(source.locked), "grade_id": source.name, "schema_version": 3,
+                                "cell_type": source.cell_type, "checksum": source.checksum}
+                        if source.name in graded or source.name in tasks:
+                            meta["points"] = float(graded.get(source.name, tasks.get(source.name)))
+                        if source.name in tasks:
+                            meta["task"] = True
+                        cells[source.name] = meta
+            self._recorded[(assignment, notebook)] = cells
+        return self._recorded[(assignment, notebook)]
+
+    def kit_parts(self, assignment: str, notebook: str, kit) -> dict[str, str]:
+        """The notebook's kit test cells: {grade_id: part}; empty when it has none. A notebook
+        mixing kit test cells with others is refused: those would run next to the kit's in a kernel."""
+        if self.config is None:
+            self.config = load_config(kit.grading_toml or os.environ.get("AUTOGRADER_CONFIG") or None)
+        if assignment not in self._parts:
+            self._parts[assignment] = test_cell_parts(self.coursedir.db_url, self.coursedir.course_id, assignment,
+                                                      self.config)
+        cells = self._parts[assignment].get(notebook, {})
+        if any(part is not None for part in cells.values()) and None in cells.values():
+            others = sorted(grade_id for grade_id, part in cells.items() if part is None)
+            raise GraderError(f"{assignment}/{notebook}.ipynb mixes kit test cells with others ({', '.join(others)}): "
+                              f"the kit grades only notebooks whose test cells all call grade_part")
+        return {grade_id: part for grade_id, part in cells.items() if part is not None}
+
+    def report(self, student: str, assignment: str, notebook: str, kit):
+        """The kit's report of this submitted notebook (prefetched, or graded now)."""
+        key = (student, assignment, notebook)
+        with self.lock:
+            if self.grader is None:
+                self._start(kit)
+            future = self.pending.pop(key, None) or self.prefetch.submit(key)
+        try:
+            report = future.result()
+        except Exception as failure:  # the kit's own fault, never the student's: nbgrader reports it
+            raise RuntimeError(f"the kit's grader failed on {student}'s {notebook}.ipynb: "
+                               f"{type(failure).__name__}: {failure}") from None
+        finally:
+            with self.lock:
+                if not self.pending:
+                    self.close()
+        self.reports[key] = report
+        return report
+
+    def _start(self, kit) -> None:
+        from ..pipeline import Grader
+
+        converter = kit.parent.parent
+        workers = max(1, kit.workers or os.cpu_count() or 1)
+        # A fresh interpreter for the sandbox's template (spawn), holding nothing of this process:
+        # neither the gradebook's rows nor, in formgrader's long-lived server, a previous run's
+        # secret. It never sees the course folder (other students' work, the source's answers).
+        self.grader = Grader(self.config, hide=(Path(self.coursedir.root).resolve(),), mode="spawn", workers=workers)
+        self.prefetch = _Prefetch(workers, self._grade)
+        _speedups(+1)
+        self._finalizer = weakref.finalize(converter, self.close)  # a run nbgrader abandons (and exit)
+        for student, assignment, notebook in _to_be_autograded(converter):
+            if self._parts.get(assignment) is None:
+                try:
+                    self.kit_parts(assignment, notebook, kit)
+                except GraderError:
+                    continue  # nbgrader's own pass reports it on that notebook
+            if any(part is not None for part in self._parts[assignment].get(notebook, {}).values()):
+                key = (student, assignment, notebook)
+                self.pending[key] = self.prefetch.submit(key)
+
+    def _grade(self, key: tuple[str, str, str]):
+        student, assignment, notebook = key
+        folder = self.coursedir.format_path(self.coursedir.submitted_directory, student, assignment)
+        parts = sorted({part for part in self._parts[assignment][notebook].values() if part})
+        return self.grader.grade(Path(folder) / f"{notebook}.ipynb", parts=parts, student=student)
+
+    def score_deleted_test_cells(self, info: dict, deleted: dict[str, str], report) -> None:
+        """A kit test cell missing from the notebook still gets its part's points, as on every route."""
+        if not deleted:
+            return
+        from nbgrader.api import Gradebook
+
+        with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gradebook:
+            for grade_id, part in deleted.items():
+                grade = gradebook.find_grade(grade_id, info["notebook"], info["assignment"], info["student"])
+                result = report.parts.get(part)
+                grade.auto_score = float(result.score) if result else 0.0
+                grade.needs_manual_grade = grade.manual_score is not None
+            gradebook.db.commit()
+
+    def close(self) -> None:
+        """Idempotent; a later notebook nbgrader had not announced starts a new grader."""
+        if self.grader is None:
+            return
+        self.prefetch.stop()
+        for future in self.pending.values():
+            future.cancel()
+        self.pending.clear()
+        grader, self.grader = self.grader, None
+        grader.close()
+        _speedups(-1)
+        self._finalizer.detach()
+
+
+_sessions: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # nbgrader's converter -> _Session
+_sessions_lock = threading.Lock()
+
+
+def _session_of(preprocessor) -> _Session:
+    """The session of the Autograde run this preprocessor works for (its exporter's parent)."""
+    from nbgrader.converters import Autograde
+
+    converter = getattr(preprocessor.parent, "parent", None)
+    if not isinstance(converter, Autograde):
+        raise GraderError(f"{type(preprocessor).__name__} belongs in Autograde's preprocessor lists only")
+    with _sessions_lock:
+        if converter not in _sessions:
+            _sessions[converter] = _Session(converter.coursedir)
+        return _sessions[converter]
+
+
+def _to_be_autograded(converter):
+    """(student, assignment, notebook) of each notebook this run will autograde, in nbgrader's order:
+    BaseConverter.init_destination's decision, without its side effects (a guess: a notebook
+    missed here is graded when nbgrader reaches it)."""
+    coursedir = converter.coursedir
+    excluded = set(filter(None, (coursedir.student_id_exclude or "").split(",")))
+    submitted = re.compile(coursedir.format_path(coursedir.submitted_directory, "(?P<student>.*)",
+                                                 "(?P<assignment>.*)", escape=True) + "$")
+    for folder in sorted(converter.assignments):
+        notebooks = sorted(converter.assignments[folder])
+        found = submitted.match(folder)
+        if not notebooks or found is None:
+            continue
+        student, assignment = found["student"], found["assignment"]
+        if student in excluded:
+            continue
+        dest = Path(converter._format_dest(assignment, student))
+        outputs = [dest / Path(notebook).name for notebook in notebooks]
+        if not converter.force and all(output.exists() for output in outputs):
+            new = coursedir.get_existing_timestamp(converter._format_source(assignment, student))
+            old = coursedir.get_existing_timestamp(str(dest))
+            if new is None or old is None or new <= old:
+                continue
+        for notebook in notebooks:
+            yield student, assignment, Path(notebook).stem
+
+
+_speedup_lock = threading.Lock()
+_speedup_users = [0, None]  # sessions running, and the exit of the patches they share
+
+
+def _speedups(change: int) -> None:
+    """_nbgrader_sped_up while any session runs (sessions may overlap in formgrader's server)."""
+    with _speedup_lock:
+        if change > 0 and _speedup_users[0] == 0:
+            patches = _nbgrader_sped_up()
+            patches.__enter__()
+            _speedup_users[1] = patches
+        _speedup_users[0] += change
+        if change < 0 and _speedup_users[0] == 0:
+            patches, _speedup_users[1] = _speedup_users[1], None
+            patches.__exit__(None, None, None)
 
 
 @contextmanager
@@ -354,17 +568,6 @@ def _nbgrader_sped_up():
             engine.dispose()
 
 
-@contextmanager
-def _quiet(log):
-    logger = getattr(log, "logger", log)  # a LoggerAdapter wraps the logger
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 class _PrintableFormatter(logging.Formatter):
     """nbgrader's log lines name student folders and quote notebook errors: no escapes reach the terminal."""
 
@@ -383,6 +586,47 @@ def _logger() -> logging.Logger:
     return log
 
 
+
+
+@functools.lru_cache(maxsize=None)
+def _bridge_class():
+    import nbformat
+    from nbgrader.api import Gradebook
+    from nbgrader.converters import Autograde
+
+    class BridgeAutograde(Autograde):
+        """nbgrader's Autograde as configured by the kit, noting whom it graded; a notebook nbgrader
+        cannot read is scored 0 with a note (as a missing one), instead of failing the student."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.graded: dict[str, list[str]] = {}  # student -> notes
+
+        def convert_single_notebook(self, notebook_filename: str) -> None:
+            info = self.init_single_notebook_resources(notebook_filename)["nbgrader"]
+            notes = self.graded.setdefault(info["student"], [])
+            try:
+                nbformat.read(notebook_filename, as_version=4)
+            except Exception as unreadable:  # not JSON, not a notebook, not UTF-8...
+                notes.append(f"{info['notebook']}: not a readable notebook, scored 0")
+                self.log.warning("Unreadable notebook, scored 0: %s (%s: %s)", notebook_filename,
+                                 type(unreadable).__name__, unreadable)
+                with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gradebook:
+                    notebook = gradebook.find_submission_notebook(info["notebook"], info["assignment"],
+                                                                  info["student"])
+                    for grade in notebook.grades:
+                        grade.auto_score, grade.needs_manual_grade = 0, False
+                    gradebook.db.commit()
+                return
+            super().convert_single_notebook(notebook_filename)
+            session = _sessions.get(self)
+            report = session.reports.get((info["student"], info["assignment"], info["notebook"])) if session else None
+            if report is not None and report.error:
+                notes.append(report.error)
+
+    return BridgeAutograde
+
+
 def autograde(assignment: str, course_dir: str | Path, student: str | None = None,
               workers: int | None = None, config_path: str | Path | None = None) -> AutogradeResult:
     """Grade `course_dir/submitted/*/<assignment>/` with the kit and record the scores in the
@@ -392,30 +636,29 @@ def autograde(assignment: str, course_dir: str | Path, student: str | None = Non
     from nbgrader.converters.base import NbGraderException
 
     started = time.perf_counter()
+    _quiet_nbgrader_sawarnings()
     course_dir = Path(course_dir)
     config = load_config(config_path)
-    workers = max(1, workers or os.cpu_count() or 1)
-    from ..pipeline import Grader
-
-    # The children must not see the course (other students' work, the source with its answers);
-    # the template starts before the gradebook is opened, so it holds nothing about the class.
-    with Grader(config, hide=(course_dir.resolve(),), workers=workers) as grader:
-        coursedir, nb_config = course_directory(course_dir, assignment, student)
-        parts = parts_of_test_cells(coursedir, assignment, config)
-        converter = _converter_class()(grader, parts, workers, coursedir=coursedir, config=nb_config,
-                                       log=_logger())
-        converter.force = True
-        try:
-            with _nbgrader_sped_up():
-                converter.start()
-        except NbGraderException as failed:
-            raise GraderError(f"nbgrader could not finish: {failed}") from None
+    coursedir, nb_config = course_directory(course_dir, assignment, student)
+    parts_of_test_cells(coursedir, assignment, config)  # a course the kit cannot grade: one line, before nbgrader
+    nb_config.Autograde.sanitize_preprocessors = KIT_SANITIZE
+    nb_config.Autograde.autograde_preprocessors = KIT_AUTOGRADE
+    nb_config.KitGrade.grading_toml = str(config.path)
+    nb_config.KitGrade.workers = max(1, workers or os.cpu_count() or 1)
+    converter = _bridge_class()(coursedir=coursedir, config=nb_config, log=_logger())
+    converter.force = True
+    try:
+        converter.start()
+    except NbGraderException as failed:
+        raise GraderError(f"nbgrader could not finish: {failed}") from None
+    finally:
+        session = _sessions.get(converter)
+        if session is not None:
+            session.close()
     result = AutogradeResult(assignment, course_dir)
     with Gradebook(coursedir.db_url, coursedir.course_id) as gradebook:
-        for name in converter.graded:
+        for name, notes in sorted(converter.graded.items()):
             submission = gradebook.find_submission(assignment, name)
-            notes = [f"{nb}: not a readable notebook, scored 0" for s, nb in converter.unreadable if s == name]
-            notes += [report.error for (s, _), report in converter.reports.items() if s == name and report.error]
             result.students.append(StudentScore(name, submission.score, submission.max_score, tuple(notes)))
     result.seconds = time.perf_counter() - started
     return result
