@@ -59,7 +59,8 @@ def instructor(course: Path, *args: str) -> subprocess.CompletedProcess:
 def student(home: Path, name: str, *args: str) -> subprocess.CompletedProcess:
     uid = STUDENTS[name]
     command = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-               sys.executable, "-m", "nbgrader", *args, "--course", COURSE_ID]
+               sys.executable, "-m", "nbgrader", *args, "--course", COURSE_ID,
+               f"--student={name}"]  # these uids have no passwd entry to take the name from
     done = subprocess.run(command, cwd=home, capture_output=True, text=True, timeout=900,
                           env=environment(home, name))
     assert done.returncode == 0, f"{name}: nbgrader {' '.join(args)}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"

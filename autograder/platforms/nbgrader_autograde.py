@@ -180,14 +180,27 @@ def _quiet_nbgrader_sawarnings() -> None:
 @functools.lru_cache(maxsize=None)
 def _overwrite_cells_class():
     from nbformat.v4 import new_code_cell
-    from nbgrader.preprocessors import ClearHiddenTests, OverwriteCells
+    from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, OverwriteCells
 
     class OverwriteCellsQuietly(OverwriteCells):
         """nbgrader's OverwriteCells without its false alarm for hidden tests (jupyter/nbgrader#1961):
         generate_assignment records a test cell's checksum before it clears the hidden tests, so
         every untouched test cell "has changed!" at autograde. A cell whose source is the recorded
         source with its hidden tests cleared is untouched: it is restored as always, silently.
-        Every other change (a student's edit of a locked cell) is still reported, and restored."""
+        Every other change (a student's edit of a locked cell) is still reported, and restored.
+        The recorded cells are read once a run, not queried cell by cell."""
+
+        def preprocess(self, nb, resources):
+            info = resources["nbgrader"]
+            self.notebook_id, self.assignment_id, self.db_url = info["notebook"], info["assignment"], info["db_url"]
+            self.gradebook = _session_of(self).recorded_notebook(self.assignment_id, self.notebook_id)
+            if self.gradebook is None:
+                return super().preprocess(nb, resources)  # nbgrader's own way, and its own error
+            nb, resources = NbGraderPreprocessor.preprocess(self, nb, resources)
+            if self.add_missing_cells:
+                nb, resources = self.add_missing_grade_cells(nb, resources)
+                nb, resources = self.add_missing_task_cells(nb, resources)
+            return nb, resources
 
         def preprocess_cell(self, cell, resources, index):
             self._submitted_source = cell.source
@@ -327,6 +340,53 @@ class _Prefetch:
             self.queue.put(None)
 
 
+class _RecordedNotebook:
+    """A read-only snapshot of a notebook's cells in the gradebook, standing in for nbgrader's
+    Gradebook where OverwriteCells only looks cells up (the same answers, without a query each)."""
+
+    def __init__(self, source_cells, grade_cells, solution_cells, task_cells):
+        self.source_cells, self.grade_cells = source_cells, grade_cells
+        self.solution_cells, self.task_cells = solution_cells, task_cells
+        self._sources = {cell.name: cell for cell in source_cells}
+        self._graded = {cell.name: cell for cell in [*task_cells, *grade_cells]}  # a grade cell wins, as in nbgrader
+
+    @classmethod
+    def read(cls, coursedir, assignment: str, notebook: str) -> "_RecordedNotebook | None":
+        from types import SimpleNamespace
+
+        from nbgrader.api import Gradebook, MissingEntry
+
+        with Gradebook(coursedir.db_url, coursedir.course_id) as gradebook:
+            try:
+                found = gradebook.find_notebook(notebook, assignment)
+            except MissingEntry:
+                return None
+
+            def snapshot(cells, *fields):
+                return [SimpleNamespace(**{name: getattr(cell, name) for name in ("name", *fields)}) for cell in cells]
+
+            return cls(snapshot(found.source_cells, "cell_type", "locked", "source", "checksum"),
+                       snapshot(found.grade_cells, "max_score", "cell_type"), snapshot(found.solution_cells),
+                       snapshot(found.task_cells, "max_score", "cell_type"))
+
+    def find_source_cell(self, name, notebook=None, assignment=None):
+        from nbgrader.api import MissingEntry
+
+        if name not in self._sources:
+            raise MissingEntry(f"No such source cell: {assignment}/{notebook}/{name}")
+        return self._sources[name]
+
+    def find_graded_cell(self, name, notebook=None, assignment=None):
+        from nbgrader.api import MissingEntry
+
+        if name not in self._graded:
+            raise MissingEntry(f"No such grade cell: {assignment}/{notebook}/{name}")
+        return self._graded[name]
+
+    def find_notebook(self, notebook=None, assignment=None):
+        return self
+
+
 class _Session:
     """What one run of nbgrader's Autograde shares between its notebooks: the gradebook's cells,
     and, from the first notebook graded until the last, one warm Grader and its workers."""
@@ -342,32 +402,31 @@ class _Session:
         self.pending: dict[tuple[str, str, str], Future] = {}
         self.reports: dict[tuple[str, str, str], object] = {}
 
+    def recorded_notebook(self, assignment: str, notebook: str) -> "_RecordedNotebook | None":
+        """What generate_assignment recorded of this notebook, read once a run (None: not recorded)."""
+        if (assignment, notebook) not in self._recorded:
+            self._recorded[(assignment, notebook)] = _RecordedNotebook.read(self.coursedir, assignment, notebook)
+        return self._recorded[(assignment, notebook)]
+
     def recorded_cells(self, assignment: str, notebook: str) -> dict[str, dict]:
         """grade_id -> the nbgrader metadata generate_assignment recorded for that cell."""
-        if (assignment, notebook) not in self._recorded:
-            from nbgrader.api import Gradebook, MissingEntry
-
-            cells = {}
-            with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gradebook:
-                try:
-                    recorded = gradebook.find_notebook(notebook, assignment)
-                except MissingEntry:
-                    recorded = None  # nbgrader skips notebooks it does not know
-                if recorded is not None:
-                    graded = {cell.name: cell.max_score for cell in recorded.grade_cells}
-                    tasks = {cell.name: cell.max_score for cell in recorded.task_cells}
-                    solutions = {cell.name for cell in recorded.solution_cells}
-                    for source in recorded.source_cells:
-                        meta = {"grade": source.name in graded, "solution": source.name in solutions,
-                                "locked": bool(source.locked), "grade_id": source.name, "schema_version": 3,
-                                "cell_type": source.cell_type, "checksum": source.checksum}
-                        if source.name in graded or source.name in tasks:
-                            meta["points"] = float(graded.get(source.name, tasks.get(source.name)))
-                        if source.name in tasks:
-                            meta["task"] = True
-                        cells[source.name] = meta
-            self._recorded[(assignment, notebook)] = cells
-        return self._recorded[(assignment, notebook)]
+        recorded = self.recorded_notebook(assignment, notebook)
+        if recorded is None:
+            return {}  # nbgrader skips notebooks it does not know
+        graded = {cell.name: cell.max_score for cell in recorded.grade_cells}
+        tasks = {cell.name: cell.max_score for cell in recorded.task_cells}
+        solutions = {cell.name for cell in recorded.solution_cells}
+        cells = {}
+        for source in recorded.source_cells:
+            meta = {"grade": source.name in graded, "solution": source.name in solutions, "locked": source.locked,
+                    "grade_id": source.name, "schema_version": 3, "cell_type": source.cell_type,
+                    "checksum": source.checksum}
+            if source.name in graded or source.name in tasks:
+                meta["points"] = float(graded.get(source.name, tasks.get(source.name)))
+            if source.name in tasks:
+                meta["task"] = True
+            cells[source.name] = meta
+        return cells
 
     def kit_parts(self, assignment: str, notebook: str, kit) -> dict[str, str]:
         """The notebook's kit test cells: {grade_id: part}; empty when it has none. A notebook
@@ -522,13 +581,16 @@ def _speedups(change: int) -> None:
 
 @contextmanager
 def _nbgrader_sped_up():
-    """Two costs of nbgrader's machinery that change nothing it writes, cut while the bridge runs
-    (measured with cProfile on 100 notebooks: together about half of nbgrader's time):
+    """Costs of nbgrader's machinery that change nothing it writes, cut while the kit grades
+    (measured with cProfile: together most of nbgrader's own time per notebook):
       - CheckCellMetadata validates every cell with `jsonschema.validate`, which first checks the
         schema itself, every call: the schema is checked once, then each cell as before (the
         same validator, the same best-match error);
-      - every `Gradebook(...)` (about ten per notebook) creates a new SQLAlchemy engine: one
-        engine per database URL is reused (each Gradebook still has its own session)."""
+      - every `Gradebook(...)` (about ten per notebook) creates a new SQLAlchemy engine, asks the
+        database for its tables, creates the missing ones (about twenty queries) and checks the
+        course row; and `close()` disposes of the engine: one engine per database URL is reused,
+        and once a gradebook's tables and course were made, later Gradebooks of the same URL and
+        course only open their own session (closing it closes the session, as before)."""
     import jsonschema
     from nbgrader import api
     from nbgrader.nbgraderformat import common
@@ -547,7 +609,8 @@ def _nbgrader_sped_up():
             raise error
 
     engines: dict[str, object] = {}
-    real_create_engine = api.create_engine
+    real_create_engine, real_init, real_close = api.create_engine, api.Gradebook.__init__, api.Gradebook.close
+    made: set[tuple[str, str]] = set()  # (database URL, course id) whose tables and course row exist
 
     def create_engine(url, *args, **kwargs):
         key = repr((str(url), args, sorted(kwargs.items())))
@@ -555,15 +618,29 @@ def _nbgrader_sped_up():
             engines[key] = real_create_engine(url, *args, **kwargs)
         return engines[key]
 
+    def init(self, db_url, course_id="default_course", authenticator=None):
+        if (str(db_url), course_id) not in made:
+            real_init(self, db_url, course_id, authenticator)
+            made.add((str(db_url), course_id))
+            return
+        self.engine = create_engine(db_url, echo=False, future=True)
+        self.db = api.scoped_session(api.sessionmaker(autoflush=True, bind=self.engine, future=True))
+        self.course_id, self.authenticator = course_id, authenticator
+
+    def close(self):
+        self.db.remove()
+
     class JsonSchema:  # nbgrader's `jsonschema` name, with `validate` as above
         def __getattr__(self, name):
             return validate if name == "validate" else getattr(jsonschema, name)
 
     common.jsonschema, api.create_engine = JsonSchema(), create_engine
+    api.Gradebook.__init__, api.Gradebook.close = init, close
     try:
         yield
     finally:
         common.jsonschema, api.create_engine = jsonschema, real_create_engine
+        api.Gradebook.__init__, api.Gradebook.close = real_init, real_close
         for engine in engines.values():
             engine.dispose()
 
