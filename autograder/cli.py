@@ -25,13 +25,13 @@ def _warn_if_not_isolated() -> None:
         print(warning, file=sys.stderr)
 
 
-def _note_course_config(course_dir: Path) -> None:
-    """One line on stderr when the course's own `nbgrader autograde` would not grade through the kit."""
-    from .platforms.nbgrader_course import status
+def _course_through_the_kit(course_dir: Path, config: str | None) -> None:
+    """The course's own `nbgrader autograde` made to grade through the kit too, said in one line."""
+    from .platforms.nbgrader_course import make_it_grade_through_the_kit
 
-    found = status(course_dir)
-    if not found.through_kit:
-        print(f"autograder: note: {found.line()}", file=sys.stderr)
+    said = make_it_grade_through_the_kit(course_dir, str(Path(config).resolve()) if config else None)
+    if said:
+        print(f"autograder: {said}", file=sys.stderr)
 
 
 def cmd_grade(args) -> int:
@@ -192,7 +192,7 @@ def cmd_nbgrader_autograde(args) -> int:
         print(printable(f"{student.student:<24} {student.score:g} / {student.max_score:g}{notes}"))
     print(f"autograded {len(result.students)} submission(s) of {result.assignment} in {result.seconds:.1f} s; "
           f"scores are in the gradebook: `nbgrader export`, `nbgrader generate_feedback {result.assignment}`")
-    _note_course_config(Path(args.course_dir))
+    _course_through_the_kit(Path(args.course_dir), args.config)
     return EXIT_OK
 
 

@@ -83,3 +83,13 @@ def test_setup_of_a_missing_course_is_one_line_and_exit_2(tmp_path):
     done = subprocess.run([sys.executable, "-m", "autograder", "nbgrader", "setup", "--course-dir",
                            str(tmp_path / "missing")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "no such course directory" in done.stderr
+
+
+def test_the_bridge_leaves_the_course_grading_through_the_kit(course):
+    """`autograder nbgrader autograde` writes the block where it is missing, once, and says so."""
+    from autograder.platforms.nbgrader_course import make_it_grade_through_the_kit
+
+    said = make_it_grade_through_the_kit(course)
+    assert said.startswith("wrote the kit's preprocessors into") and status(course).through_kit
+    assert make_it_grade_through_the_kit(course) is None
+    assert (course / "nbgrader_config.py").read_text().count(BEGIN) == 1

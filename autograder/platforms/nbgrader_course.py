@@ -2,10 +2,10 @@
 
 `setup(course_dir)` (`autograder nbgrader setup`) writes, at the end of the course's
 nbgrader_config.py, a block naming the kit's preprocessor lists (nbgrader_autograde.KIT_SANITIZE,
-KIT_AUTOGRADE); rerun, it replaces its own block. `status(course_dir)` (`autograder doctor` in a
-course folder, and a note from `autograder nbgrader autograde`) reads the config as nbgrader reads
-it (Jupyter's config folders, then the course's file) and says whether any preprocessor would run a
-notebook in a kernel.
+KIT_AUTOGRADE); rerun, it replaces its own block; `autograder nbgrader autograde` writes it too
+where it is missing. `status(course_dir)` (`autograder doctor` in a course folder) reads the config
+as nbgrader reads it (Jupyter's config folders, then the course's file) and says whether any
+preprocessor would run a notebook in a kernel.
 """
 from __future__ import annotations
 
@@ -69,8 +69,25 @@ def setup(course_dir: Path, grading_toml: str | None = None) -> Path:
     return path
 
 
+def make_it_grade_through_the_kit(course_dir: Path, grading_toml: str | None = None) -> str | None:
+    """After `autograder nbgrader autograde`: a course whose own `nbgrader autograde` would still run
+    kernels gets the kit's block (the bridge grades it through the kit, so should nbgrader's own
+    entry points). The one line to print, or None when the course already grades through the kit."""
+    if status(course_dir).through_kit:
+        return None
+    try:
+        written = setup(course_dir, grading_toml)
+    except (OSError, GraderError) as unwritable:
+        return f"note: {status(course_dir).line()} (could not write {CONFIG_FILE}: {unwritable})"
+    after = status(course_dir)
+    if not after.through_kit:
+        return f"note: {after.line()}"
+    return (f"wrote the kit's preprocessors into {written}: `nbgrader autograde` and formgrader's Autograde "
+            f"button now grade through the kit's sandbox too (`autograder doctor` checks it)")
+
+
 def is_course(folder: Path) -> bool:
-    return any((folder / name).exists() for name in (CONFIG_FILE, "gradebook.db", "source"))
+    return any((folder / name).is_file() for name in (CONFIG_FILE, "gradebook.db"))
 
 
 def status(course_dir: Path) -> Status:
