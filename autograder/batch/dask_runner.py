@@ -14,7 +14,6 @@ from __future__ import annotations
 import atexit
 import hashlib
 import os
-import shutil
 import tempfile
 import threading
 import time
@@ -27,6 +26,7 @@ from distributed import wait as dask_wait
 from ..records import GraderError
 from ..secret import SUFFIX, ensure_secret, read_secret, secret_path
 from .. import safezip
+from ..sandbox import trees
 from .layouts import Item
 from .runner import grade_to_result
 
@@ -74,7 +74,7 @@ class _GraderHost:
         self._stop.wait()
         if self._grader is not None:
             self._grader.close()
-        shutil.rmtree(self.staging, ignore_errors=True)
+        trees.remove(self.staging)
 
     def grader(self):
         self._ready.wait()
@@ -92,7 +92,7 @@ def _remove_orphaned_staging() -> None:
     for folder in Path(tempfile.gettempdir()).glob(STAGING_PREFIX + "*"):
         pid = folder.name[len(STAGING_PREFIX):].split("-")[0]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(folder, ignore_errors=True)
+            trees.remove(folder)
 
 
 _hosts: dict[str, _GraderHost] = {}
@@ -151,7 +151,7 @@ def grade_on_worker(config_text: str, secret_text: str, student: str, kind: str,
             path.write_bytes(data)
         return grade_to_result(grader, path, student)
     finally:
-        shutil.rmtree(job, ignore_errors=True)
+        trees.remove(job)  # an extracted upload: the one walker of student trees
 
 
 # --- on the machine running `autograder batch` --------------------------------------------------
