@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import io
 import json
+import os
 import stat
 import zipfile
 from dataclasses import dataclass
@@ -125,11 +126,12 @@ def _pick_member(infos: list[zipfile.ZipInfo], archive: str) -> zipfile.ZipInfo:
 
 def read_zip(path: Path, max_bytes: int, stream=None) -> Submission:
     """The submission in the zip at `path` (read from `stream`, an open binary file, when given)."""
+    name = printable_name(path.name)
     try:
-        with open_zip(stream or path, path.name, MAX_SUBMISSION_MEMBERS) as archive:
-            member = _pick_member(archive.infolist(), path.name)
+        with open_zip(stream or path, name, MAX_SUBMISSION_MEMBERS) as archive:
+            member = _pick_member(archive.infolist(), name)
             if member.file_size > max_bytes:
-                raise SubmissionError(f"{member.filename} in {path.name} is too large "
+                raise SubmissionError(f"{member.filename} in {name} is too large "
                                       f"({member.file_size // 1024} KB; the limit is {max_bytes // 1024} KB)")
             with archive.open(member) as opened:  # read at most the limit: sizes in a zip can lie
                 data = opened.read(max_bytes + 1)
@@ -139,17 +141,17 @@ def read_zip(path: Path, max_bytes: int, stream=None) -> Submission:
         raise SubmissionError(str(over_the_caps)) from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, NotImplementedError, RuntimeError,
             ValueError) as bad:  # ValueError: a member name that is not the UTF-8 its flag claims
-        raise SubmissionError(f"{path.name} is not a readable zip file ({bad})") from None
+        raise SubmissionError(f"{name} is not a readable zip file ({bad})") from None
     return parse(Path(member.filename).name, data, max_bytes)
 
 
 def _refuse_links(path: Path, folder: Path) -> None:
     """The grader reads a submission with its own rights (root on Gradescope): a symbolic link could
     hand it the solution or another student's file, and a FIFO would block it."""
-    if path.is_symlink() or not path.resolve().is_relative_to(folder.resolve()):
-        raise SubmissionError(f"{path.name} is a symbolic link; submit the file itself")
+    if path.is_symlink() or not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder)):
+        raise SubmissionError(f"{printable_name(path.name)} is a symbolic link; submit the file itself")
     if path.exists() and not path.is_file():
-        raise SubmissionError(f"{path.name} is not a regular file")
+        raise SubmissionError(f"{printable_name(path.name)} is not a regular file")
 
 
 def _choose_in_folder(folder: Path) -> Entry:
@@ -190,12 +192,12 @@ def load_submission(path: str | Path, max_bytes: int) -> Submission:
         return parse(name, data, max_bytes)
     _refuse_links(path, path.parent)
     if not path.exists():
-        raise SubmissionError(f"file not found: {path}")
+        raise SubmissionError(f"file not found: {printable_name(str(path))}")
     if path.suffix.lower() == ".zip":
         return read_zip(path, max_bytes)
     try:
         with open(path, "rb") as stream:
             data = stream.read(max_bytes + 1)
     except OSError as bad:
-        raise SubmissionError(f"cannot read {path.name}: {bad.strerror}") from None
-    return parse(path.name, data, max_bytes)
+        raise SubmissionError(f"cannot read {printable_name(path.name)}: {bad.strerror}") from None
+    return parse(printable_name(path.name), data, max_bytes)

@@ -399,8 +399,17 @@ def test_fuzz_discovery_reading_digests_and_removal_of_hostile_uploads(seed, tmp
         course = upload_class(root, data.draw(operations(str(outside))))
         found = discover(course, root / "staging", CAP)  # never raises for what a student uploaded
         assert {item.key for item in found.items} == {"alice", "mallory"}
+        top = data.draw(operations(str(outside)))  # the instructor's own folder holding odd things too
+        build_tree(str(course), top)
+        try:
+            found = discover(course, root / "staging", CAP)
+        except GraderError as unusable:  # e.g. a submission_metadata.yml at the top that is not one
+            assert "\n" not in str(unusable)
+            found = discover(course, root / "staging", CAP, layout="folder")
+        assert {"alice", "mallory"} <= {item.key for item in found.items}
         for item in found.items:
             submission_digest(item, CAP)
+            assert item.label.encode("utf-8")  # written to results, grades.csv, the report
             try:
                 load_submission(item.source, CAP)
             except SubmissionError as unusable:
@@ -524,6 +533,7 @@ def test_a_template_that_dies_costs_no_one_points_silently(config):
 from redteam.harness import can_run_as_nobody  # noqa: E402
 from test_redteam import arena, as_nobody, listeners, nobody_arena  # noqa: E402,F401  (fixtures)
 from test_without_user_namespaces import setuid_bwrap  # noqa: E402,F401  (a fixture)
+from test_gradescope import built_zip, run_autograder, unzip_keeping_modes  # noqa: E402,F401  (built_zip: a fixture)
 
 NOBODY_ONLY = pytest.mark.skipif(not can_run_as_nobody(), reason="needs root, unshare and setpriv")
 SLEEPS_IN_ITS_CELLS = "\nimport time\ntime.sleep(2)\n"  # in flight when the others' children end (TEST_LIMITS)
@@ -561,3 +571,100 @@ def test_bubblewrap_a_childs_deep_or_linked_folder_costs_a_classmate_nothing(nob
         assert results[honest]["score"] == results[honest]["max_score"] > 0, results[honest]["extra_data"]["notices"]
         assert not any("graded a second time" in n for n in results[honest]["extra_data"]["notices"])  # no death
     assert_untouched(outside)
+
+
+# --- fuzzing through the real command line (a handful of examples; AUTOGRADER_FUZZ_EXAMPLES for more) ---
+
+def outside_folder(base: Path) -> Path:
+    folder = base / "outside"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("keep me")
+    folder.chmod(0o777)
+    return folder
+
+
+@ROOT_WITHOUT_NAMESPACES
+@pytest.mark.slow
+def test_fuzz_grade_with_hostile_trees_in_the_childs_folder(tmp_path, private_tmp):
+    """Trees a child makes where the grader removes them (root without CAP_SYS_ADMIN)."""
+    tmp_path.chmod(0o755)
+    outside = outside_folder(tmp_path)
+
+    @fuzz_settings(2)
+    @given(data=st.data())
+    def fuzz(data):
+        path = Path(tempfile.mkdtemp(dir=tmp_path)) / "hostile.py"
+        path.parent.chmod(0o755)
+        path.write_text(REFERENCE + in_its_folder(data.draw(operations(str(outside)))))
+        done = subprocess.run([*WITHOUT_SYS_ADMIN, sys.executable, "-m", "autograder", "grade", str(path), "--json"],
+                              capture_output=True, text=True, timeout=600, env=grader_env(private_tmp), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert_no_traceback(done)
+        result = json.loads(done.stdout)
+        assert result["score"] == result["max_score"] > 0  # whatever it left, its layers were graded
+        assert os.listdir(private_tmp) == []
+        assert_untouched(outside)
+
+    fuzz()
+
+
+@pytest.mark.slow
+def test_fuzz_batch_and_grade_with_a_hostile_upload(tmp_path, private_tmp):
+    """A student's folder of any tree beside an honest classmate: `batch` grades both (exit 0, a
+    result each, the classmate's full marks), `grade` of the folder says in one line what is wrong
+    with it (exit 0 or 2)."""
+    outside = outside_folder(tmp_path)
+
+    @fuzz_settings(2)
+    @given(data=st.data())
+    def fuzz(data):
+        root = Path(tempfile.mkdtemp(dir=tmp_path))
+        course = upload_class(root, data.draw(operations(str(outside))))
+        out = root / "out"
+        command = [sys.executable, "-m", "autograder"]
+        done = subprocess.run([*command, "batch", str(course), "--out", str(out), "--workers", "2"], capture_output=True,
+                              text=True, timeout=600, env=grader_env(private_tmp), cwd=root)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+        assert_no_traceback(done)
+        results = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
+        assert sorted(results) == ["alice", "mallory"]
+        assert results["alice"]["score"] == results["alice"]["max_score"] > 0
+        graded = subprocess.run([*command, "grade", str(course / "mallory")], capture_output=True, text=True,
+                                timeout=600, env=grader_env(private_tmp), cwd=root)
+        assert graded.returncode in (0, 2), graded.stderr[-3000:]
+        assert_no_traceback(graded)
+        if graded.returncode == 2:
+            assert graded.stderr.count("autograder: error:") == 1 and graded.stderr.endswith("\n")
+        assert os.listdir(private_tmp) == []
+        assert_untouched(outside)
+        trees.remove(root)
+
+    fuzz()
+
+
+@pytest.mark.slow
+def test_fuzz_run_autograder_with_a_hostile_submission(built_zip, tmp_path):
+    """Gradescope's /autograder/submission holding any tree: results.json with a score and a
+    sentence, exit 0, no traceback; "The autograder failed" only for a grader that failed."""
+    base = Path(tempfile.mkdtemp(prefix="autograder-test-", dir="/srv" if os.access("/srv", os.W_OK) else None))
+    base.chmod(0o755)
+    try:
+        unzip_keeping_modes(built_zip, base / "source")
+        outside = outside_folder(tmp_path)
+
+        @fuzz_settings(2)
+        @given(data=st.data())
+        def fuzz(data):
+            for folder in ("submission", "results"):
+                trees.remove(base / folder)
+                (base / folder).mkdir()
+            build_tree(str(base / "submission"), data.draw(operations(str(outside))))
+            done, results = run_autograder(base)
+            assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+            assert_no_traceback(done)
+            assert results is not None and "score" in results and "The autograder failed" not in results["output"]
+            assert_untouched(outside)
+
+        fuzz()
+    finally:
+        trees.remove(base)

@@ -57,9 +57,11 @@ class Entry:
 
 
 def printable_name(name: str) -> str:
-    """A file name as text any stream or file can take (a name's invalid UTF-8 bytes, which Python
-    keeps as lone surrogates, would make a UTF-8 writer raise)."""
-    return os.fsencode(name).decode("utf-8", errors="replace")
+    """A file name as one line of text any stream or file can take: invalid UTF-8 bytes (kept by
+    Python as lone surrogates, which make a UTF-8 writer raise) and control characters (a newline,
+    a terminal escape) shown as U+FFFD."""
+    text = os.fsencode(name).decode("utf-8", errors="replace")
+    return "".join(c if c.isprintable() or c == " " else "\ufffd" for c in text)
 
 
 def _kind(mode: int) -> str:
