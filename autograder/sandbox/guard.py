@@ -24,12 +24,15 @@ import weakref
 
 import torch
 # Held here before the audit (audit.py) wraps torch's own names for them: the guard's pushes and
-# pops are the kit's, a student's calls of these names are recorded.
-from torch._C import (_current_graph_task_id, _len_torch_dispatch_stack, _len_torch_function_stack,
-                      _pop_torch_dispatch_stack, _pop_torch_function_stack, _push_on_torch_dispatch_stack,
-                      _push_on_torch_function_stack)
+# pops are the kit's, a student's calls of these names are recorded. torch's Python helpers for
+# the mode stacks, whose C functions' arguments changed between versions.
+from torch._C import _current_graph_task_id, _len_torch_dispatch_stack, _len_torch_function_stack
 from torch.overrides import TorchFunctionMode
+from torch.overrides import _pop_mode as _pop_function_mode
+from torch.overrides import _push_mode as _push_function_mode
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._python_dispatch import _pop_mode as _pop_dispatch_mode
+from torch.utils._python_dispatch import _push_mode as _push_dispatch_mode
 
 # A forbidden function -> the aten operations (overload packets) that compute it or its gradient,
 # whichever name reached them. Functions absent here are judged by name only.
@@ -141,7 +144,7 @@ class _Operations(TorchDispatchMode):
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
         # else torch wraps __torch_dispatch__ to keep torch.compile out of it, which imports
-        # torch._dynamo (800 modules, out of the sandbox's reach) on the first operation
+        # torch._dynamo (800 modules: seconds, in every child) on the first operation
         return False
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -310,25 +313,25 @@ class ForbiddenGuard:
         self._inputs_checked = False
         self._watching = watch_operations
         self._depths = (_len_torch_function_stack(), _len_torch_dispatch_stack())
-        _push_on_torch_function_stack(self._names)
+        _push_function_mode(self._names)
         if watch_operations:
-            _push_on_torch_dispatch_stack(self._operations)
+            _push_dispatch_mode(self._operations)
         return self
 
     def __exit__(self, *exc):
         function_depth, dispatch_depth = self._depths
         watching = self._watching
         if (_len_torch_dispatch_stack() == dispatch_depth + watching and _len_torch_function_stack() == function_depth + 1
-                and (not watching or _pop_torch_dispatch_stack(None) is self._operations)
-                and _pop_torch_function_stack() is self._names):
+                and (not watching or _pop_dispatch_mode() is self._operations)
+                and _pop_function_mode() is self._names):
             return False
         # pop back to where the call began: whatever student code pushed goes too, and a guard of
         # ours that is no longer there was removed while the call ran
         popped = []
         while _len_torch_dispatch_stack() > dispatch_depth:
-            popped.append(_pop_torch_dispatch_stack(None))
+            popped.append(_pop_dispatch_mode())
         while _len_torch_function_stack() > function_depth:
-            popped.append(_pop_torch_function_stack())
+            popped.append(_pop_function_mode())
         self._note(f"{self.where}: the forbidden-API guard was removed while it ran")
         return False
 
