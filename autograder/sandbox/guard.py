@@ -35,7 +35,8 @@ from torch.utils._python_dispatch import _pop_mode as _pop_dispatch_mode
 from torch.utils._python_dispatch import _push_mode as _push_dispatch_mode
 
 # A forbidden function -> the aten operations (overload packets) that compute it or its gradient,
-# whichever name reached them. Functions absent here are judged by name only.
+# whichever name reached them. Any other forbidden function is forbidden as the operation of its
+# own name and that operation's `_backward` (a course forbidding tanh: aten.tanh, tanh_backward).
 _SOFTMAX = ("_softmax", "_softmax_backward_data", "_safe_softmax", "softmax", "special_softmax")
 _LOG_SOFTMAX = ("_log_softmax", "_log_softmax_backward_data", "log_softmax", "special_log_softmax")
 _RELU = ("relu", "relu_", "threshold_backward")
@@ -189,7 +190,9 @@ class ForbiddenGuard:
             m == a or m.startswith(a + ".") for m in modules for a in AUTOGRAD_MODULES)
         self._functions_of: dict[str, list[str]] = {}  # aten operation -> forbidden functions it computes
         for function in functions:
-            for operation in OPERATIONS.get(function, ()):
+            if function in AUTOGRAD_NAMES:
+                continue
+            for operation in OPERATIONS.get(function, (function, f"{function}_backward")):
                 self._functions_of.setdefault(operation, []).append(function)
         self.hits: list[str] = []
         self.unseen: list[str] = []  # for the instructor: tensors of unknown origin, a guard removed

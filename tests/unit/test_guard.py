@@ -195,3 +195,14 @@ def test_tensors_made_before_any_call_are_the_students_own():
     (x,) = _held(guard, torch.randn(5, 6, dtype=torch.float64))
     guard.call("Layer.forward", _with_default, [x])
     assert guard.take() == [] and guard.unseen == []
+
+
+def test_a_courses_own_forbidden_function_is_judged_by_the_operation_it_runs():
+    """A course that forbids tanh (not in OPERATIONS) gets aten.tanh and tanh_backward judged too."""
+    forbidden = load_config().forbidden
+    guard = ForbiddenGuard(forbidden.modules, [*forbidden.functions, "tanh"], forbidden.attributes)
+    (x,) = _held(guard, torch.randn(5, 6, dtype=torch.float64))
+    assert _hits_of(lambda: torch.ops.aten.tanh.default(x), guard)[0] == ["aten.tanh (what tanh runs)"]
+    assert _hits_of(lambda: torch.ops.aten.tanh_backward.default(x, x), guard)[0] == [
+        "aten.tanh_backward (what tanh runs)"]
+    assert _hits_of(lambda: (x.exp() - (-x).exp()) / (x.exp() + (-x).exp()), guard)[0] == []
