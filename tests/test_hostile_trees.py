@@ -668,3 +668,67 @@ def test_fuzz_run_autograder_with_a_hostile_submission(built_zip, tmp_path):
         fuzz()
     finally:
         trees.remove(base)
+
+
+def test_batch_layout_option_is_checked_before_a_grader_starts(tmp_path):
+    write_files(tmp_path / "class", {"alice.py": REFERENCE})
+    done = subprocess.run([sys.executable, "-m", "autograder", "batch", str(tmp_path / "class"), "--out",
+                           str(tmp_path / "out"), "--layout", "moodle"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr == ("autograder: error: unknown layout 'moodle': use auto, folder, nbgrader, gradescope\n")
+
+
+def test_a_grader_fault_is_retried_once_and_the_result_says_so(config, grader, tmp_path):
+    """A fault of the grading machinery (not of the submission) costs a batch's student nothing
+    if a second try works; the result says it took two."""
+    from autograder.batch.layouts import Item
+    from autograder.batch.runner import GradingFault, grade_with_one_retry
+
+    path = write_files(tmp_path, {"alice.py": REFERENCE}) / "alice.py"
+    item = Item(("alice",), path, "alice.py")
+    real, calls = grader.grade, []
+
+    def fails_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise BrokenPipeError(32, "Broken pipe")
+        return real(*args, **kwargs)
+
+    grader.grade = fails_once
+    try:
+        result = grade_with_one_retry(grader, item)
+        assert result["score"] == result["max_score"] > 0
+        assert any(n.startswith("graded a second time: the grader failed the first time (BrokenPipeError")
+                   for n in result["extra_data"]["notices"])
+        calls.clear()
+        grader.grade = lambda *args, **kwargs: (_ for _ in ()).throw(BrokenPipeError(32, "Broken pipe"))
+        assert isinstance(grade_with_one_retry(grader, item), GradingFault)
+    finally:
+        grader.grade = real
+
+
+@ROOT_WITHOUT_NAMESPACES
+@pytest.mark.slow
+def test_run_autograder_without_sys_admin_survives_a_deep_tree_in_the_childs_folder(built_zip, private_tmp):
+    """Gradescope's container without CAP_SYS_ADMIN: the grader removes each child's folder, and
+    1500 nested folders made the student read "The autograder failed"."""
+    base = Path(tempfile.mkdtemp(prefix="autograder-test-", dir="/srv" if os.access("/srv", os.W_OK) else None))
+    base.chmod(0o755)
+    try:
+        unzip_keeping_modes(built_zip, base / "source")
+        for folder in ("submission", "results"):
+            (base / folder).mkdir()
+        (base / "submission" / "nn_from_scratch.py").write_text(REFERENCE + in_its_folder(DEEP_AND_LINKED))
+        done = subprocess.run([*WITHOUT_SYS_ADMIN, str(base / "source" / "run_autograder")], capture_output=True,
+                              text=True, timeout=600, cwd=base,
+                              env={**os.environ, "AUTOGRADER_ROOT": str(base), "AUTOGRADER_PYTHON": sys.executable,
+                                   "TMPDIR": str(private_tmp)})
+        results = json.loads((base / "results" / "results.json").read_text())
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        assert_no_traceback(done)
+        assert "The autograder failed" not in results["output"]
+        assert results["extra_data"]["isolation"] == "uid"
+        assert results["score"] == sum(test["max_score"] for test in results["tests"]) > 0
+        assert os.listdir(private_tmp) == []
+    finally:
+        trees.remove(base)
