@@ -8,6 +8,7 @@ nothing and a zip bomb is cut off at the caps.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import stat
 import zipfile
@@ -25,6 +26,8 @@ MAX_TOTAL_BYTES = 4 << 30
 # else: a student zip of a million empty files took the grader from 300 to 859 MB just to open.
 # open_zip counts the entries first, in a directory of at most this many bytes a member.
 CENTRAL_DIRECTORY_BYTES_PER_MEMBER = 512
+# What a member's name alone can cause when it is written: it is skipped, the others extracted.
+UNWRITABLE_NAMES = (errno.ENAMETOOLONG, errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.EINVAL, errno.EILSEQ)
 _CENTRAL_ENTRY = b"PK\x01\x02"  # every central directory entry starts with it
 _ZIP64_LOCATOR = b"PK\x06\x07"
 _ZIP64_END_BYTES = 56 + 20  # the zip64 end record and its locator, just before the end record
@@ -89,13 +92,18 @@ def extract(archive: Path | bytes, into: Path, member_cap: int) -> list[Path]:
                         or relative.suffix.lower() not in KEPT_SUFFIXES):
                     continue
                 target = into.joinpath(*relative.parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
                 with zipped.open(info) as stream:  # read at most the cap: sizes in a zip can lie
                     data = stream.read(member_cap)
                 total += len(data)
                 if total > MAX_TOTAL_BYTES:
                     raise GraderError(f"{name} unpacks to more than {MAX_TOTAL_BYTES >> 30} GiB of submissions")
-                target.write_bytes(data)
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(data)
+                except OSError as unwritable:
+                    if unwritable.errno not in UNWRITABLE_NAMES:
+                        raise
+                    continue  # one member's name (a file and a folder alike, 300 bytes): not the class's
                 written.append(target)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError) as bad:
         raise GraderError(f"{name} is not a readable zip file ({bad})") from None

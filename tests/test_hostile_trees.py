@@ -385,6 +385,18 @@ def test_a_zip_member_nested_past_any_project_is_not_extracted(tmp_path):
     assert sorted(item.key for item in found.items) == ["alice"]
 
 
+def test_a_zip_member_whose_name_cannot_be_written_costs_only_itself(tmp_path):
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("alice.py", REFERENCE)
+        zipped.writestr("mallory/a.py", "x = 1")
+        zipped.writestr("mallory/a.py/b.py", "x = 2")  # a file and a folder of one name
+        zipped.writestr("mallory/" + "n" * 300 + ".py", "x = 3")  # longer than a name may be
+    found = discover(archive, tmp_path / "staging", CAP)
+    assert sorted(item.key for item in found.items) == ["alice", "mallory"]
+    assert load_submission(next(i for i in found.items if i.key == "mallory").source, CAP).text == "x = 1"
+
+
 # --- the trusted side, fuzzed in process (cheap: part of every `make test`) --------------------------
 
 @pytest.mark.parametrize("seed", [0])
