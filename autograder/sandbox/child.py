@@ -45,9 +45,9 @@ def _kit_folders() -> list[str]:
     """The kit's checkout and its packages' folders (in site-packages too, for a kit installed there)."""
     import importlib.util
 
-    from ..files import KIT_ROOT
-
-    folders = [str(KIT_ROOT)]
+    # not autograder.files: a bubblewrap template can import only the sandbox package
+    kit_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+    folders = [kit_root]
     for name in KIT_PACKAGES:
         try:
             spec = importlib.util.find_spec(name)
