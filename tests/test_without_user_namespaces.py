@@ -47,7 +47,7 @@ child = os.fork()
 if child == 0:
     import ctypes
     ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)  # no_new_privs, as every child has
-    assert seccomp.install_shared_sandbox_rules()
+    assert seccomp.install() and seccomp.install_shared_sandbox_rules()  # both, as every child of bubblewrap
     tries = {"kill sibling": lambda: os.kill(sibling, 0), "kill parent": lambda: os.kill(os.getppid(), 0),
              "kill everyone": lambda: os.kill(-1, 0), "kill itself": lambda: os.kill(os.getpid(), 0),
              "kill its group": lambda: os.kill(0, 0), "raise": lambda: signal.pthread_kill(threading.get_ident(), 0),
@@ -155,15 +155,12 @@ def test_bubblewrap_grade_gives_the_same_full_marks_as_root(nobody_arena, arena,
 # env_secrets), the kit and the results hidden and read-only (read_solution where no other copy of
 # the kit lies around, tamper_kit, fake_results), the host read-only, no network, the filters.
 BUBBLEWRAP_ATTACKS = ["kill_grader", "env_secrets", "tamper_kit", "fake_results", "setsid_survivor", "userns_mount",
+                      "loopback_connect", "sysv_ipc",
                       "keyring_handoff", "capabilities", "exit_os_in_method", "fork_loop", "memory_hog",
                       "output_flood", "patch_comparisons", "huge_outputs", "fd_hoard",
                       *(["read_solution"] if not solution_copies() else [])]
-# What differs from the other modes: loopback works inside the sandbox (bwrap sets it up; the
-# host's listeners stay out of reach), System V IPC is refused outright (one IPC namespace for
-# every child), /tmp is read-only (each child has its own working folder in it).
+# What differs from the other modes: /tmp is read-only (each child has its own working folder in it).
 BUBBLEWRAP_CASES = [
-    Case("loopback_connect", says=r"Connection refused|Permission denied", absent=r"^connected"),  # Landlock: TCP
-    Case("sysv_ipc", says=r"segment -1"),
     # 200 MB in its working folder, past every slot's share of the test's tmpfs_mb: the template
     # kills it if it looks in time (test_bubblewrap_a_child_filling_tmp_is_killed), else /tmp refuses
     Case("disk_fill", affected=("",), says=r"/tmp: 0 MB, then Permission denied|killed", absent=r"^(?!\.:)\S+: [1-9]"),

@@ -54,10 +54,19 @@ def submission_digest(item: Item, member_cap: int) -> str:
     return digest.hexdigest()[:16]
 
 
+# The output folder, its results and grades.csv are the grader's alone (0700, 0600): where children
+# run under another uid but see the host's files (root without namespaces, as in Docker), a
+# submission that found the folder (in the grader's command line) could otherwise read every result.
+PRIVATE_FOLDER, PRIVATE_FILE = 0o700, 0o600
+
+
 def prepare(out: Path) -> Path:
     results = out / RESULTS
     try:
-        results.mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True, mode=PRIVATE_FOLDER)
+        results.mkdir(exist_ok=True, mode=PRIVATE_FOLDER)
+        for folder in (out, results):  # made by an earlier run, or by the instructor
+            folder.chmod(PRIVATE_FOLDER)
         for leftover in results.glob(".*.tmp*"):  # an earlier run was killed mid-write
             leftover.unlink(missing_ok=True)
     except OSError as failure:
@@ -84,7 +93,7 @@ def member_results(item: Item, result: dict, stamp: dict) -> dict[str, dict]:
 
 
 def write_result(out: Path, student: str, result: dict) -> None:
-    write_atomic(result_path(out, student), json.dumps(result, indent=1, sort_keys=True) + "\n")
+    write_atomic(result_path(out, student), json.dumps(result, indent=1, sort_keys=True) + "\n", mode=PRIVATE_FILE)
 
 
 def read_result(out: Path, student: str) -> dict | None:
@@ -154,5 +163,5 @@ def csv_text(results: dict[str, dict], check_names: list[str], overrides: dict[s
 def write_csv(out: Path, results: dict[str, dict], check_names: list[str],
               overrides: dict[str, str] | None = None) -> Path:
     path = out / CSV_NAME
-    write_atomic(path, csv_text(results, check_names, overrides))
+    write_atomic(path, csv_text(results, check_names, overrides), mode=PRIVATE_FILE)
     return path

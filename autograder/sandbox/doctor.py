@@ -141,6 +141,7 @@ def diagnose(limits) -> str:
         f"as root:            {root_line}",
         f"as an ordinary user: {_explain(user)}",
         f"system-call filter: {'yes' if seccomp.available() else 'no — ' + seccomp.why_unavailable()}",
+        f"socket filter: {seccomp.describe_sockets()}",
         f"Landlock (files, and by ABI the network and signals, in every mode): {_landlock_line()}",
         f"Python environment for student code: {_environment_line(current)}",
         f"memory and task bounds per child (cgroup): {bounds.describe()}",

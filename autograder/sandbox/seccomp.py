@@ -1,12 +1,22 @@
 """The system-call filter every child installs after its own set-up, just before student code.
 
-A child needs files, memory, threads, pipes and sockets; it never needs to make namespaces, mount,
-join another namespace, use the kernel keyrings, trace, load BPF or kernel modules, or change how
-the kernel lays out its memory. Those calls are the usual privilege-escalation surface (a user
-namespace gives its creator root inside it: mounts without limits, netfilter), and a key added to
-a uid's keyring outlives the child and is readable by the next child of that uid. They fail with
-EPERM; clone3 fails with ENOSYS because its flags live in memory a filter cannot read, and glibc
-then falls back to clone, whose flags the filter checks.
+A child needs files, memory, threads, pipes and the Unix socket it was handed; it never needs to
+make namespaces, mount, join another namespace, use the kernel keyrings, trace, load BPF or kernel
+modules, or change how the kernel lays out its memory. Those calls are the usual
+privilege-escalation surface (a user namespace gives its creator root inside it: mounts without
+limits, netfilter), and a key added to a uid's keyring outlives the child and is readable by the
+next child of that uid. They fail with EPERM; clone3 fails with ENOSYS because its flags live in
+memory a filter cannot read, and glibc then falls back to clone, whose flags the filter checks.
+
+In every mode, also where a child has no network namespace of its own (root without
+CAP_SYS_ADMIN, as in Docker; an ordinary user without user namespaces; bubblewrap's children,
+which share one): no socket but AF_UNIX (no TCP, UDP, raw or netlink socket: torch needs none),
+and a Unix socket only as socketpair() makes it or as the child inherited it (its connection to
+the grader): no bind, listen or connect, no sendto an address, no sendmsg. So a child reaches no
+service of the machine (loopback, an abstract or a path socket) and offers none to another child.
+And no System V IPC or POSIX message queue: they outlive their process (three 512 MB
+shared-memory segments left behind are 1.5 GB past memory_mb) and are shared by every process of
+the IPC namespace.
 
 The filter is written with libseccomp (through `pyseccomp`) once in the warm template and kept as
 compiled BPF; a child installs those bytes with one prctl (tens of microseconds). Where
@@ -41,14 +51,21 @@ REFUSED = (
     "open_by_handle_at", "name_to_handle_at", "iopl", "ioperm",
     # io_uring runs operations the filter never sees; memfd files hold memory no process owns
     "io_uring_setup", "io_uring_enter", "io_uring_register", "memfd_create", "memfd_secret",
+    # System V IPC and POSIX message queues: outlive the child, shared by its whole IPC namespace
+    "shmget", "shmat", "shmctl", "msgget", "msgsnd", "msgrcv", "msgctl", "semget", "semop", "semtimedop",
+    "semctl", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify", "mq_getsetattr",
+    # sockets with an address: a service to reach, or one to offer another child (sendmsg's address
+    # lives in memory a filter cannot read; the child's own connection needs only send and recv)
+    "bind", "listen", "connect", "sendmsg", "sendmmsg",
 )
+AF_UNIX = 1
+SOCKETS = ("AF_UNIX only, unnamed (no TCP, UDP, raw or netlink socket; no bind, listen or connect); "
+           "no System V IPC or POSIX message queue")
 
 # Where children share one PID namespace, /tmp and the uid (bubblewrap.py), a second filter: each
 # child may signal, re-limit and reschedule only itself (not the template, not another child), and
-# System V IPC (shared by every child, outliving each), chmod (which would reopen the read-only
-# /tmp) and pidfds of other processes are refused.
-SHARED_REFUSED = ("shmget", "msgget", "semget", "chmod", "fchmod", "fchmodat", "fchmodat2",
-                  "pidfd_open", "pidfd_send_signal", "pidfd_getfd")
+# chmod (which would reopen the read-only /tmp) and pidfds of other processes are refused.
+SHARED_REFUSED = ("chmod", "fchmod", "fchmodat", "fchmodat2", "pidfd_open", "pidfd_send_signal", "pidfd_getfd")
 OWN_PROCESS_ONLY = ("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "prlimit64",
                     "sched_setaffinity", "sched_setparam", "sched_setscheduler", "sched_setattr")
 # (which, who) calls: only "this process" (which) with who 0 (itself)
@@ -75,6 +92,8 @@ def _compile() -> bytes:
     for bit in WEAKENING_PERSONALITY:
         rules.add_rule(refuse, "personality", seccomp.Arg(0, seccomp.MASKED_EQ, bit, bit))
     rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+    rules.add_rule(refuse, "socket", seccomp.Arg(0, seccomp.NE, AF_UNIX))
+    rules.add_rule(refuse, "sendto", seccomp.Arg(4, seccomp.NE, 0))  # send() passes no address
     read_end, write_end = os.pipe()
     try:
         with open(write_end, "wb", closefd=True) as sink:
@@ -112,6 +131,16 @@ def available() -> bool:
 
 def why_unavailable() -> str:
     return "" if _program is not None else _why_missing
+
+
+def describe() -> str:
+    """For `extra_data.bounds` and `autograder doctor`: the filter, or why there is none."""
+    return "system-call filter" if _program is not None else f"none ({_why_missing})"
+
+
+def describe_sockets() -> str:
+    """What a child may do with sockets and IPC: the socket filter, or what is open without it."""
+    return SOCKETS if _program is not None else "any socket, System V IPC (no system-call filter)"
 
 
 class _SockFprog(ctypes.Structure):

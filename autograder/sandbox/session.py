@@ -81,7 +81,8 @@ class Sandbox:
     def bounds(self) -> dict:
         """Which bounds hold for every child beyond the rlimits (README: how to tell)."""
         return {
-            "seccomp": "system-call filter" if seccomp.available() else f"none ({seccomp.why_unavailable()})",
+            "seccomp": seccomp.describe(),
+            "sockets": seccomp.describe_sockets(),
             "landlock": landlock.describe(),
             "cgroup": self.cgroups.describe(),
             "tmpfs_inodes": self.limits.tmpfs_inodes if self.namespaces else None,

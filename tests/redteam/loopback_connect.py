@@ -1,9 +1,10 @@
 """Attack: reach a service on the grading machine: a TCP listener on 127.0.0.1, an abstract Unix
 socket and a Unix socket file, then connect to the TCP listener once more without catching.
 
-Expected: every connection fails (a new network namespace has no usable loopback; abstract
-sockets belong to the namespace; /tmp is private); the last failure is reported as a notice; the
-honest score is kept and the listeners see no connection.
+Expected, in every mode (also without a network namespace: root in Docker, an ordinary user,
+bubblewrap's shared one): every connection fails, since the system-call filter refuses any socket
+but AF_UNIX and every connect; the last failure is reported as a notice; the honest score is kept
+and the listeners see no connection.
 """
 import sys
 

@@ -1,7 +1,8 @@
 """Attack: leave System V shared memory behind: three 16 MB segments, filled and detached but never
 removed (they outlive their process, holding host memory).
 
-Expected: the segments die with the child's IPC namespace; none owned by a sandbox uid remains.
+Expected, in every mode (also without an IPC namespace of the child's own): the system-call filter
+refuses shmget, so no segment is made; none owned by a sandbox uid remains.
 """
 import ctypes
 
