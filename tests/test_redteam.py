@@ -88,14 +88,25 @@ CASES = [
     Case("userns_mount", says=r"unshare\(CLONE_NEWUSER\|CLONE_NEWNS\) -> Operation not permitted",
          absent=r"^filled|-> ok|^\w+_map:"),
     Case("keyring_handoff", says=r"add_key -> Operation not permitted", absent=r"^FOUND|-> \d"),
-    Case("memfd_hoard", lost=("",), says=r"memfd: 0 MB, then Operation not permitted"),
+    Case("memfd_hoard", says=r"memfd: 0 MB, then Operation not permitted.*shm: 0 MB, then Operation not permitted"),
     Case("inode_flood", says=r"empty files: \d+, then No space left on device"),
     Case("fd_hoard", says=r"pipes: \d+, then Too many open files"),
     Case("capabilities", says=r"CapBnd:[^0-9a-f]*0{16}", absent=r"^Cap(Eff|Prm|Bnd|Amb):\s+0*[1-9a-f]"),
+<<<<<<< HEAD
     Case("forbidden_private_names", lost=("relu", "softmax", "nll", "train"),
          says=r"Softmax.backward uses aten._softmax_backward_data"),
     Case("forbidden_autograd_popped", lost=("linear.backward", "relu.backward", "softmax.backward", "nll.backward",
                                             "train"), says=r"Linear.backward uses autograd"),
+=======
+    Case("solution_on_the_path", honest="stubs", says=r"import solution.layers -> ", absent=r"^(FOUND|ON THE PATH)"),
+    # what it writes in a private /tmp is gone with the child: the host's folders are checked instead
+    Case("results_outside_workdir", honest="stubs", says=r"(wrote|could not write) /tmp/"),
+    Case("snoop_batch", says=r"\d+ file\(s\) read", absent=r"^READ "),
+    Case("process_list", says=r"\d+ other process\(es\) seen", absent=r"^OTHER "),
+    # refused at tmpfs_mb (a tmpfs of its own), or killed by the template watching it (bubblewrap)
+    Case("hidden_disk_use", affected=("",), says=r"No space left on device|SIGKILL",
+         absent=r"^(holding \d{3,} MB|held \d+ MB: no limit)"),
+>>>>>>> 0d3b9af (Bubblewrap: each child's folder lies in a tmpfs of its own (one per slot, twice the children at once), whose statfs the template reads (a folder of mode 0300 or deleted files held open no longer hide what a child holds; a plain bwrap bounds each to tmpfs_mb); red-team attacks: solution on the path, results outside the work folder, the batch's folders from /proc/<grader>/cmdline, the machine's processes, hidden disk use; memfd_hoard and sysv_ipc refused in every mode; the docker-like wrapper and Docker's profiles vendored for the tests)
 ]
 BY_NAME = {case.attack: case for case in CASES}
 
@@ -380,16 +391,12 @@ def test_open_files_stop_at_the_limit(arena, grader):
 
 
 @ROOT_ONLY
-def test_memory_no_process_owns_is_bounded_per_child(arena, grader):
-    """Shared memory segments (memfd is refused) stop at the child's memory cgroup limit."""
-    if not grader.sandbox.cgroups.version:
-        pytest.skip(f"no memory cgroup here: {grader.sandbox.cgroups.why}")
+def test_memory_no_process_owns_cannot_be_made(arena, grader):
+    """memfd files and System V segments (which outlive their process, outside its address space)
+    are refused by the filter, in every mode: nothing to hoard, the honest score kept."""
     report = grade_attack(arena, grader, BY_NAME["memfd_hoard"])
-    held = [int(mb) for mb in re.findall(r"shm: holding (\d+) MB", report.student_output)]
-    limit = arena.config.limits.memory_mb + 3 * arena.config.limits.tmpfs_mb
-    assert held and max(held) <= limit < 1024
-    assert "memory limit" in report_text(report)
-    assert report.bounds["cgroup"].startswith("cgroup v")
+    assert "memfd: 0 MB, then Operation not permitted\nshm: 0 MB, then Operation not permitted" in report.student_output
+    assert report.score == report.max_score > 0
 
 
 @ROOT_ONLY
@@ -683,10 +690,9 @@ def test_as_root_without_namespaces_the_uid_and_limits_hold_but_the_host_is_open
 
 NOBODY_ONLY = pytest.mark.skipif(not can_run_as_nobody(), reason="needs root, unshare and setpriv")
 # Where the kernel allows user namespaces: the root column's guarantees, uid aside. Every batch
-# attack but memfd_hoard, which needs a memory cgroup (an ordinary user has none to make here).
-# recursion_bomb is left to the root tests: on a loaded machine its C stack overflow can take longer
+# attack; recursion_bomb is left to the root tests: on a loaded machine its C stack overflow can take longer
 # than the tests' 2 s wall limit (in every mode, main included), which is not what this test pins.
-USER_NAMESPACE_ATTACKS = [name for name in BATCH_ATTACKS if name not in ("memfd_hoard", "recursion_bomb")]
+USER_NAMESPACE_ATTACKS = [name for name in BATCH_ATTACKS if name != "recursion_bomb"]
 GRADE_ATTACKS = ["fake_results", "env_secrets", "kill_grader", "setsid_survivor", "tamper_kit", "loopback_connect",
                  "userns_mount", "sysv_ipc", "capabilities"]
 # Where user namespaces are refused (forced below by a seccomp filter, as a container's profile

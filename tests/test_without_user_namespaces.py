@@ -369,7 +369,7 @@ def test_bubblewrap_each_child_works_in_a_folder_of_its_own_wiped_when_it_ends(n
     nothing of the first. /tmp cannot be listed, so no child learns another's folder."""
     first, second = grade_in_one_bubblewrap_grader(nobody_arena, setuid_bwrap, [
         HONEST["reference"] + WRITES_ITS_FOLDER, HONEST["reference"] + LOOKS_AROUND])
-    folder = re.search(r"working in (/tmp/child-[0-9a-f]{16})\n", first["output"])
+    folder = re.search(r"working in (/tmp/slot-\d+/child-[0-9a-f]{16})\n", first["output"])
     assert folder and f"working in {folder.group(1)}\n" in second["output"], (first["output"], second["output"])
     assert "listing /tmp -> Permission denied" in first["output"]
     assert "found: []" in second["output"], second["output"]

@@ -13,10 +13,12 @@ What they share, unlike the other modes' children: one PID namespace (the templa
 and the grader's uid. So here the template is PID 1 of the sandbox (a child cannot signal it) and
 not dumpable (no child can read or write its memory, or another child's, through /proc), adopts
 every process a child leaves behind and kills it, gives each child a working folder of its own, with a
-random name, in a /tmp that children can neither write nor list, kills a child holding more than its share of /tmp when it
-fills up, and wipes the folder when the child ends; and each child installs a second system-call
-filter (seccomp.install_shared_sandbox_rules) that lets it signal, renice or re-limit only itself
-and refuses System V IPC and chmod (README, threat model).
+random name, in a tmpfs of its own (one per child slot, made with the sandbox) that children can
+neither write nor list, kills a child holding more than its share there, and wipes the folder when
+the child ends; and each child installs a second system-call filter
+(seccomp.install_shared_sandbox_rules) that lets it signal, renice or re-limit only itself and
+refuses chmod (README, threat model). The main filter leaves children no channel between them
+but files: no socket with an address, no System V IPC or message queue.
 """
 from __future__ import annotations
 
@@ -35,6 +37,10 @@ from . import trees
 
 ENVIRONMENT = "AUTOGRADER_BWRAP"  # a bwrap to use instead of the one on PATH; "none" (or empty): none
 FRESH = ("/tmp", "/var/tmp", "/run")  # empty tmpfs mounts in the sandbox (what lies under them is gone)
+# One tmpfs per child slot, twice as many as children at once (a killed child may still be dying
+# when the next one starts): what a child holds is its mount's statfs, which no folder mode and no
+# deleted-but-open file can hide from the template, as walking the folder could be hidden.
+SLOTS_PER_CHILD = 2
 PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 4, 36
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -66,10 +72,16 @@ def set_uid(path: str) -> bool:
         return False
 
 
-def arguments(hide=(), needed=(), tmpfs_bytes: int = 0) -> list[str]:
+def slot_mounts(children: int, root: str = "/tmp") -> list[str]:
+    """Where the tmpfs of each child slot is mounted (the names are no secret: the folder each child
+    works in, inside one, is)."""
+    return [os.path.join(root, f"slot-{number}") for number in range(children * SLOTS_PER_CHILD)]
+
+
+def arguments(hide=(), needed=(), tmpfs_bytes: int = 0, children: int = 0) -> list[str]:
     """bwrap's options (without the command) for a sandbox hiding `hide`, with `needed` bound back
-    read-only where a hidden or fresh folder covers it; /tmp holds at most `tmpfs_bytes` (0: no
-    bound, or a set-uid bwrap)."""
+    read-only where a hidden or fresh folder covers it, and the tmpfs of `children` children's slots
+    in /tmp, each holding at most `tmpfs_bytes` (0: no bound, or a set-uid bwrap)."""
     hidden = sorted({os.path.realpath(h) for h in hide if os.path.isdir(h)})
     covered = [f for f in FRESH if os.path.isdir(f)]
     # a folder inside a fresh one or inside another hidden one is gone already
@@ -79,11 +91,13 @@ def arguments(hide=(), needed=(), tmpfs_bytes: int = 0) -> list[str]:
     args = ["--unshare-pid", "--as-pid-1", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--new-session",
             "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for folder in covered + hidden:
-        sized = folder == "/tmp" and tmpfs_bytes and not set_uid(executable() or "")
-        args += [*(["--size", str(tmpfs_bytes)] if sized else []), "--tmpfs", folder]
+        args += ["--tmpfs", folder]
     for path in sorted(set(needed)):
         if os.path.exists(path) and any(_inside(path, folder) for folder in covered + hidden):
             args += ["--ro-bind", path, path]
+    sized = ["--size", str(tmpfs_bytes)] if tmpfs_bytes and not set_uid(executable() or "") else []
+    for slot in slot_mounts(children):
+        args += [*sized, "--tmpfs", slot]
     for folder in [f for f in covered if f != "/tmp"] + hidden + ["/dev"]:
         args += ["--remount-ro", folder]  # empty and read-only (/dev: no files in /dev/shm either)
     # The grader ending closes the template's control socket: the template exits, then bwrap and
@@ -99,7 +113,7 @@ def refused(uid: int | None = None) -> str:
     true = shutil.which("true") or "/bin/true"
     drop = {"user": uid, "group": uid, "extra_groups": []} if uid is not None else {}
     try:
-        done = subprocess.run([path, *arguments(tmpfs_bytes=1 << 20), "--", true], stdin=subprocess.DEVNULL,
+        done = subprocess.run([path, *arguments(tmpfs_bytes=1 << 20, children=1), "--", true], stdin=subprocess.DEVNULL,
                               capture_output=True,
                               timeout=30, **drop)
     except (OSError, subprocess.SubprocessError) as failure:
@@ -112,9 +126,9 @@ def refused(uid: int | None = None) -> str:
 
 def command(hide, slots: int, tmpfs_mb: int) -> list[str]:
     """The template's command line: bwrap, then `python -m autograder.sandbox.zygote {fd} ...` (the
-    caller puts in the descriptor and passes it: bwrap keeps inherited descriptors open). /tmp,
-    where every child has its working folder, holds `tmpfs_mb` per child at once."""
-    return [executable() or "bwrap", *arguments(hide, _needed_by_the_template(), slots * tmpfs_mb << 20), "--",
+    caller puts in the descriptor and passes it: bwrap keeps inherited descriptors open). Each
+    child's working folder lies in a tmpfs of its own holding `tmpfs_mb`."""
+    return [executable() or "bwrap", *arguments(hide, _needed_by_the_template(), tmpfs_mb << 20, slots), "--",
             sys.executable, "-m", "autograder.sandbox.zygote", "{fd}", "bubblewrap", str(slots)]
 
 
@@ -138,11 +152,11 @@ def tasks_of_this_user() -> int:
 # --- in the template, inside the sandbox ---------------------------------------------------------
 
 class Workdirs:
-    """A working folder per child, in the sandbox's /tmp, which children cannot write to: made
-    before any child exists (more only if a batch has more children at once), wiped when the
-    child ends, then given to the next. While children run, /tmp is watched: past every slot's
-    share of [limits] tmpfs_mb and tmpfs_inodes, whichever child holds more than its own share is
-    killed (a set-uid bwrap cannot bound /tmp's size, and no bwrap bounds its inodes)."""
+    """A working folder per child, with a random name, in the tmpfs of a slot of its own (see
+    slot_mounts): made before any child exists, wiped when the child ends, then given to the next.
+    While children run, each one's tmpfs is watched: a child holding more than its share of
+    [limits] tmpfs_mb or tmpfs_inodes there is killed (a set-uid bwrap cannot bound a tmpfs's size,
+    and no bwrap its inodes)."""
 
     def __init__(self, count: int, root: str = "/tmp"):
         self.root, self._used = root, {}
@@ -150,47 +164,48 @@ class Workdirs:
             folders[:] = [name for name in folders if not os.path.ismount(os.path.join(parent, name))]
             for name in folders:
                 os.chmod(os.path.join(parent, name), 0o555)
-        self._free = [self._make() for _ in range(count)]
-        # Only the template writes here, and no child can list it (children cannot chmod: the
-        # filter): a child knows its own folder's random name, never another's, so it can neither
-        # read another child's files nor fill another's folder to get it killed (police)
+        self._free = [self._make(slot) for slot in slot_mounts(count, root)]
+        # Only the template writes here, and no child can list /tmp or a slot (children cannot
+        # chmod: the filter): a child knows its own folder's random name, never another's, so it
+        # can neither read another child's files nor fill another's folder to get it killed (police)
         os.chmod(root, 0o111)
         self._share = (0, 0)  # bytes, files: each child's, from its request's limits
 
-    def _make(self) -> str:
-        path = os.path.join(self.root, f"child-{secrets.token_hex(8)}")
-        mode = os.stat(self.root).st_mode & 0o7777
-        os.chmod(self.root, 0o755)
-        try:
-            os.mkdir(path, 0o700)
-        finally:
-            os.chmod(self.root, mode)
+    @staticmethod
+    def _make(slot: str) -> str:
+        path = os.path.join(slot, f"child-{secrets.token_hex(8)}")
+        os.mkdir(path, 0o700)
+        os.chmod(slot, 0o111)
         return path
 
-    def take(self) -> str:
-        return self._free.pop() if self._free else self._make()
+    def take(self, reap) -> str:
+        """A free folder; if every slot is taken, the children killed last are still dying: `reap`
+        them (the template's SIGCHLD handler, called while SIGCHLD is blocked) until one is free."""
+        deadline = time.monotonic() + 30
+        while not self._free and time.monotonic() < deadline:
+            reap()
+            time.sleep(0.002)
+        if not self._free:
+            raise OSError("every child slot's folder is taken")
+        return self._free.pop()
 
     def assign(self, pid: int, path: str, limits: dict) -> None:
         self._used[pid] = path
         self._share = (limits["tmpfs_mb"] << 20, limits["tmpfs_inodes"])
 
     def watch(self, control) -> None:
-        """Return when a request waits on `control`; meanwhile, police /tmp four times a second."""
+        """Return when a request waits on `control`; meanwhile, police the slots four times a second."""
         self.police()
         while not select.select([control], [], [], 0.25)[0]:
             self.police()
 
     def police(self) -> None:
-        if not self._used:
-            return
         share_bytes, share_files = self._share
-        usage = os.statvfs(self.root)  # one call: the whole tmpfs
-        slots = len(self._used) + len(self._free)
-        if ((usage.f_blocks - usage.f_bfree) * usage.f_frsize <= slots * share_bytes
-                and usage.f_files - usage.f_ffree <= slots * share_files):
-            return
         for pid, path in list(self._used.items()):
-            if _holds_more(path, share_bytes, share_files):
+            usage = os.statvfs(os.path.dirname(path))  # the slot's tmpfs: all the child holds, however hidden
+            # its own folder and the slot's root are two of the files
+            if ((usage.f_blocks - usage.f_bfree) * usage.f_frsize > share_bytes
+                    or usage.f_files - usage.f_ffree > share_files + 2):
                 try:
                     os.killpg(pid, signal.SIGKILL)
                 except OSError:  # ended meanwhile
@@ -201,21 +216,6 @@ class Workdirs:
         if path is not None:
             _wipe(path)
             self._free.append(path)
-
-
-def _holds_more(folder: str, most_bytes: int, most_files: int) -> bool:
-    """Whether `folder` holds more than `most_bytes` or `most_files` (stops counting once it does)."""
-    size = files = 0
-    for parent, folders, names in os.walk(folder):
-        for name in folders + names:
-            files += 1
-            try:
-                size += os.lstat(os.path.join(parent, name)).st_blocks * 512
-            except OSError:
-                continue
-            if size > most_bytes or files > most_files:
-                return True
-    return False
 
 
 def _wipe(folder: str) -> None:

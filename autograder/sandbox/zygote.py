@@ -199,7 +199,7 @@ def serve(control: socket.socket, in_user_namespace: bool = False, bubblewrap_sl
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # register before reaping
         try:
             if _workdirs is not None:
-                request["workdir"] = _workdirs.take()
+                request["workdir"] = _workdirs.take(_reap)
             network = request["network"] = _take_network() if request["namespaces"] else None
             try:
                 pid = fork_into_pid_namespace() if request["namespaces"] else os.fork()

@@ -225,7 +225,7 @@ def _tree(folder: Path) -> dict:
 def host_snapshot(targets: dict, extra_folders=()) -> dict:
     """Everything an attack aims at outside the sandbox, and every file on the host carrying its
     marker (disk filling, survivors, fake results write files with the marker in their name)."""
-    places = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock", os.getcwd(), os.path.expanduser("~"),
+    places = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/autograder/results", os.getcwd(), os.path.expanduser("~"),
               targets["kit_root"], targets["canary_dir"], targets["results_dir"], *map(str, extra_folders)]
     return {
         "kit": {name: _digest(KIT_ROOT / name) for name in KIT_FILES},

@@ -2,9 +2,8 @@
 file-size limit, and not mapped, so not in the address space) up to 2 GB; then the same through
 System V shared memory segments (32 MB each, up to 1 GB), each attached, filled and detached.
 
-Expected: memfd_create is refused ("Operation not permitted", the system-call filter); the shared
-memory is charged to the child's memory cgroup, whose limit stops it well before 1 GB (the child
-is killed: the whole submission scores 0, the grader and every other student are unharmed).
+Expected: memfd_create and shmget are refused ("Operation not permitted", the system-call filter,
+in every mode); nothing is held, the honest score is kept.
 """
 import ctypes
 
