@@ -30,49 +30,56 @@ from pathlib import Path
 import pytest
 
 from autograder.config import KIT_ROOT
-from redteam.harness import (HONEST, SECRET_NAME, can_run_as_nobody, host_snapshot, hostile, sandbox_processes,
-                             shared_memory_of)
-from test_redteam import (BATCH_ATTACKS, BY_NAME, WITHOUT_SYS_ADMIN, arena, as_nobody, assert_contained,  # noqa: F401
+from autograder.sandbox import seccomp
+from redteam.harness import (HONEST, NOBODY, SANDBOX_UID, SECRET_NAME, can_run_as_nobody, host_snapshot, hostile,
+                             sandbox_processes)
+from test_redteam import (BATCH_ATTACKS, BY_NAME, WARNING, Case, WITHOUT_SYS_ADMIN, arena, as_nobody, assert_contained,  # noqa: F401
                           honest_reports, listeners, nobody_arena, nobody_has_user_namespaces, refusing_user_namespaces,
                           write_batch)
-from test_without_user_namespaces import grade_in_one_bubblewrap_grader, setuid_bwrap  # noqa: F401
+from test_without_user_namespaces import NOTICE, grade_in_one_bubblewrap_grader, setuid_bwrap  # noqa: F401
 
 DOCKER_LIKE = Path(__file__).parent / "docker_like" / "dockerlike.py"
 ROOT_ONLY = pytest.mark.skipif(not can_run_as_nobody(), reason="needs root, unshare and setpriv")
+SANDBOX_UIDS = (*range(SANDBOX_UID, SANDBOX_UID + 64), NOBODY)  # a child's uid, as root and as uid 65534
 
 # Mode -> the isolation the kit must pick there (README's column).
 ISOLATION = {"docker-like": "uid", "uid": "uid", "user-namespaces": "user-namespaces", "user": "user",
              "bubblewrap": "bubblewrap"}
-# Left out of a mode's batch: recursion_bomb's C stack overflow can outlast the tests' 2 s limit on a loaded machine
-# (test_redteam.py grades it as root); where the grader shares the child's uid with no wall on
-# signals, kill_grader ends the whole batch (test_redteam's test_without_user_namespaces_a_submission_can_kill_the_grader).
-LEFT_OUT = {
-    "docker-like": set(), "uid": set(),
-    "user-namespaces": {"recursion_bomb"},
-    "user": {"recursion_bomb", "kill_grader"},
-    "bubblewrap": {"recursion_bomb"},
-}
+# The line the grader's stderr opens with (once), saying how student code runs.
+SAYS = {"docker-like": "autograder: warning: root without namespaces", "uid": "autograder: warning: root without namespaces",
+        "user-namespaces": "", "user": WARNING, "bubblewrap": NOTICE}
+# Left out of a mode's batch: recursion_bomb's C stack overflow can outlast the tests' 2 s limit on
+# a loaded machine (test_redteam.py grades it as root); where the grader shares the child's uid with
+# no wall on signals, kill_grader ends the whole batch (test_redteam.py's
+# test_without_user_namespaces_a_submission_can_kill_the_grader).
+LEFT_OUT = {"docker-like": {"recursion_bomb"}, "uid": {"recursion_bomb"}, "user-namespaces": {"recursion_bomb"},
+            "user": {"recursion_bomb", "kill_grader"}, "bubblewrap": {"recursion_bomb"}}
+# Where a mode contains an attack in its own way. Bubblewrap: /tmp is the template's (children
+# cannot write there, each works in a folder of its own), and a child filling its folder past
+# tmpfs_mb is killed where a set-uid bwrap could not bound its tmpfs.
+CASES = {"bubblewrap": {
+    "disk_fill": Case("disk_fill", affected=("",), says=r"/tmp: 0 MB, then Permission denied|SIGKILL",
+                      absent=r"^(?!\.:)\S+: [1-9]"),
+    "inode_flood": Case("inode_flood", says=r"empty files: 0, then Permission denied"),
+}}
 # What each mode does not contain yet: README's threat model says so, row by row.
+_HOST_FILES_OPEN = {"read_solution", "solution_on_the_path", "tamper_kit", "fake_results", "results_outside_workdir",
+                    "snoop_batch", "process_list"}
+_NO_OWN_TMPFS = {"disk_fill", "inode_flood", "hidden_disk_use"}
 GAPS = {
-    "docker-like": {"read_solution", "tamper_kit", "solution_on_the_path", "results_outside_workdir", "snoop_batch",
-                    "process_list"},
-    "uid": {"read_solution", "tamper_kit", "solution_on_the_path", "results_outside_workdir", "snoop_batch",
-            "process_list"},
+    "docker-like": _HOST_FILES_OPEN | _NO_OWN_TMPFS,
+    "uid": _HOST_FILES_OPEN | _NO_OWN_TMPFS,
     "user-namespaces": set(),
-    "user": {"env_secrets", "read_solution", "setsid_survivor", "tamper_kit", "fake_results", "solution_on_the_path",
-             "results_outside_workdir", "snoop_batch", "process_list"},
+    "user": _HOST_FILES_OPEN | _NO_OWN_TMPFS | {"env_secrets", "setsid_survivor"},
     "bubblewrap": {"process_list"},
 }
-# What is left on the host, and the attacks that leave it: a gap excuses only its own traces.
-TRACES = {"survivors": {"setsid_survivor"}, "connections": {"loopback_connect"}, "shared memory": {"sysv_ipc"},
-          "host files": {"tamper_kit", "fake_results", "results_outside_workdir", "setsid_survivor", "disk_fill"}}
 
 
 def mode_attacks(mode: str) -> list[str]:
     return [name for name in BATCH_ATTACKS if name not in LEFT_OUT[mode]]
 
 
-def run_batch(mode: str, nobody_arena, bwrap=None) -> tuple[Path, subprocess.CompletedProcess, dict]:
+def run_batch(mode: str, nobody_arena, root_config: Path, bwrap=None) -> tuple[Path, subprocess.CompletedProcess, dict]:
     """`autograder batch` over every attack of `mode`, run as that mode runs it."""
     root, config_path, targets = nobody_arena
     out = root / f"every-{mode}-out"
@@ -84,18 +91,19 @@ def run_batch(mode: str, nobody_arena, bwrap=None) -> tuple[Path, subprocess.Com
     if mode in ("user-namespaces", "user", "bubblewrap"):
         done = as_nobody(nobody_arena, args, targets, refuse_user_namespaces=mode == "user", bubblewrap=bwrap)
         return out, done, targets
+    # root's own copy of grading.toml: the course secret root's grader makes beside it is root's alone
     prefix = [sys.executable, str(DOCKER_LIKE), "--"] if mode == "docker-like" else WITHOUT_SYS_ADMIN
-    done = subprocess.run([*prefix, sys.executable, "-m", "autograder", "--config", str(config_path), *args],
+    done = subprocess.run([*prefix, sys.executable, "-m", "autograder", "--config", str(root_config), *args],
                           capture_output=True, text=True, timeout=900, cwd=KIT_ROOT,
                           env={**os.environ, SECRET_NAME: targets["marker"] + "-secret"})
     return out, done, targets
 
 
-def uncontained(results: dict, attacks, honest_reports, config) -> dict[str, str]:
+def uncontained(mode: str, results: dict, attacks, honest_reports, config) -> dict[str, str]:
     """attack -> why it is not contained (the first assertion that failed)."""
     failed = {}
     for name in attacks:
-        case, result = BY_NAME[name], results[f"mmm_{name}"]
+        case, result = CASES.get(mode, {}).get(name, BY_NAME[name]), results[f"mmm_{name}"]
         try:
             assert_contained(case, result, honest_reports[case.honest], result["extra_data"]["student_output"], config)
         except AssertionError as failure:
@@ -103,30 +111,45 @@ def uncontained(results: dict, attacks, honest_reports, config) -> dict[str, str
     return failed
 
 
-def traces_left(targets: dict, before: dict, listeners) -> set[str]:
+def escaped(targets: dict, before: dict, listeners) -> set[str]:
+    """The attacks that left something on the host, from what they left (named after the run's marker
+    where they could choose the name)."""
     time.sleep(targets["delay"] + 1.5)  # the survivor's delay
-    left = set()
+    found = set()
     deadline = time.monotonic() + 10
-    while sandbox_processes(targets["marker"]) and time.monotonic() < deadline:
+    while sandbox_processes(targets["marker"], uids=()) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if sandbox_processes(targets["marker"]):
-        left.add("survivors")
+    if sandbox_processes(targets["marker"], uids=()):
+        found.add("setsid_survivor")
     if listeners.connections():
-        left.add("connections")
-    if shared_memory_of(uids=range(62000, 62064)) or shared_memory_of(uids=(65534,)):
-        left.add("shared memory")
-    if host_snapshot(targets) != before:
-        left.add("host files")
-    return left
+        found.add("loopback_connect")
+    after = host_snapshot(targets)
+    if after["kit"] != before["kit"] or after["results"] != before["results"]:
+        found.add("tamper_kit")
+    left = {Path(path).name for path in after["marked"] if path not in before["marked"]}
+    left |= {name for name, digest in after["canary"].items() if before["canary"].get(name) != digest}
+    canary = Path(targets["canary_file"]).read_text()
+    for name in left:
+        if name == "canary.txt":
+            found |= {"tamper_kit"} if "# tampered" in canary else set()
+            found |= {"setsid_survivor"} if "survivor" in canary else set()
+        else:
+            found.add("results_outside_workdir" if name.endswith("-results.json") else "fake_results"
+                      if name == "results.json" else "setsid_survivor" if name.endswith("-survivor") else "disk_fill")
+    return found
 
 
-def clean_up(targets: dict) -> None:
-    """What a gap left: marked files in the shared folders, System V segments, survivors."""
+def clean_up(started: float) -> None:
+    """What a gap left in the shared folders: files of a sandbox uid made since `started`. (System V
+    segments are refused by the filter in every mode: sysv_ipc's output says so.)"""
     for place in ("/tmp", "/var/tmp", "/dev/shm"):
-        for path in Path(place).glob(f"*{targets['marker']}*"):
-            path.unlink(missing_ok=True)
-    for segment in shared_memory_of(uids=(*range(62000, 62064), 65534)):
-        subprocess.run(["ipcrm", "-m", segment.split()[1]], check=False)
+        for entry in os.scandir(place):
+            try:
+                made = entry.stat(follow_symlinks=False)
+                if made.st_uid in SANDBOX_UIDS and made.st_mtime >= started and entry.is_file(follow_symlinks=False):
+                    os.unlink(entry.path)
+            except OSError:
+                continue
 
 
 @ROOT_ONLY
@@ -139,38 +162,32 @@ def test_every_attack_in_one_batch(mode, nobody_arena, arena, honest_reports, li
         pytest.importorskip("pyseccomp")
     bwrap = request.getfixturevalue("setuid_bwrap") if mode == "bubblewrap" else None
     targets = nobody_arena[2]
-    canary = Path(targets["canary_file"]).read_text()
+    canary, started = Path(targets["canary_file"]).read_text(), time.time() - 1
     before = host_snapshot(targets)
     try:
-        out, done, _ = run_batch(mode, nobody_arena, bwrap)
+        out, done, _ = run_batch(mode, nobody_arena, arena.config_path, bwrap)
         assert done.returncode == 0, done.stderr[-3000:]
         assert "Traceback" not in done.stderr
-        results = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
+        assert done.stderr.startswith(SAYS[mode]) and (not SAYS[mode] or done.stderr.count(SAYS[mode]) == 1), \
+            done.stderr[:1000]
+        # (as an ordinary user without namespaces, tamper_kit appends to and renames the others' results
+        # and fake_results writes a results.json beside them: gaps)
+        results = {p.name.split(".")[0]: json.JSONDecoder().raw_decode(p.read_text())[0]
+                   for p in (out / "results").glob("*.json*") if not p.name.startswith("results.")}
         attacks = mode_attacks(mode)
         assert set(results) == {"aaa_alice", "zzz_zoe", *(f"mmm_{name}" for name in attacks)}, sorted(results)
         for student in ("aaa_alice", "zzz_zoe"):
             assert results[student]["score"] == results[student]["max_score"] > 0, student
         assert {result["extra_data"]["isolation"] for result in results.values()} == {ISOLATION[mode]}
-        assert {result["extra_data"]["bounds"]["sockets"] for result in results.values()} == {
-            results["aaa_alice"]["extra_data"]["bounds"]["sockets"]} and "AF_UNIX only" in \
-            results["aaa_alice"]["extra_data"]["bounds"]["sockets"]
-        failed = uncontained(results, attacks, honest_reports, arena.config)
-        left = {trace for trace in traces_left(targets, before, listeners) if not TRACES[trace] & GAPS[mode]}
-        assert (set(failed), left) == (GAPS[mode] & set(attacks), set()), failed
+        assert {result["extra_data"]["bounds"]["sockets"] for result in results.values()} == {seccomp.SOCKETS}
+        if mode == "bubblewrap":  # the template is PID 1 of the sandbox: no ancestor to see, let alone kill
+            assert "0 ancestor(s) seen" in results["mmm_kill_grader"]["extra_data"]["student_output"]
+        failed = uncontained(mode, results, attacks, honest_reports, arena.config)
+        left = escaped(targets, before, listeners)
+        assert set(failed) | left == GAPS[mode] & set(attacks), (failed, left)
     finally:
-        clean_up(targets)
+        clean_up(started)
+        for name in os.listdir(targets["canary_dir"]):
+            if name != "canary.txt":
+                os.unlink(os.path.join(targets["canary_dir"], name))
         Path(targets["canary_file"]).write_text(canary)
-
-
-@ROOT_ONLY
-@pytest.mark.slow
-def test_bubblewrap_a_child_hiding_its_disk_use_is_killed(nobody_arena, arena, setuid_bwrap):
-    """In a folder of mode 0300 (which its owner cannot list) and in deleted files held open, a
-    child holds what no walk of its folder finds; its slot's tmpfs shows it all (statfs), and the
-    template kills it past its share. The next child is graded as usual."""
-    hider, honest = grade_in_one_bubblewrap_grader(nobody_arena, setuid_bwrap, [
-        hostile("hidden_disk_use", "reference", nobody_arena[2]), HONEST["reference"]])
-    held = [int(mb) for mb in re.findall(r"^holding (\d+) MB", hider["output"], re.MULTILINE)]
-    assert max(held, default=0) <= 4 * arena.config.limits.tmpfs_mb and "no limit" not in hider["output"], hider["output"]
-    assert hider["score"] == 0  # killed while its cells ran
-    assert honest["score"] == honest["max"] > 0

@@ -26,11 +26,10 @@ from pathlib import Path
 import pytest
 
 from autograder.config import KIT_ROOT
-from redteam.harness import (HONEST, SECRET_NAME, attack, can_run_as_nobody, host_snapshot, hostile, run_as_nobody,
-                             sandbox_processes, solution_copies, wait_for_no_sandbox_processes)
-from test_redteam import (BY_NAME, REFUSE_USER_NAMESPACES, WARNING, Case, arena, as_nobody,  # noqa: F401
-                          assert_batch_graded_everyone, assert_contained, assert_nothing_escaped, grader,
-                          honest_reports, listeners, nobody_arena, nobody_batch, refusing_user_namespaces)
+from redteam.harness import (HONEST, SECRET_NAME, attack, can_run_as_nobody, hostile, run_as_nobody, sandbox_processes,
+                             wait_for_no_sandbox_processes)
+from test_redteam import (REFUSE_USER_NAMESPACES, WARNING, arena, as_nobody, grader, honest_reports,  # noqa: F401
+                          listeners, nobody_arena, refusing_user_namespaces)
 
 NOTICE = "autograder: notice: user namespaces are refused here"
 NOBODY_ONLY = pytest.mark.skipif(not can_run_as_nobody(), reason="needs root, unshare and setpriv")
@@ -151,41 +150,7 @@ def test_bubblewrap_grade_gives_the_same_full_marks_as_root(nobody_arena, arena,
     assert results["score"] == results["max_score"] == honest_reports["reference"].max_score > 0
 
 
-# The red-team attacks in a batch graded in bubblewrap: the grader out of reach (kill_grader,
-# env_secrets), the kit and the results hidden and read-only (read_solution where no other copy of
-# the kit lies around, tamper_kit, fake_results), the host read-only, no network, the filters.
-BUBBLEWRAP_ATTACKS = ["kill_grader", "env_secrets", "tamper_kit", "fake_results", "setsid_survivor", "userns_mount",
-                      "loopback_connect", "sysv_ipc",
-                      "keyring_handoff", "capabilities", "exit_os_in_method", "fork_loop", "memory_hog",
-                      "output_flood", "patch_comparisons", "huge_outputs", "fd_hoard",
-                      *(["read_solution"] if not solution_copies() else [])]
-# What differs from the other modes: /tmp is read-only (each child has its own working folder in it).
-BUBBLEWRAP_CASES = [
-    # 200 MB in its working folder, past every slot's share of the test's tmpfs_mb: the template
-    # kills it if it looks in time (test_bubblewrap_a_child_filling_tmp_is_killed), else /tmp refuses
-    Case("disk_fill", affected=("",), says=r"/tmp: 0 MB, then Permission denied|killed", absent=r"^(?!\.:)\S+: [1-9]"),
-]
-
-
-@NOBODY_ONLY
-@pytest.mark.slow
-def test_bubblewrap_batch_contains_the_attacks_and_grades_everyone_else(nobody_arena, arena, setuid_bwrap,
-                                                                       honest_reports, listeners):
-    targets = nobody_arena[2]
-    before = host_snapshot(targets)
-    special = [case.attack for case in BUBBLEWRAP_CASES]
-    out, done, _ = nobody_batch(nobody_arena, "bubblewrap", BUBBLEWRAP_ATTACKS + special, bubblewrap=setuid_bwrap)
-    assert done.returncode == 0, done.stderr
-    stderr_says_once(done.stderr, NOTICE)
-    results = assert_batch_graded_everyone(out, BUBBLEWRAP_ATTACKS, honest_reports, arena.config, also=special)
-    for case in BUBBLEWRAP_CASES:
-        result = results[f"mmm_{case.attack}"]
-        assert_contained(case, result, honest_reports[case.honest], result["extra_data"]["student_output"], arena.config)
-    assert {result["extra_data"]["isolation"] for result in results.values()} == {"bubblewrap"}
-    assert targets["marker"] + "-secret" not in json.dumps(results)
-    # the template is PID 1 of the sandbox: no ancestor to see, let alone kill
-    assert "0 ancestor(s) seen" in results["mmm_kill_grader"]["extra_data"]["student_output"]
-    assert_nothing_escaped(targets, before, listeners)
+# The red-team attacks in a batch graded in bubblewrap: test_every_mode.py.
 
 
 GRADE_IN_ONE_GRADER = """
