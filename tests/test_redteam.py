@@ -92,12 +92,10 @@ CASES = [
     Case("inode_flood", says=r"empty files: \d+, then No space left on device"),
     Case("fd_hoard", says=r"pipes: \d+, then Too many open files"),
     Case("capabilities", says=r"CapBnd:[^0-9a-f]*0{16}", absent=r"^Cap(Eff|Prm|Bnd|Amb):\s+0*[1-9a-f]"),
-<<<<<<< HEAD
     Case("forbidden_private_names", lost=("relu", "softmax", "nll", "train"),
          says=r"Softmax.backward uses aten._softmax_backward_data"),
     Case("forbidden_autograd_popped", lost=("linear.backward", "relu.backward", "softmax.backward", "nll.backward",
                                             "train"), says=r"Linear.backward uses autograd"),
-=======
     Case("solution_on_the_path", honest="stubs", says=r"import solution.layers -> ", absent=r"^(FOUND|ON THE PATH)"),
     # what it writes in a private /tmp is gone with the child: the host's folders are checked instead
     Case("results_outside_workdir", honest="stubs", says=r"(wrote|could not write) /tmp/"),
@@ -106,7 +104,6 @@ CASES = [
     # refused at tmpfs_mb (a tmpfs of its own), or killed by the template watching it (bubblewrap)
     Case("hidden_disk_use", affected=("",), says=r"No space left on device|SIGKILL",
          absent=r"^(holding \d{3,} MB|held \d+ MB: no limit)"),
->>>>>>> 0d3b9af (Bubblewrap: each child's folder lies in a tmpfs of its own (one per slot, twice the children at once), whose statfs the template reads (a folder of mode 0300 or deleted files held open no longer hide what a child holds; a plain bwrap bounds each to tmpfs_mb); red-team attacks: solution on the path, results outside the work folder, the batch's folders from /proc/<grader>/cmdline, the machine's processes, hidden disk use; memfd_hoard and sysv_ipc refused in every mode; the docker-like wrapper and Docker's profiles vendored for the tests)
 ]
 BY_NAME = {case.attack: case for case in CASES}
 
