@@ -167,8 +167,8 @@ def test_every_attack_in_one_batch(mode, nobody_arena, arena, honest_reports, li
         out, done, _ = run_batch(mode, nobody_arena, arena.config_path, bwrap)
         assert done.returncode == 0, done.stderr[-3000:]
         assert "Traceback" not in done.stderr
-        said = done.stderr.splitlines()[0] if mode in SAYS_HOW else "autograder: "
-        assert said.startswith("autograder: ") and done.stderr.count(said) == 1, done.stderr[:1000]
+        said = done.stderr.splitlines()[0] if mode in SAYS_HOW else ""
+        assert said.startswith("autograder: ") == (mode in SAYS_HOW) and done.stderr.count("autograder: ") == bool(said)
         # (as an ordinary user without namespaces, tamper_kit appends to and renames the others' results
         # and fake_results writes a results.json beside them: gaps)
         results = {p.name.split(".")[0]: json.JSONDecoder().raw_decode(p.read_text())[0]

@@ -148,14 +148,17 @@ class Mode:
     def warning(self) -> str:
         """One line for stderr where student code is not fully isolated, else "": what holds, and
         what that leaves open (Landlock, where the kernel has it, closes most of it)."""
-        from . import landlock
+        from . import landlock, seccomp
 
         confined = (f"confined by Landlock ({landlock.describe()}: it reads only the Python environment "
                     "and writes only its work folder)") if landlock.available() else ""
-        survivor = ", a process that outlives grading" if self.name == "user" else ""  # uid: all its processes killed
-        still = ("; still open: " + "; ".join(filter(None, [
-            landlock.left_open(), f"UDP, named Unix sockets its uid may reach, System V IPC{survivor}"])))
-        still = still if landlock.available() else ""
+        survivor = "a process that outlives grading" if self.name == "user" else ""  # uid: all its processes killed
+        # the system-call filter refuses every socket but AF_UNIX, connect and System V IPC (seccomp.py)
+        seccomp.prepare()  # once per process: the sandbox uses the same
+        network = "" if seccomp.available() else "UDP, named Unix sockets its uid may reach, System V IPC"
+        open_ = ", ".join(filter(None, [network, survivor]))
+        still = "; ".join(filter(None, [landlock.left_open(), open_]))
+        still = f"; still open: {still}" if landlock.available() and still else ""
         missing = "" if landlock.available() else f" and Landlock is missing ({landlock.why_unavailable()})"
         if self.name == "user":
             if confined:
