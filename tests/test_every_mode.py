@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -40,6 +41,7 @@ from test_without_user_namespaces import grade_in_one_bubblewrap_grader, setuid_
 
 DOCKER_LIKE = Path(__file__).parent / "docker_like" / "dockerlike.py"
 ROOT_ONLY = pytest.mark.skipif(not can_run_as_nobody(), reason="needs root, unshare and setpriv")
+SURVIVOR_SECONDS = 20.0
 SANDBOX_UIDS = (*range(SANDBOX_UID, SANDBOX_UID + 64), NOBODY)  # a child's uid, as root and as uid 65534
 
 # Mode -> the isolation the kit must pick there (README's column).
@@ -59,18 +61,20 @@ LEFT_OUT = {"docker-like": {"recursion_bomb"}, "uid": {"recursion_bomb"}, "user-
 CASES = {"bubblewrap": {
     "disk_fill": Case("disk_fill", affected=("",), says=r"/tmp: 0 MB, then Permission denied|SIGKILL",
                       absent=r"^(?!\.:)\S+: [1-9]"),
-    "inode_flood": Case("inode_flood", says=r"empty files: 0, then Permission denied"),
+    "inode_flood": Case("inode_flood", affected=("",), says=r"SIGKILL"),
 }}
-# What each mode does not contain yet: README's threat model says so, row by row.
-_HOST_FILES_OPEN = {"read_solution", "solution_on_the_path", "tamper_kit", "fake_results", "results_outside_workdir",
-                    "snoop_batch", "process_list"}
+# What each mode does not contain yet: README's threat model says so, row by row. Without a tmpfs of
+# its own a child's work folder is a folder of the host's /tmp: bounded per file (file_size_mb),
+# not as a whole, in size or in files.
 _NO_OWN_TMPFS = {"disk_fill", "inode_flood", "hidden_disk_use"}
 GAPS = {
-    "docker-like": _HOST_FILES_OPEN | _NO_OWN_TMPFS,
-    "uid": _HOST_FILES_OPEN | _NO_OWN_TMPFS,
+    "docker-like": _NO_OWN_TMPFS,
+    "uid": _NO_OWN_TMPFS,
     "user-namespaces": set(),
-    "user": _HOST_FILES_OPEN | _NO_OWN_TMPFS | {"env_secrets", "setsid_survivor"},
-    "bubblewrap": {"process_list"},
+    # and no PID namespace to take a daemon along; capabilities: an unprivileged process cannot empty
+    # its bounding set (harmless under no_new_privs, which every child sets)
+    "user": _NO_OWN_TMPFS | {"setsid_survivor", "capabilities"},
+    "bubblewrap": set(),
 }
 
 
@@ -82,7 +86,8 @@ def run_batch(mode: str, nobody_arena, root_config: Path, bwrap=None) -> tuple[P
     """`autograder batch` over every attack of `mode`, run as that mode runs it."""
     root, config_path, targets = nobody_arena
     out = root / f"every-{mode}-out"
-    targets = {**targets, "results_dir": str(out / "results")}
+    # the survivor sleeps past the batch's end: alive then, it outlived grading
+    targets = {**targets, "results_dir": str(out / "results"), "delay": SURVIVOR_SECONDS}
     folder = write_batch(root / f"every-{mode}-in", mode_attacks(mode), targets)
     for path in [folder, *folder.iterdir()]:
         path.chmod(0o755 if path.is_dir() else 0o644)
@@ -113,13 +118,16 @@ def uncontained(mode: str, results: dict, attacks, honest_reports, config) -> di
 def escaped(targets: dict, before: dict, listeners) -> set[str]:
     """The attacks that left something on the host, from what they left (named after the run's marker
     where they could choose the name)."""
-    time.sleep(targets["delay"] + 1.5)  # the survivor's delay
     found = set()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 5  # killing is asynchronous
     while sandbox_processes(targets["marker"], uids=()) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if sandbox_processes(targets["marker"], uids=()):
+    for survivor in sandbox_processes(targets["marker"], uids=()):
         found.add("setsid_survivor")
+        try:
+            os.kill(int(survivor.split()[0]), signal.SIGKILL)
+        except OSError:
+            pass
     if listeners.connections():
         found.add("loopback_connect")
     after = host_snapshot(targets)
@@ -183,7 +191,7 @@ def test_every_attack_in_one_batch(mode, nobody_arena, arena, honest_reports, li
             assert "0 ancestor(s) seen" in results["mmm_kill_grader"]["extra_data"]["student_output"]
         failed = uncontained(mode, results, attacks, honest_reports, arena.config)
         left = escaped(targets, before, listeners)
-        assert set(failed) | left == GAPS[mode] & set(attacks), (failed, left)
+        assert set(failed) | left == GAPS[mode] & set(attacks), (sorted(failed), sorted(left), failed)
     finally:
         clean_up(started)
         for name in os.listdir(targets["canary_dir"]):
