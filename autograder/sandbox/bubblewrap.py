@@ -57,11 +57,10 @@ def _inside(path: str, folder: str) -> bool:
 
 
 def _needed_by_the_template() -> list[str]:
-    """What the template imports from disk: the kit's sandbox package (with the package's
-    __init__.py, and files.py and records.py, where the sandbox learns the kit's folder for Landlock)
-    and the Python environment holding torch. Nothing of the solution or the checks."""
+    """What the template imports from disk: the kit's sandbox package (and the package's
+    __init__.py) and the Python environment holding torch. Nothing of the solution or the checks."""
     package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
-    return [*(os.path.join(package, name) for name in ("__init__.py", "files.py", "records.py", "sandbox")),
+    return [os.path.join(package, "__init__.py"), os.path.join(package, "sandbox"),
             *{os.path.realpath(prefix) for prefix in (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix)}]
 
 
