@@ -198,3 +198,17 @@ def test_every_attack_in_one_batch(mode, nobody_arena, arena, honest_reports, li
             if name != "canary.txt":
                 os.unlink(os.path.join(targets["canary_dir"], name))
         Path(targets["canary_file"]).write_text(canary)
+
+
+@ROOT_ONLY
+@pytest.mark.slow
+def test_bubblewrap_a_child_hiding_its_disk_use_is_killed(nobody_arena, arena, setuid_bwrap):
+    """In a folder of mode 0300 (which its owner cannot list) and in deleted files held open, a
+    child holds what no walk of its folder finds; its slot's tmpfs shows it all (statfs), and the
+    template kills it past its share. The next child is graded as usual."""
+    hider, honest = grade_in_one_bubblewrap_grader(nobody_arena, setuid_bwrap, [
+        hostile("hidden_disk_use", "reference", nobody_arena[2]), HONEST["reference"]])
+    held = [int(mb) for mb in re.findall(r"^holding (\d+) MB", hider["output"], re.MULTILINE)]
+    assert max(held, default=0) <= 4 * arena.config.limits.tmpfs_mb and "no limit" not in hider["output"], hider["output"]
+    assert hider["score"] == 0  # killed while its cells ran
+    assert honest["score"] == honest["max"] > 0
