@@ -182,3 +182,19 @@ def test_under_an_older_docker_profile_the_notice_says_landlock_is_missing_and_w
     result, notice = docker_like(tmp_path, "default-docker-v20.10.17.json", "x = 1\n")
     assert result["extra_data"]["bounds"]["landlock"].startswith("none (a system-call filter refuses it")
     assert "Landlock is missing" in notice and "every world-readable file" in notice
+
+
+def test_a_kit_installed_in_site_packages_stays_unreadable(tmp_path, monkeypatch):
+    """Landlock only allows: an environment holding the kit's packages (a non-editable install) is
+    allowed entry by entry, without them."""
+    site = tmp_path / "env" / "lib" / "site-packages"
+    for name in ("torch", "numpy", "autograder", "solution"):
+        (site / name).mkdir(parents=True)
+    (tmp_path / "env" / "bin").mkdir()
+    monkeypatch.setattr(landlock, "SYSTEM_READ_ONLY", ())
+    monkeypatch.setattr(landlock, "_read_only", ())
+    landlock.prepare([str(tmp_path / "env")], unreadable=[str(site / "autograder"), str(site / "solution")])
+    allowed = {path for path, _ in landlock._read_only}
+    assert allowed == {str(tmp_path / "env" / "bin"), str(site / "torch"), str(site / "numpy")}
+    landlock.prepare([str(tmp_path / "env")], unreadable=[str(tmp_path)])  # the env inside the kit's checkout
+    assert {path for path, _ in landlock._read_only} == {str(tmp_path / "env")}

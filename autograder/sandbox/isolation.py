@@ -353,15 +353,13 @@ def private_filesystem(limits: ChildLimits, as_root: bool) -> str:
     _read_only_host()
     fresh = [tmp for tmp in ("/tmp", "/dev/shm", "/var/tmp") if os.path.isdir(tmp)]
     # (what lies in a fresh folder is gone with it)
-    hidden = [path for path in (*limits.hide, *COVERED) if not any(_inside(path, tmp) for tmp in fresh)]
-    closed = [path for path in closed_ancestors() if not any(_inside(path, c) for c in hidden + fresh)] if as_root else []
+    hidden = [path for path in (*limits.hide, *COVERED) if not any(inside(path, tmp) for tmp in fresh)]
+    closed = [path for path in closed_ancestors() if not any(inside(path, c) for c in hidden + fresh)] if as_root else []
     # the outermost only (a folder inside a covered one is gone with it; the kit may be named twice)
-    covered = [path for index, path in enumerate(closed + hidden) if os.path.isdir(path)
-               and not any(_inside(path, other) for other in (closed + hidden)[:index])
-               and not any(_inside(path, other) and other != path for other in closed + hidden)]
+    covered = [path for path in outermost(closed + hidden) if os.path.isdir(path)]
     # opened before anything covers them: bound back from these descriptors below
     environment = [(path, os.open(path, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)) for path in python_environment()
-                   if any(_inside(path, cover) for cover in covered + fresh)]
+                   if any(inside(path, cover) for cover in covered + fresh)]
     for path in covered:  # writable until the environment's mount points are made in them
         _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                f"size=4k,mode={'0755' if path in closed else '0555'}")
@@ -385,8 +383,19 @@ def private_filesystem(limits: ChildLimits, as_root: bool) -> str:
 O_PATH = getattr(os, "O_PATH", 0o10000000)
 
 
-def _inside(path: str, folder: str) -> bool:
+def inside(path: str, folder: str) -> bool:
+    """Whether `path` is `folder` or lies in it (both absolute and normalised)."""
     return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def outermost(paths) -> list[str]:
+    """`paths` less repeats and those inside another of them, in their order."""
+    paths = list(paths)
+    kept: list[str] = []
+    for path in paths:
+        if path not in kept and not any(inside(path, other) and other != path for other in paths):
+            kept.append(path)
+    return kept
 
 
 @functools.cache
@@ -406,14 +415,14 @@ def python_environment() -> tuple[str, ...]:
         named.add(site.getusersitepackages())
     found = {os.path.realpath(path) for path in named if path and os.path.isdir(path)}
     found |= {os.path.realpath(path) for path in sys.path if path and os.path.isdir(path)
-              and any(_inside(os.path.realpath(path), f) for f in found)}
-    return tuple(sorted(path for path in found if not any(other != path and _inside(path, other) for other in found)))
+              and any(inside(os.path.realpath(path), f) for f in found)}
+    return tuple(outermost(sorted(found)))
 
 
 def importable(path: str) -> bool:
     """Whether a sys.path entry belongs to the Python environment (see python_environment)."""
     real = os.path.realpath(path) if path else ""
-    return bool(real) and any(_inside(real, folder) for folder in python_environment())
+    return bool(real) and any(inside(real, folder) for folder in python_environment())
 
 
 @functools.cache

@@ -21,6 +21,8 @@ import ctypes
 import functools
 import os
 
+from .isolation import inside, outermost
+
 # system calls (one number on every architecture: they came after the syscall tables were unified)
 CREATE_RULESET, ADD_RULE, RESTRICT_SELF = 444, 445, 446
 CREATE_RULESET_VERSION = 1
@@ -112,8 +114,7 @@ def prepare(read_only=(), unreadable=()) -> None:
     for path in (*read_only, *SYSTEM_READ_ONLY):
         for allowed in _without(os.path.realpath(path), unreadable):
             rules[allowed] = READ if os.path.isdir(allowed) else READ_FILE
-    _read_only = tuple((path, rights) for path, rights in rules.items()
-                       if not any(other != path and _inside(path, other) for other in rules))
+    _read_only = tuple((path, rules[path]) for path in outermost(rules))
 
 
 def _without(path: str, unreadable: list[str]) -> list[str]:
@@ -121,7 +122,7 @@ def _without(path: str, unreadable: list[str]) -> list[str]:
     entries, recursively (a path inside an unreadable folder stays: a venv in the kit's checkout)."""
     if not os.path.exists(path):
         return []
-    if not any(_inside(hidden, path) for hidden in unreadable):
+    if not any(inside(hidden, path) for hidden in unreadable):
         return [path]
     if path in unreadable:
         return []
@@ -130,10 +131,6 @@ def _without(path: str, unreadable: list[str]) -> list[str]:
     except OSError:
         return []
     return [kept for name in names for kept in _without(os.path.join(path, name), unreadable)]
-
-
-def _inside(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
 def _explain(code: int) -> str:
