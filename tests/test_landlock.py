@@ -96,6 +96,7 @@ def test_the_child_sees_nothing_of_the_kit_or_the_graders_folder_on_its_path(gra
         "print('PATH', [p for p in sys.path if p in ('', '.') or (p + os.sep).startswith(_kit + os.sep)\n"
         "               and not any((p + os.sep).startswith(e + os.sep) for e in _environment)])\n"
         "print('CWD', os.getcwd().startswith(_kit))\n"
+
         "try:\n    importlib.import_module('solution.layers')\n    print('SOLUTION imported')\n"
         "except Exception as e:\n    print('SOLUTION', type(e).__name__)\n")
     path = tmp_path / "probe.py"
@@ -109,6 +110,22 @@ def test_the_child_sees_nothing_of_the_kit_or_the_graders_folder_on_its_path(gra
     assert "PATH []" in report.student_output and "CWD False" in report.student_output, report.student_output
     assert "SOLUTION imported" not in report.student_output and "SOLUTION " in report.student_output
     assert isolation.python_environment() and all(isolation.importable(p) for p in isolation.python_environment())
+
+
+def test_the_child_reads_nothing_of_the_graders_command_line(tmp_path):
+    """A template forked from `autograder grade PATH` (or `batch SUBMISSIONS --out DIR`) carries
+    the grader's command line, which names the folders: sys.argv, /proc/self/cmdline."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "batch-folder-f00d"
+    folder.mkdir()
+    path = folder / "probe.py"
+    path.write_text("import sys\nprint('ARGV', repr(sys.argv + sys.orig_argv), open('/proc/self/cmdline').read())\n")
+    done = subprocess.run([sys.executable, "-m", "autograder", "grade", str(path), "--json"],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    output = json.loads(done.stdout)["extra_data"]["student_output"]
+    assert "ARGV" in output and "f00d" not in output, output
 
 
 def test_the_notice_says_what_is_left_open_without_landlock(monkeypatch):

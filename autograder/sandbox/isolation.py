@@ -495,18 +495,22 @@ KEPT_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 
 
 def clean_environment(home: str) -> None:
-    """Remove the inherited environment from where student code could read it: os.environ (whose
-    data is posix.environ) with libc's environ, and the original block the kernel shows in
-    /proc/self/environ. Freed copies elsewhere in memory are not hunted down: run the grader
-    without secrets in its environment (see README)."""
+    """Remove the inherited environment and command line from where student code could read them:
+    os.environ (whose data is posix.environ) with libc's environ, sys.argv, and the original blocks
+    the kernel shows in /proc/self/environ and /proc/self/cmdline (a template forked from
+    `autograder batch SUBMISSIONS --out DIR` carries the batch's folders there). Freed copies
+    elsewhere in memory are not hunted down: run the grader without secrets in its environment
+    (see README)."""
     kept = {name: os.environ[name] for name in KEPT_ENVIRONMENT if name in os.environ}
     os.environ.clear()  # unsetenv() each: libc's environ no longer points into the original block
     os.environ.update(kept, HOME=home, TMPDIR=home)
-    with open("/proc/self/stat") as stat:  # env_start, env_end: fields 50 and 51, after the ")" of comm
+    sys.argv[:], sys.orig_argv[:] = [""], []
+    # arg_start, arg_end, env_start, env_end: fields 48 to 51, after the ")" of comm
+    with open("/proc/self/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
-    start, end = int(fields[47]), int(fields[48])
-    if 0 < start < end:
-        ctypes.memset(start, 0, end - start)
+    for start, end in ((int(fields[45]), int(fields[46])), (int(fields[47]), int(fields[48]))):
+        if 0 < start < end:
+            ctypes.memset(start, 0, end - start)
 
 
 def _empty_bounding_set() -> None:
