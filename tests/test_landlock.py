@@ -172,7 +172,8 @@ def docker_like(tmp_path, profile: str, source: str) -> tuple[dict, str]:
     return json.loads(done.stdout), done.stderr
 
 
-needs_docker_like = pytest.mark.skipif(DOCKERLIKE is None or os.geteuid() != 0, reason="needs root and ../shared/docker-like")
+needs_docker_like = pytest.mark.skipif(DOCKERLIKE is None or os.geteuid() != 0,
+                                       reason="needs root and ../shared/docker-like")
 
 
 @pytest.mark.slow
