@@ -53,7 +53,8 @@ def test_an_instructor_wide_config_counts_as_nbgrader_reads_it(course, tmp_path)
     """~/.jupyter/nbgrader_config.py is read before the course's own file: the course's wins."""
     (tmp_path / "jupyter").mkdir()
     (tmp_path / "jupyter" / "nbgrader_config.py").write_text(
-        "c = get_config()\nc.Autograde.autograde_preprocessors = ['autograder.platforms.nbgrader_autograde.KitGrade']\n")
+        "c = get_config()\n"
+        "c.Autograde.autograde_preprocessors = ['autograder.platforms.nbgrader_autograde.KitGrade']\n")
     assert status(course).through_kit
     (course / "nbgrader_config.py").write_text(COURSE_ID + "c.Autograde.autograde_preprocessors = "
                                                "['nbgrader.preprocessors.Execute']\n")

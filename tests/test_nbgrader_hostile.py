@@ -188,7 +188,8 @@ def course(tmp_path_factory):
 
 def gradebook_cells(course: Path, student: str) -> dict[str, float]:
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "nn") as gradebook:
-        return {grade.name: grade.auto_score for grade in gradebook.find_submission(ASSIGNMENT, student).notebooks[0].grades}
+        notebook = gradebook.find_submission(ASSIGNMENT, student).notebooks[0]
+        return {grade.name: grade.auto_score for grade in notebook.grades}
 
 
 @pytest.fixture(scope="module")
