@@ -2,6 +2,8 @@
 through the kit, `autograder doctor` in the course folder says whether it does."""
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +96,51 @@ def test_the_bridge_leaves_the_course_grading_through_the_kit(course):
     assert said.startswith("wrote the kit's preprocessors into") and status(course).through_kit
     assert make_it_grade_through_the_kit(course) is None
     assert (course / "nbgrader_config.py").read_text().count(BEGIN) == 1
+
+
+def plain_assignment(course: Path, name: str, tests: list[tuple[str, float]]) -> None:
+    """An nbgrader assignment of the course that is not the kit's: an answer cell and test cells."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    cells = [new_code_cell("answer = 41 + 1", metadata={"nbgrader": {
+        "grade": False, "solution": True, "locked": False, "grade_id": "answer", "schema_version": 3}})]
+    for index, (source, points) in enumerate(tests):
+        cells.append(new_code_cell(source, metadata={"nbgrader": {
+            "grade": True, "solution": False, "locked": True, "grade_id": f"test_{index}", "points": points,
+            "schema_version": 3}}))
+    (course / "source" / name).mkdir(parents=True)
+    nbformat.write(new_notebook(cells=cells, metadata={"kernelspec": {
+        "name": "python3", "display_name": "Python 3", "language": "python"}}), course / "source" / name / "work.ipynb")
+
+
+@pytest.mark.slow
+def test_another_assignment_of_the_course_is_left_to_nbgrader_and_a_mixed_one_refused(course):
+    """KitGrade grades kit test cells only: a course's other assignments run as nbgrader runs them,
+    and a notebook mixing both kinds is refused rather than run in a kernel beside the kit's."""
+    from nbgrader.api import Gradebook
+
+    from autograder.config import load_config
+
+    plain_assignment(course, "plain", [("assert answer == 42", 1)])
+    plain_assignment(course, "mixed", [("assert answer == 42", 1), ('from autograder.notebook import grade_part\n'
+                                                                   'grade_part("relu")', load_config().part_points("relu"))])
+    setup(course)
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for name in ("plain", "mixed"):
+        def nbgrader(*args):
+            return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, capture_output=True,
+                                  text=True, timeout=600, env=environment)
+        assert nbgrader("generate_assignment", name, "--force").returncode == 0
+        folder = course / "submitted" / "alice" / name
+        folder.mkdir(parents=True)
+        handed_in = json.loads((course / "release" / name / "work.ipynb").read_text())
+        handed_in["cells"][0]["source"] = "answer = 42"
+        (folder / "work.ipynb").write_text(json.dumps(handed_in))
+        done = nbgrader("autograde", name)
+        if name == "plain":
+            assert done.returncode == 0, done.stderr[-3000:]
+            with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "nn") as gradebook:
+                assert gradebook.find_submission(name, "alice").score == 1  # nbgrader's Execute ran it
+        else:
+            assert done.returncode != 0 and "mixes kit test cells with others (test_0)" in done.stderr
