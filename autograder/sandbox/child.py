@@ -47,7 +47,8 @@ def _kit_folders() -> list[str]:
 
     # not autograder.files: a bubblewrap template can import only the sandbox package
     kit_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
-    folders = [kit_root]
+    # a checkout or an unzipped kit; installed in site-packages, that folder is the environment's
+    folders = [kit_root] if os.path.isfile(os.path.join(kit_root, "grading.toml")) else []
     for name in KIT_PACKAGES:
         try:
             spec = importlib.util.find_spec(name)
