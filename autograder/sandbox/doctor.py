@@ -28,8 +28,9 @@ MEANING = {
     "bubblewrap": "user namespaces refused, so the template runs in one bubblewrap sandbox (own PID, network "
                   "and IPC namespaces, read-only host, kit and submissions hidden, the grader out of reach); "
                   "children graded together share its PID namespace, /tmp and the uid",
-    "uid": "own uid and rlimits only: network and world-readable files open",
-    "user": "NO isolation: rlimits only, same uid as the grader",
+    "uid": "own uid and rlimits, no namespaces: the host's /tmp (the work folder) and process list are shared; "
+           "the filter and Landlock below are the rest of the walls",
+    "user": "same uid as the grader, no namespaces: rlimits; the filter and Landlock below are the rest of the walls",
 }
 
 
