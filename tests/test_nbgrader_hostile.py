@@ -3,7 +3,8 @@
 `nbgrader autograde` (the CLI a cron job runs) and `NbGraderAPI.autograde` (what formgrader's
 Autograde button calls) must give every notebook exactly what `autograder grade` gives it, whatever
 its cells try: replacing `grade_part`, `sys.modules`, builtins, `AssertionError`, IPython's
-`showtraceback` or nbgrader's own preprocessors, or lying in the notebook's nbgrader metadata.
+`showtraceback` or nbgrader's own preprocessors, or lying in the notebook's nbgrader metadata (or
+not being a notebook at all).
 And nothing secret (the course secret, the source's answers and hidden tests, the gradebook) may
 reach what nbgrader writes: the autograded notebooks and `nbgrader generate_feedback`'s HTML.
 Hostile cells are added to an unfinished notebook (worth 0): a kernel that ran them would give
@@ -181,9 +182,12 @@ def course(tmp_path_factory):
         folder = course / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True)
         (folder / NOTEBOOK).write_text(json.dumps(notebook, indent=1))
+    unreadable = course / "submitted" / "unreadable" / ASSIGNMENT
+    unreadable.mkdir(parents=True)
+    (unreadable / NOTEBOOK).write_text("{ this is not json")  # nbgrader alone fails this student (exit 1)
     done = nbgrader(course, "autograde", ASSIGNMENT, "--force")
     nbgrader(course, "generate_feedback", ASSIGNMENT, "--force")
-    return {"path": course, "students": list(notebooks), "log": done.stderr}
+    return {"path": course, "students": [*notebooks, "unreadable"], "log": done.stderr}
 
 
 def gradebook_cells(course: Path, student: str) -> dict[str, float]:
@@ -211,7 +215,7 @@ def test_every_hostile_notebook_gets_from_nbgrader_autograde_what_autograder_gra
 
 
 def test_no_hostile_cell_earns_a_point_an_unfinished_notebook_does_not(course, kit_reports):
-    for student in [*HOSTILE_CELLS, "reads_secrets", "answer_cell_worth_58", "forged_test_cells"]:
+    for student in [*HOSTILE_CELLS, "reads_secrets", "answer_cell_worth_58", "forged_test_cells", "unreadable"]:
         assert kit_reports[student].score == 0, student
         assert sum(gradebook_cells(course["path"], student).values()) == 0, student
     for student in CORRECT_WORK:

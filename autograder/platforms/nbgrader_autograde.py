@@ -21,6 +21,8 @@ so every way nbgrader autogrades — `nbgrader autograde`, formgrader's Autograd
   On its first notebook KitGrade starts one warm Grader and hands it every submission nbgrader is
   about to autograde (`workers` at a time), so grading overlaps nbgrader's own per-notebook work.
   A notebook with no kit test cell (another assignment of the course) is left to nbgrader's Execute.
+- KitNotebookExporter (Autograde.exporter_class): a kit notebook that is not a readable notebook
+  stands in as one saying so, and scores 0 (nbgrader alone would fail that student).
 
 `autograder nbgrader autograde` (the bridge) runs nbgrader's Autograde with these lists whatever the
 course's config says, always regrades, and scores an unreadable notebook 0 with a note.
@@ -158,7 +160,7 @@ def __getattr__(name: str):
     """The kit's preprocessors, importable by name from a course's nbgrader_config.py, without
     importing nbgrader for every other use of this module."""
     classes = {"OverwriteCellsQuietly": _overwrite_cells_class, "KitCellMetadata": _kit_cell_metadata_class,
-               "KitGrade": _kit_grade_class}
+               "KitGrade": _kit_grade_class, "KitNotebookExporter": _kit_exporter_class}
     if name in classes:
         _quiet_nbgrader_sawarnings()
         return classes[name]()
@@ -304,6 +306,42 @@ def _kit_grade_class():
     return KitGrade
 
 
+@functools.lru_cache(maxsize=None)
+def _kit_exporter_class():
+    import nbformat
+    from nbconvert.exporters import NotebookExporter
+    from nbformat.v4 import new_markdown_cell, new_notebook
+
+    class KitNotebookExporter(NotebookExporter):
+        """nbgrader's notebook exporter, except that a kit notebook that cannot be read (not JSON,
+        not UTF-8, not a notebook) stands in as a notebook saying so: KitGrade then scores it 0 with
+        that reason, as `autograder grade` does, instead of nbgrader failing that student."""
+
+        def from_file(self, file_stream, resources=None, **kw):
+            try:
+                nb = nbformat.read(file_stream, as_version=4)
+            except Exception as unreadable:
+                nb = self._stand_in(resources, unreadable)
+            return self.from_notebook_node(nb, resources=resources, **kw)
+
+        def _stand_in(self, resources, unreadable: Exception):
+            from nbgrader.converters import Autograde
+
+            info = (resources or {}).get("nbgrader")
+            if not info or not isinstance(self.parent, Autograde):
+                raise unreadable
+            recorded = _session_for(self.parent).recorded_notebook(info["assignment"], info["notebook"])
+            if recorded is None or not recorded.has_kit_test_cells():
+                raise unreadable  # not the kit's to grade: nbgrader's own error
+            self.log.warning("Unreadable notebook, scored 0: %s/%s of %s (%s: %s)", info["assignment"],
+                             info["notebook"], info["student"], type(unreadable).__name__, unreadable)
+            why = printable(f"{type(unreadable).__name__}: {unreadable}")[:300]
+            return new_notebook(cells=[new_markdown_cell(
+                f"**Not graded: the file handed in is not a readable notebook** ({why}). Every part scores 0.")])
+
+    return KitNotebookExporter
+
+
 class _Prefetch:
     """Daemon worker threads: a run nbgrader abandons never waits for the notebooks queued behind it."""
 
@@ -385,6 +423,10 @@ class _RecordedNotebook:
 
     def find_notebook(self, notebook=None, assignment=None):
         return self
+
+    def has_kit_test_cells(self) -> bool:
+        graded = {cell.name for cell in self.grade_cells}
+        return any(GRADE_PART_CALL.search(cell.source or "") for cell in self.source_cells if cell.name in graded)
 
 
 class _Session:
@@ -529,6 +571,10 @@ def _session_of(preprocessor) -> _Session:
     converter = getattr(preprocessor.parent, "parent", None)
     if not isinstance(converter, Autograde):
         raise GraderError(f"{type(preprocessor).__name__} belongs in Autograde's preprocessor lists only")
+    return _session_for(converter)
+
+
+def _session_for(converter) -> _Session:
     with _sessions_lock:
         if converter not in _sessions:
             _sessions[converter] = _Session(converter.coursedir)

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..records import GraderError
-from .nbgrader_autograde import KIT_AUTOGRADE, KIT_SANITIZE
+from .nbgrader_autograde import HERE, KIT_AUTOGRADE, KIT_SANITIZE
+
+KIT_EXPORTER = f"{HERE}.KitNotebookExporter"
 
 CONFIG_FILE = "nbgrader_config.py"
 BEGIN = "# >>> autograder: nbgrader's Autograde grades kit assignments in the kit's sandbox >>>"
@@ -44,6 +46,7 @@ def block(grading_toml: str | None = None) -> str:
     lines += ["]", "c.Autograde.autograde_preprocessors = ["]
     lines += [f"    {name!r}," for name in KIT_AUTOGRADE]
     lines.append("]")
+    lines.append(f"c.Autograde.exporter_class = {KIT_EXPORTER!r}  # an unreadable notebook: 0 with the reason")
     if grading_toml:
         lines.append(f"c.KitGrade.grading_toml = {str(grading_toml)!r}")
     lines.append(END)
