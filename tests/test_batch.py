@@ -421,8 +421,10 @@ print("SNOOP", seen)
         _, stderr = process.communicate(timeout=300)
         assert process.returncode == 0, stderr
         printed = result(out, "mallory")["extra_data"]["student_output"]
-        # the class folder looks empty, the output folder has no results/ to list or write into
-        assert printed.startswith("SNOOP [[], ") and "alice" not in printed and "wrote" not in printed
+        # the class folder looks empty (hidden by the mount namespace) or cannot be listed (Landlock
+        # refuses it first), the output folder has no results/ to list or write into
+        assert printed.startswith(("SNOOP [[], ", "SNOOP ['PermissionError', ")), printed
+        assert "alice" not in printed and "wrote" not in printed
         assert result(out, "alice")["score"] == result(out, "alice")["max_score"]
     finally:
         import shutil

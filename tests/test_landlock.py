@@ -136,10 +136,9 @@ def test_the_notice_says_what_is_left_open_without_landlock(monkeypatch):
     assert landlock.left_open().startswith("no file allow-list")
 
 
-# --- as root in a Docker-like container (../shared/docker-like): the `uid` mode -------------------
+# --- as root in a Docker-like container (tests/docker_like): the `uid` mode --------------------------
 
-DOCKERLIKE = next((folder / "docker-like" for folder in (KIT_ROOT.parent / "shared", KIT_ROOT.parent.parent / "shared")
-                   if (folder / "docker-like" / "dockerlike.py").is_file()), None)
+DOCKERLIKE = KIT_ROOT / "tests" / "docker_like"  # vendored: a clean clone anywhere has it
 FILE_ATTACKS = """
 import os
 def _try(what, action):
@@ -172,8 +171,7 @@ def docker_like(tmp_path, profile: str, source: str) -> tuple[dict, str]:
     return json.loads(done.stdout), done.stderr
 
 
-needs_docker_like = pytest.mark.skipif(DOCKERLIKE is None or os.geteuid() != 0,
-                                       reason="needs root and ../shared/docker-like")
+needs_docker_like = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 
 @pytest.mark.slow
