@@ -18,7 +18,7 @@ EXIT_OK, EXIT_DISAGREES, EXIT_UNUSABLE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 def _warn_if_not_isolated() -> None:
     """One line on stderr before grading where student code runs without full isolation."""
-    from .sandbox.isolation import mode
+    from .sandbox.modes import mode
 
     warning = mode().warning()
     if warning:

@@ -120,9 +120,10 @@ class GradeReport(_Scored):
     student_output: str = ""  # captured prints, capped
     execution_time: float = 0.0
     error: str = ""  # set when the submission could not be graded at all
-    isolation: str = ""  # how the sandbox ran: "namespaces", "uid" or "user" (see README)
+    # how the sandbox ran (sandbox/modes.py): "namespaces", "user-namespaces", "bubblewrap", "uid" or "user"
+    isolation: str = ""
     course_secret_id: str = ""  # fingerprint of the secret the hidden inputs came from (secret.py)
-    bounds: dict = field(default_factory=dict)  # bounds beyond the rlimits: seccomp, cgroup, ... (README)
+    bounds: dict = field(default_factory=dict)  # beyond the rlimits: seccomp, cgroup, ... (docs/threat-model.md)
 
     @property
     def parts(self) -> dict[str, PartResult]:

@@ -27,7 +27,7 @@ def test_json_is_gradescope_shaped_and_free_of_student_prints(tmp_path):
         assert set(test) >= {"name", "score", "max_score", "status", "output"}
         assert test["status"] == "passed" and len(test["name"].split(".")) == 3
     assert "STUDENT-PRINT" in results["extra_data"]["student_output"]
-    from autograder.sandbox.isolation import mode
+    from autograder.sandbox.modes import mode
 
     assert results["extra_data"]["isolation"] == mode().name  # README: how to tell which mode ran
     assert results["extra_data"]["isolation"] in ("namespaces", "user-namespaces", "uid", "user")

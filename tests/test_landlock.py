@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from autograder.config import KIT_ROOT
-from autograder.sandbox import child, isolation, landlock
+from autograder.sandbox import child, isolation, landlock, modes
 
 LANDLOCK = landlock.version() or 0
 pytestmark = pytest.mark.skipif(not LANDLOCK, reason=f"no Landlock here: {landlock.why_unavailable()}")
@@ -130,7 +130,7 @@ def test_the_child_reads_nothing_of_the_graders_command_line(tmp_path):
 
 def test_the_notice_says_what_is_left_open_without_landlock(monkeypatch):
     monkeypatch.setattr(landlock, "_probe", lambda: (None, "this kernel has no Landlock (Linux 5.13 or newer has it)"))
-    warning = isolation.Mode("uid", "unshare: Operation not permitted").warning()
+    warning = modes.Mode("uid", "unshare: Operation not permitted").warning()
     assert "Landlock is missing (this kernel has no Landlock" in warning and "every world-readable file" in warning
     assert landlock.describe() == "none (this kernel has no Landlock (Linux 5.13 or newer has it))"
     assert landlock.left_open().startswith("no file allow-list")

@@ -819,7 +819,7 @@ def test_without_user_namespaces_a_submission_can_kill_the_grader_unless_landloc
 
 @NOBODY_ONLY
 def test_doctor_says_which_isolation_and_what_refused_it(nobody_arena, arena):
-    from autograder.sandbox.isolation import mode
+    from autograder.sandbox.modes import mode
 
     as_root = cli(arena, "doctor")
     assert as_root.returncode == 0, as_root.stderr

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from autograder.config import KIT_ROOT, load_config
-from autograder.sandbox import isolation, wire, zygote
+from autograder.sandbox import isolation, modes, wire, zygote
 from autograder.sandbox.cgroups import SlotCgroups
 from autograder.sandbox.guard import ForbiddenGuard
 from autograder.sandbox.session import CHILD_FRAME_BYTES, Sandbox, _outcome
@@ -146,7 +146,7 @@ def test_the_template_is_not_told_where_a_batch_submission_lies(tmp_path):
     student's id stays in the template's memory for the next child."""
     hidden, inside, outside = tmp_path / "class", tmp_path / "class" / "alice" / "ps1", tmp_path / "elsewhere"
     owner = SimpleNamespace(limits=load_config().limits, as_root=True, namespaces=True, hide=(str(hidden),),
-                            cgroups=SlotCgroups(), isolation_mode=isolation.Mode("namespaces"), bubblewrap=False)
+                            cgroups=SlotCgroups(), isolation_mode=modes.Mode("namespaces"), bubblewrap=False)
     request = Sandbox._request(owner, SANDBOX_UID, (str(inside), str(outside)), None)
     assert list(request["limits"]["hide"]) == [str(hidden), str(outside)]
     assert "alice" not in json.dumps(request)

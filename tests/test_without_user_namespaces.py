@@ -157,11 +157,11 @@ GRADE_IN_ONE_GRADER = """
 import json, os, sys, time
 from autograder.config import load_config
 from autograder.pipeline import Grader
-from autograder.sandbox import isolation
+from autograder.sandbox import modes
 from redteam.harness import wait_for_no_sandbox_processes
 config, hidden, marker, *paths = sys.argv[1:]
 if os.environ.get("TEST_BUBBLEWRAP_IN_A_USER_NAMESPACE"):  # Ubuntu's way, where user namespaces are allowed here
-    isolation.mode = lambda: isolation.Mode("bubblewrap", "chosen by the test")
+    modes.mode = lambda: modes.Mode("bubblewrap", "chosen by the test")
 with Grader(load_config(config), hide=(hidden,)) as grader:
     for path in paths:
         report = grader.grade(path)

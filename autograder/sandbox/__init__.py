@@ -1,11 +1,36 @@
 """Where student code runs: a warm template process forks one isolated child per submission.
 
-- zygote.py   the warm template (torch imported, no solution, no expected values) that forks children
-- child.py    what a child does: limits, isolation, run the student's cells, run probes, stream results
-- isolation.py  rlimits, namespaces, privilege drop (the only code that touches the OS for isolation)
-- wire.py     the framing between parent and child: JSON + raw tensor bytes, never pickle
-- probe.py    the tiny step language a check is written in, run on student and reference classes alike
-- guard.py    run-time detection of forbidden torch APIs (TorchFunctionMode)
-- trees.py    the one way to walk or remove a tree a student controls (no recursion, no links)
-- session.py  the parent side: talk to a child, enforce time limits, resume after a death
+Three places: the parent (the grader: trusted, never runs student code), the template (a warm
+process with torch imported and no solution, started by the parent) and the child (a fork of the
+template that runs one submission, then exits). Modules marked OS make the walls themselves
+(namespaces, mounts, rlimits, cgroups, system-call filters, Landlock): the rest only move data.
+
+The parent
+- session.py    talk to a child, enforce time limits, resume after a death (pipeline.py's one door)
+- modes.py      which of the five isolation modes this machine gives (tried in forks), and what
+                each leaves open
+- doctor.py     `autograder doctor`: that mode as root and as an ordinary user, and how to do better
+The template
+- zygote.py     the warm template: prepares the walls once, forks a child per request, reaps it
+                (its `Zygote` class is the parent's handle on it)
+- hugepages.py  OS: moves the template's memory onto 2 MB pages so each fork is cheaper
+The child
+- child.py      enter the walls, run the student's cells, run each probe, stream the results
+- guard.py      run-time detection of forbidden torch APIs while student methods run
+- audit.py      an audit hook recording what student code reached for (reported, not scored)
+Both sides
+- probe.py      the small step language a check is written in: student classes in the child,
+                reference classes in the parent
+- trainer.py    the train check's loop, run the same way on both sides (a probe's "train" step)
+- wire.py       the framing between parent and child: JSON + raw tensor bytes, never pickle
+- trees.py      the one way to walk or remove a tree a student controls: the parent's uploads and
+                the template's wiping of each child's folder
+The walls (OS; each prepared by the parent or template, entered by the child)
+- isolation.py  namespaces, mounts, rlimits, privilege drop, environment scrubbing
+- bubblewrap.py the template's bwrap sandbox where user namespaces are refused (parent starts it;
+                inside it, the template gives each child its working folder)
+- seccomp.py    the system-call filter: compiled in the template, installed by each child
+- landlock.py   the kernel's allow-list of what a child may reach: paths worked out in the
+                template, rules added by the child
+- cgroups.py    memory and task bounds per child slot: made by the parent, entered by the child
 """

@@ -17,7 +17,7 @@ random name, in a tmpfs of its own (one per child slot, made with the sandbox) t
 neither write nor list, kills a child holding more than its share there, and wipes the folder when
 the child ends; and each child installs a second system-call filter
 (seccomp.install_shared_sandbox_rules) that lets it signal, renice or re-limit only itself and
-refuses chmod (README, threat model). The main filter leaves children no channel between them
+refuses chmod (docs/threat-model.md). The main filter leaves children no channel between them
 but files: no socket with an address, no System V IPC or message queue.
 """
 from __future__ import annotations

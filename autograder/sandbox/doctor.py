@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import bubblewrap, cgroups, isolation, landlock, seccomp
+from . import bubblewrap, cgroups, isolation, landlock, modes, seccomp
 
 NOBODY = 65534
 SYSCTLS = {  # file under /proc/sys -> (value that refuses user namespaces, the command that allows them)
@@ -46,17 +46,11 @@ def _sysctl_refusing() -> tuple[str, str] | None:
     return None
 
 
-def _ordinary_user_mode() -> isolation.Mode:
-    if not isolation.is_root():
-        return isolation.mode()
-    refused = isolation.user_namespaces_refused(uid=NOBODY)  # try it as nobody, in a fork
-    if not refused:
-        return isolation.Mode("user-namespaces")
-    without = bubblewrap.refused(uid=NOBODY)
-    return isolation.Mode("user", f"{refused}; bubblewrap: {without}") if without else isolation.Mode("bubblewrap", refused)
+def _ordinary_user_mode() -> modes.Mode:
+    return modes.ordinary_user_mode(uid=NOBODY) if isolation.is_root() else modes.mode()  # as nobody, in forks
 
 
-def _explain(mode: isolation.Mode) -> str:
+def _explain(mode: modes.Mode) -> str:
     line = f"{mode.name} — {MEANING[mode.name]}"
     if mode.weak and landlock.available():
         line += f"; but Landlock ({landlock.describe()}) keeps each child to the Python environment and its own folder"
@@ -70,7 +64,7 @@ def _explain(mode: isolation.Mode) -> str:
     return line
 
 
-def _improvement(root: isolation.Mode, user: isolation.Mode, bounds: cgroups.SlotCgroups) -> str:
+def _improvement(root: modes.Mode, user: modes.Mode, bounds: cgroups.SlotCgroups) -> str:
     """The one command that would improve isolation most from here."""
     if user.name in ("user", "bubblewrap"):
         sysctl = _sysctl_refusing()
@@ -105,7 +99,7 @@ def _landlock_line() -> str:
     return f"yes, {landlock.describe()}{'; ' + still if still else ''}"
 
 
-def _environment_line(current: isolation.Mode) -> str:
+def _environment_line(current: modes.Mode) -> str:
     """Where student code imports from, and whether a sandbox uid (as root) may read it: without a
     mount namespace to bind it back, a folder it cannot enter leaves it only what the template loaded."""
     folders = ", ".join(isolation.python_environment())
@@ -125,12 +119,12 @@ def _autograder() -> str:
 
 def diagnose(limits) -> str:
     """The text `autograder doctor` prints; `limits`: [limits] of the configuration in use."""
-    current = isolation.mode()
+    current = modes.mode()
     if isolation.is_root():
         root, user = current, _ordinary_user_mode()
         root_line = _explain(root)
     else:
-        root, user = isolation.Mode("namespaces"), current
+        root, user = modes.Mode("namespaces"), current
         root_line = (f"not checked (run `sudo {_autograder()} doctor`); usually namespaces, or uid in a "
                      "container without CAP_SYS_ADMIN")
     seccomp.prepare()

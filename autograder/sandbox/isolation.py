@@ -1,4 +1,4 @@
-"""Everything that touches the OS to isolate a child: namespaces, mounts, rlimits, privilege drop.
+"""The walls a child is given through plain system calls: namespaces, mounts, rlimits, privilege drop.
 
 As root (Gradescope, CI, a grading server) a child gets: new PID, network, mount and IPC
 namespaces; every host file system read-only; the kit, the submissions, the output folder and
@@ -7,8 +7,10 @@ namespaces; every host file system read-only; the kit, the submissions, the outp
 namespaces gets the same, except the uid: the template enters a user namespace of its own (where
 it may make the others) and each child gives up every capability before student code runs.
 Where user namespaces are refused but bwrap works, the template runs in a bubblewrap sandbox
-(bubblewrap.py). Elsewhere only the rlimits, a new session and a private temp directory apply
-(see README).
+(bubblewrap.py). Elsewhere the rlimits, a new session, a private work folder and (as root) a uid
+of its own apply here. The system-call filter (seccomp.py) and, where the kernel allows them,
+Landlock (landlock.py) and the cgroups (cgroups.py) hold in every mode. Which mode a machine gives
+is modes.py's choice (see docs/threat-model.md).
 """
 from __future__ import annotations
 
@@ -130,75 +132,6 @@ def namespaces_refused() -> str:
     """"" if this process may make the child's namespaces, else the call that failed and why."""
     return _refused_in_a_fork(lambda: _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC),
                                              "unshare(CLONE_NEWPID|CLONE_NEWNET|CLONE_NEWNS|CLONE_NEWIPC)"))
-
-
-@dataclass(frozen=True)
-class Mode:
-    """How children are isolated here (README's threat model has a column for each)."""
-
-    # "namespaces" (root), "user-namespaces" (an ordinary user), "bubblewrap" (an ordinary user whose
-    # user namespaces are refused but bwrap works), "uid" (root without namespaces), "user"
-    name: str
-    why: str = ""  # why nothing stronger: the call that failed
-
-    @property
-    def weak(self) -> bool:
-        return self.name in ("uid", "user")
-
-    def warning(self) -> str:
-        """One line for stderr where student code is not fully isolated, else "": what holds, and
-        what that leaves open (Landlock, where the kernel has it, closes most of it)."""
-        from . import landlock, seccomp
-
-        confined = (f"confined by Landlock ({landlock.describe()}: it reads only the Python environment "
-                    "and writes only its work folder)") if landlock.available() else ""
-        survivor = "a process that outlives grading" if self.name == "user" else ""  # uid: all its processes killed
-        # the system-call filter refuses every socket but AF_UNIX, connect and System V IPC (seccomp.py)
-        seccomp.prepare()  # once per process: the sandbox uses the same
-        network = "" if seccomp.available() else "UDP, named Unix sockets its uid may reach, System V IPC"
-        open_ = ", ".join(filter(None, [network, survivor]))
-        still = "; ".join(filter(None, [landlock.left_open(), open_]))
-        still = f"; still open: {still}" if landlock.available() and still else ""
-        missing = "" if landlock.available() else f" and Landlock is missing ({landlock.why_unavailable()})"
-        if self.name == "user":
-            if confined:
-                return (f"autograder: notice: user namespaces refused here ({self.why}): student code runs under "
-                        f"your uid, {confined}{still}; run `autograder doctor`")
-            return ("autograder: warning: student code is NOT isolated here (user namespaces refused: "
-                    f"{self.why}{missing}): a submission can read the solution, change your files, reach the "
-                    "network and outlive grading; run `autograder doctor`")
-        if self.name == "bubblewrap":
-            return (f"autograder: notice: user namespaces are refused here ({self.why}); student code runs in "
-                    "bubblewrap instead: cut off from the grader, the network, the kit and your files, but "
-                    "submissions graded together share one process namespace, /tmp and your uid"
-                    f"{'' if confined else missing}; run `autograder doctor`")
-        if self.name == "uid":
-            closed = closed_ancestors()
-            if closed:  # no mount namespace here to bind the environment back in (see private_filesystem)
-                still += (f"; the sandbox uids cannot enter {', '.join(closed)}, so student code imports only what "
-                          "the grader loaded first (chmod o+x those folders, or install the environment elsewhere)")
-            if confined:
-                return (f"autograder: notice: root without namespaces here ({self.why}): submissions run under "
-                        f"their own uid, {confined}{still}; run `autograder doctor`")
-            return ("autograder: warning: root without namespaces here "
-                    f"({self.why}{missing}): submissions run under their own uid, but see the network and every "
-                    "world-readable file; run `autograder doctor`")
-        return ""
-
-
-@functools.cache
-def mode() -> Mode:
-    """The strongest isolation this process can give its children (checked once, in forks)."""
-    if is_root():
-        refused = namespaces_refused()
-        return Mode("uid", refused) if refused else Mode("namespaces")
-    refused = user_namespaces_refused()
-    if not refused:
-        return Mode("user-namespaces")
-    from . import bubblewrap
-
-    without = bubblewrap.refused()
-    return Mode("user", f"{refused}; bubblewrap: {without}") if without else Mode("bubblewrap", refused)
 
 
 def user_namespaces_refused(uid: int | None = None) -> str:
@@ -500,7 +433,7 @@ def clean_environment(home: str) -> None:
     the kernel shows in /proc/self/environ and /proc/self/cmdline (a template forked from
     `autograder batch SUBMISSIONS --out DIR` carries the batch's folders there). Freed copies
     elsewhere in memory are not hunted down: run the grader without secrets in its environment
-    (see README)."""
+    (docs/threat-model.md)."""
     kept = {name: os.environ[name] for name in KEPT_ENVIRONMENT if name in os.environ}
     os.environ.clear()  # unsetenv() each: libc's environ no longer points into the original block
     os.environ.update(kept, HOME=home, TMPDIR=home)

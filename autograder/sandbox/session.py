@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict
 
 from ..records import Probe, ProbeOutcome, RunOutcome
-from . import bubblewrap, cgroups, isolation, landlock, seccomp, trees, wire
+from . import bubblewrap, cgroups, isolation, landlock, modes, seccomp, trees, wire
 from .zygote import Zygote
 
 MAX_RESTARTS = 12  # children per submission; a run of crashes past this stops the submission
@@ -56,7 +56,7 @@ class Sandbox:
         self.as_root = isolation.is_root()
         # as root without namespaces (a container without CAP_SYS_ADMIN): uid + rlimits only; as
         # an ordinary user, namespaces where the kernel allows user namespaces
-        self.isolation_mode = isolation.mode()
+        self.isolation_mode = modes.mode()
         self.namespaces = self.isolation_mode.name in ("namespaces", "user-namespaces")
         # bubblewrap: the template and its children in one sandbox, whose hidden folders are fixed
         # when it starts; so one per set of folders to hide, the others on first use (bubblewrap.py)
@@ -79,7 +79,7 @@ class Sandbox:
 
     @property
     def bounds(self) -> dict:
-        """Which bounds hold for every child beyond the rlimits (README: how to tell)."""
+        """Which bounds hold for every child beyond the rlimits (docs/threat-model.md: how to tell)."""
         return {
             "seccomp": seccomp.describe(),
             "sockets": seccomp.describe_sockets(),
@@ -91,7 +91,7 @@ class Sandbox:
 
     @property
     def isolation(self) -> str:
-        """The strongest isolation this machine allowed: see the README's threat model."""
+        """The strongest isolation this machine allowed: see docs/threat-model.md."""
         return self.isolation_mode.name
 
     def _template(self, extra_hide: tuple) -> Zygote:
