@@ -43,6 +43,8 @@ class Tolerance:
 
 @dataclass(frozen=True)
 class Limits:
+    """[limits]. No field has a default here: the kit's grading.toml, read under every course file, gives each."""
+
     wall_seconds: float
     cpu_seconds: int
     memory_mb: int
@@ -52,10 +54,10 @@ class Limits:
     tmpfs_mb: int
     submission_kb: int
     sandbox_uid: int
-    submission_seconds: float = 120.0
-    open_files: int = 64
-    tmpfs_inodes: int = 4096
-    notebook_cell_seconds: float = 24.0
+    submission_seconds: float
+    open_files: int
+    tmpfs_inodes: int
+    notebook_cell_seconds: float
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,8 @@ class Train:
     train_samples: int
     wall_seconds: float
     guarded_epochs: int
-    trajectory_tolerance: float = 1e-3
-    accuracy_tolerance: float = 0.01
+    trajectory_tolerance: float
+    accuracy_tolerance: float
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ STATED = re.compile(r"""<data\s+value\s*=\s*["']([^"']*)["']\s*>(.*?)</data>""",
 CODE_SPAN = re.compile(r"`([^`]+)`")
 NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?%?$")
 
-# grading.toml keys the notebook must state: the rules the hidden tests enforce (DESIGN §1).
+# grading.toml keys the notebook must state: the rules the hidden tests enforce (the student contract).
 MUST_BE_STATED = (
     "limits.wall_seconds", "limits.submission_seconds",
     "tolerance.float64.rtol", "tolerance.float64.atol", "tolerance.float32.rtol", "tolerance.float32.atol",

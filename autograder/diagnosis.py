@@ -179,7 +179,7 @@ NOTHING_KNOWN = Knowledge()
 @dataclass(frozen=True)
 class Transform:
     key: str
-    text: str  # a sentence with {out} (the output), {method}, {arg} (an argument's name)
+    text: str  # a sentence with {out} (the output) and {method}
     hint: str
     apply: Callable  # (expected, context) -> predicted tensor, or None when it does not apply
 

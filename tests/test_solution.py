@@ -1,4 +1,4 @@
-"""The reference layers against torch autograd and finite differences, rule by rule (DESIGN §1, §5).
+"""The reference layers against torch autograd and finite differences, rule by rule (the student contract).
 
 Oracles: torch autograd in float64 (random upstream gradients, distinct dims, and N = 1) and
 float64 central finite differences with h = 1e-6, never across the ReLU kink. Tolerances are

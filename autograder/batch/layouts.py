@@ -4,7 +4,7 @@
     zip          a zip of such a folder (or of either tree below)
     nbgrader     <course>/submitted/<student>/<assignment>/<files>
     gradescope   "Export Submissions" zip: assignment_<id>_export/submission_metadata.yml and
-                 submission_<id>/<files>; student ids come from the metadata (DESIGN.md §4)
+                 submission_<id>/<files>; student ids (every member of a group) come from the metadata
 
 Each submission becomes an Item whose `source` is handed to Grader.grade unchanged. Student ids
 become file names (results/<id>.json), so they are sanitised and made unique here.

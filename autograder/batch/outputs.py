@@ -31,10 +31,6 @@ UNREADABLE = "unreadable"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def digest_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:16]
-
-
 def submission_digest(item: Item, member_cap: int) -> str:
     """What was graded: the file's bytes, or a folder's usable files with their relative paths."""
     digest = hashlib.sha256()
