@@ -25,6 +25,7 @@ demo: venv
 	$(BIN)/python -m autograder.demo
 
 test: venv
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -58,7 +58,7 @@ def filled(template: dict, answers: dict, unfinished=(), mistakes=()) -> dict:
         if grade_id not in answers or grade_id in unfinished:
             continue
         regions = iter(answers[grade_id])
-        text = STUB.sub(lambda m: next(regions), _source(cell))
+        text = STUB.sub(lambda m, regions=regions: next(regions), _source(cell))
         for old, new in mistakes:
             if old in text:
                 text = text.replace(old, new)

@@ -1,7 +1,8 @@
 """The command line: parse arguments, call a core function, turn the result into an exit code.
 
 Exit 0 when the work completed (whatever the scores), 2 for unusable input or configuration
-(one line on stderr), 130 on Ctrl-C; `check` exits 1 when it lists disagreements. GraderError becomes an exit code here and nowhere else.
+(one line on stderr), 130 on Ctrl-C; `check` exits 1 when it lists disagreements. GraderError becomes
+an exit code here and nowhere else.
 """
 from __future__ import annotations
 
@@ -102,7 +103,8 @@ def cmd_export(args) -> int:
     if args.canvas:
         text, unmatched = gradebook.canvas_import_text(results, Path(args.canvas), assignment)
         for student in unmatched:
-            print(f"autograder: warning: {printable(student)} is not in the Canvas export; not exported", file=sys.stderr)
+            print(f"autograder: warning: {printable(student)} is not in the Canvas export; not exported",
+                  file=sys.stderr)
     else:
         text = gradebook.gradebook_text(results, assignment)
     if args.out:
@@ -243,7 +245,8 @@ CONFIG_HELP = ("a course file laid over the kit's grading.toml: it names only wh
 
 
 def _command(commands, name: str, common, help: str, description: str | None = None):
-    return commands.add_parser(name, parents=[common], help=help, description=description or help[0].upper() + help[1:] + ".")
+    description = description or help[0].upper() + help[1:] + "."
+    return commands.add_parser(name, parents=[common], help=help, description=description)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -273,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how PATH is laid out: auto (the default: recognised at its top only, never inside "
                             "a student's folder), folder (one file or folder per student), nbgrader (a course "
                             "with submitted/), gradescope (an Export Submissions folder or zip)")
-    batch.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786): grade on that cluster")
+    batch.add_argument("--scheduler", metavar="ADDRESS",
+                       help="Dask scheduler address (tcp://host:8786): grade on that cluster")
     batch.set_defaults(run=cmd_batch)
 
     export = _command(commands, "export", common, "a batch's grades (with overrides.csv) as gradebooks import them")
@@ -285,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(run=cmd_export)
 
     release = _command(commands, "release", common, "generate the student notebook with nbgrader")
-    release.add_argument("--source", metavar="NOTEBOOK", help="source notebook (default: assignment/nn_from_scratch.ipynb)")
+    release.add_argument("--source", metavar="NOTEBOOK",
+                         help="source notebook (default: assignment/nn_from_scratch.ipynb)")
     release.add_argument("--out", metavar="DIR", help="output folder (default: student_template/)")
     release.set_defaults(run=cmd_release)
 

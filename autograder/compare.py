@@ -36,7 +36,7 @@ def compare(output: str, got, expected: torch.Tensor, tolerance, shape_only: boo
 def _compare(output: str, got, expected: torch.Tensor, tolerance, shape_only: bool) -> Mismatch | None:
     if not isinstance(got, torch.Tensor):
         kind = got.split(":", 1) if isinstance(got, str) else ["other", type(got).__name__]
-        what = NAMES.get(kind[0]) or (f"a tensor of unsupported dtype" if kind[0] == "dtype" else f"a {kind[-1]}")
+        what = NAMES.get(kind[0]) or ("a tensor of unsupported dtype" if kind[0] == "dtype" else f"a {kind[-1]}")
         return Mismatch(output, "type", f"{output} was {what}, expected a tensor")
     if got.shape != expected.shape:
         return Mismatch(output, "shape", f"{output} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}",
@@ -70,6 +70,7 @@ def _which(wrong: torch.Tensor) -> str:
         return f"all {total} entries"
     if wrong.dim() == 2:
         rows = wrong.any(dim=1).nonzero().flatten().tolist()
-        where = f"row {rows[0]}" if len(rows) == 1 else f"rows {', '.join(map(str, rows[:6]))}{', ...' if len(rows) > 6 else ''}"
+        listed = ", ".join(map(str, rows[:6])) + (", ..." if len(rows) > 6 else "")
+        where = f"row {rows[0]}" if len(rows) == 1 else f"rows {listed}"
         return f"{count} of {total} entries, in {where}"
     return f"{count} of {total} entries"

@@ -364,8 +364,8 @@ def stamp(cells, config: Config) -> list[str]:
     parts, changed = configured_parts(config), []
     for number, cell in numbered(cells):
         if cell.cell_type == "markdown":
-            cell.source = STATED.sub(lambda match: _stamped(match, config, place(number, cell), changed),
-                                     cell.source)
+            where = place(number, cell)
+            cell.source = STATED.sub(lambda match, where=where: _stamped(match, config, where, changed), cell.source)
     for number, calls in test_cell_parts(cells).items():
         named = set(calls)
         if len(named) != 1 or not named <= set(parts):

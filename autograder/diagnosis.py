@@ -39,7 +39,7 @@ import torch
 
 from .compare import compare
 from .records import GraderError
-from .sandbox.probe import ProbeError, run_probe
+from .sandbox.probe import run_probe
 
 
 @dataclass(frozen=True)
@@ -201,7 +201,9 @@ TRANSFORMS = [
               "check the sign and the 1/N", _scale(lambda c: -1.0 / c["N"])),
     Transform("times_C", "{method} returns {out} multiplied by the number of columns: a mean where a sum belongs.",
               "sum, don't average", _scale(lambda c: c["C"])),
-    Transform("over_C", "{method} returns {out} divided by the number of columns: a mean where a sum belongs, or C where N belongs.",
+    Transform("over_C",
+              "{method} returns {out} divided by the number of columns: a mean where a sum belongs, "
+              "or C where N belongs.",
               "sum, don't average; N is the number of rows", _scale(lambda c: 1.0 / c["C"])),
     Transform("C_for_N", "{method} divides {out} by the number of columns C where the number of rows N belongs.",
               "N = the number of rows (examples), S.shape[0]", _scale(lambda c: c["N"] / c["C"])),
@@ -497,7 +499,8 @@ def explain(entries, outcomes, results, tolerance, catalogue: Catalogue) -> dict
     candidates: dict[str, _Candidate] = {}
 
     def candidate(cause: Cause, priority: int, min_explained: int = 1) -> _Candidate:
-        return candidates.setdefault(cause.key, _Candidate(cause, priority, len(candidates), min_explained=min_explained))
+        return candidates.setdefault(cause.key,
+                                     _Candidate(cause, priority, len(candidates), min_explained=min_explained))
 
     # 1. variants of the classes that failed, judged on every observation of their class
     knowledge = {o.cls: _knowledge(o.entry) for o in observations}
@@ -656,8 +659,9 @@ def _verdicts(observation: Observation, predictions: list) -> list[str]:
     got, expected, tolerance = observation.got, observation.expected, observation.tolerance
     stackable = [i for i, p in enumerate(predictions) if isinstance(p, torch.Tensor) and p.is_floating_point()
                  and p.shape == expected.shape]
-    simple = (not observation.shape_only and expected.is_floating_point() and expected.numel() > 0 and isinstance(got, torch.Tensor)
-              and got.is_floating_point() and got.shape == expected.shape and len(stackable) > 1)
+    simple = (not observation.shape_only and expected.is_floating_point() and expected.numel() > 0
+              and isinstance(got, torch.Tensor) and got.is_floating_point() and got.shape == expected.shape
+              and len(stackable) > 1)
     if not simple:
         return [_judge(observation, p) for p in predictions]
     verdicts = [None if i in stackable else _judge(observation, p) for i, p in enumerate(predictions)]

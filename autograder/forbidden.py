@@ -79,8 +79,9 @@ class _Scanner(ast.NodeVisitor):
         for alias in node.names:
             if alias.name.split(".")[0] in SUSPICIOUS or private_torch(alias.name):
                 self.suspicious.add(alias.name)
-            self.aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
-            self.imported.add(alias.asname or alias.name.split(".")[0])
+            top = alias.name.split(".")[0]
+            self.aliases[alias.asname or top] = alias.name if alias.asname else top
+            self.imported.add(alias.asname or top)
             if self._forbidden_path(alias.name):
                 self._report(f"import {alias.name}")
 
@@ -116,7 +117,8 @@ class _Scanner(ast.NodeVisitor):
                 if private_torch(resolved):  # the whole path, once (not each shorter prefix of it)
                     self.suspicious.add(resolved)
                     return
-        if node.attr in ("softmax", "log_softmax", "relu", "relu_", "requires_grad_") and node.attr in self.functions | {"requires_grad_"}:
+        if (node.attr in ("softmax", "log_softmax", "relu", "relu_", "requires_grad_")
+                and node.attr in self.functions | {"requires_grad_"}):
             if not (isinstance(node.value, ast.Name) and node.value.id == "self"):
                 self._report(f".{node.attr}")
         self.generic_visit(node)
@@ -174,7 +176,7 @@ def scan_class(cls, forbidden=None) -> list[str]:
 
     forbidden = forbidden or load_config().forbidden
     scanner = _Scanner(forbidden)
-    for name, member in vars(cls).items():
+    for member in vars(cls).values():
         if not isinstance(member, types.FunctionType):
             continue
         for alias, value in member.__globals__.items():

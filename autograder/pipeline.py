@@ -43,7 +43,8 @@ class Grader:
         from .checks import oracle_classes
         from .diagnosis import Catalogue
 
-        self.catalogue = Catalogue(oracle_classes(config))  # wrong variants' outputs on the suite's inputs, computed once
+        # the wrong variants' outputs on the suite's inputs, computed once
+        self.catalogue = Catalogue(oracle_classes(config))
         # torch, the kit, the suite and the catalogue live as long as the grader: the collector need
         # not walk them again after each submission (a full walk cost ~5 ms a submission in a batch)
         gc.freeze()

@@ -49,7 +49,8 @@ class Probe:
 class ProbeOutcome:
     """What the sandbox saw of one probe: the child's outputs (checked data, never trusted), or why not."""
 
-    outputs: dict = field(default_factory=dict)  # name -> Tensor, or a str: "none", "missing", "other:<type>", "dtype:<dtype>"
+    # name -> Tensor, or a str: "none", "missing", "other:<type>", "dtype:<dtype>"
+    outputs: dict = field(default_factory=dict)
     error: dict | None = None  # the student's exception: where, type, message, line
     forbidden: dict = field(default_factory=dict)  # "Class.method" -> [forbidden calls seen]
     failure: str = ""  # the child died, hung or broke the protocol while running this probe

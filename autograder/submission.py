@@ -6,7 +6,6 @@ SubmissionError with one sentence for the student (and for the CLI's one-line er
 from __future__ import annotations
 
 import codecs
-import io
 import json
 import os
 import stat

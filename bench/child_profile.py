@@ -202,7 +202,7 @@ def _print(rows, probes, names, n, show_probes) -> None:
     for index, seconds in probes.items():
         part = names[index].split(".")[0] if index < len(names) else "?"
         by_part[part].append(statistics.median(seconds))
-    print(f"\nprobes by part: median ms per probe, sum over the part's probes")
+    print("\nprobes by part: median ms per probe, sum over the part's probes")
     for part, medians in by_part.items():
         print(f"  {part:<10} {len(medians):>3} probes  {statistics.median(medians) * 1000:>6.2f} each  "
               f"{sum(medians) * 1000:>7.2f} total")

@@ -104,7 +104,8 @@ def main() -> None:
                     check_grades(work / "out", {s: correct[s] for s in (p.stem for p in folder.glob("*.ipynb"))})
                 runs[size, checkout].append(run)
                 print(f"round {round_ + 1} size {size} {_label(checkout, checkouts)}: "
-                      f"{run['per_notebook'] * 1000:.1f} ms/notebook (steady {run['steady'] * 1000:.1f}), child median {run['child_median'] * 1000:.1f} "
+                      f"{run['per_notebook'] * 1000:.1f} ms/notebook (steady {run['steady'] * 1000:.1f}), "
+                      f"child median {run['child_median'] * 1000:.1f} "
                       f"ms, CPU {run['cpu_per_notebook'] * 1000:.1f} ms/notebook, parent peak {run['peak_mb']:.0f} MB",
                       flush=True)
         _print_table(runs, checkouts, args.rounds)

@@ -37,7 +37,8 @@ def notebook_with_tanh(path: Path, buggy: bool = False) -> Path:
     cell["source"] = tanh_answer(buggy)
     cell["metadata"]["nbgrader"]["grade_id"] = "tanh"
     cell["id"] = "tanh"
-    test = copy.deepcopy(next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "test_relu"))
+    test = copy.deepcopy(next(c for c in nb["cells"]
+                              if c["metadata"].get("nbgrader", {}).get("grade_id") == "test_relu"))
     test["source"] = "from autograder.notebook import grade_part\ngrade_part(\"tanh\")\n"
     test["metadata"]["nbgrader"].update(grade_id="test_tanh", points=6)
     test["id"] = "test_tanh"
@@ -61,14 +62,15 @@ def test_the_course_file_adds_the_part_to_the_registry():
 
 @pytest.mark.slow
 def test_grade_gives_the_new_layer_its_points_and_feedback(tmp_path):
-    right = autograder("grade", str(notebook_with_tanh(tmp_path / "right.ipynb")), "--json", "--config", str(COURSE_TOML))
+    right = autograder("grade", str(notebook_with_tanh(tmp_path / "right.ipynb")), "--json",
+                       "--config", str(COURSE_TOML))
     assert right.returncode == 0, right.stderr
     results = json.loads(right.stdout)
     tests = {t["name"]: t for t in results["tests"]}
     assert [name for name in tests if name.startswith("tanh.")] == TANH_CHECKS
     assert results["score"] == results["max_score"] == 58 + 6
-    wrong = autograder("--config", str(COURSE_TOML), "grade", str(notebook_with_tanh(tmp_path / "wrong.ipynb", buggy=True)),
-                       "--parts", "tanh")
+    wrong = autograder("--config", str(COURSE_TOML), "grade",
+                       str(notebook_with_tanh(tmp_path / "wrong.ipynb", buggy=True)), "--parts", "tanh")
     assert wrong.returncode == 0, wrong.stderr
     assert "4 / 6 points" in wrong.stdout
     assert "tanh.backward.grad" in wrong.stdout and "dz has wrong values" in wrong.stdout
@@ -151,8 +153,9 @@ def test_gradescope_zip_carries_the_course_part_and_its_self_check_passes(tmp_pa
         assert {"course.toml", "tanh_checks.py", "tanh_oracle.py", "tanh_layer.py"} <= set(archive.namelist())
         archive.extractall(kit)
     # the unzipped kit, run as Gradescope's setup.sh ends: the reference answers, Tanh included, get full marks
-    check = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, '.'); from autograder.cli import main; "
-                            "sys.exit(main(['gradescope', 'selfcheck']))"], cwd=kit, capture_output=True, text=True,
+    check = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, '.'); "
+                            "from autograder.cli import main; sys.exit(main(['gradescope', 'selfcheck']))"],
+                           cwd=kit, capture_output=True, text=True,
                            timeout=600)
     assert check.returncode == 0, check.stderr
     assert "scored 64 / 64" in check.stdout

@@ -121,7 +121,8 @@ def test_csv_columns_follow_grading_toml_with_fixed_formatting(mixed, config):
     bob = next(row for row in read_csv(out / "grades.csv") if row["student"] == "bob")
     assert bob["relu.backward.zero_input"] == "0"
     assert bob["max_score"] == f"{sum(config.points.values()):g}"  # "58", never "58.0"
-    assert all(bob[name] == f"{points:g}" for name, points in config.points.items() if name != "relu.backward.zero_input")
+    assert all(bob[name] == f"{points:g}"
+               for name, points in config.points.items() if name != "relu.backward.zero_input")
     assert bob["relu subtotal"] == f"{config.part_points('relu') - config.points['relu.backward.zero_input']:g}"
     assert bob["linear subtotal"] == f"{config.part_points('linear'):g}"
 
@@ -214,7 +215,8 @@ def test_instructor_notices_reach_the_report_and_summary_never_the_student(confi
              + (out / "results" / "frank.html").read_text())
     assert "get_objects" not in shown and "review" not in shown
     html = (out / "report.html").read_text()
-    rows = {student: html.split(f'href="results/{student}.html"')[1].split("</tr>")[0] for student in ("alice", "frank")}
+    rows = {student: html.split(f'href="results/{student}.html"')[1].split("</tr>")[0]
+            for student in ("alice", "frank")}
     assert "review: " in rows["frank"] and "gc.get_objects" in rows["frank"]
     assert "review" not in rows["alice"]
     assert "1 submission(s) to review" in html
@@ -452,7 +454,8 @@ def test_local_grading_never_imports_dask(tmp_path):
     code = (
         "import sys\nfrom pathlib import Path\nfrom autograder.batch import grade_batch\n"
         "from autograder.batch.progress import QuietProgress\nfrom autograder.config import load_config\n"
-        f"grade_batch(Path({str(course)!r}), Path({str(tmp_path / 'out')!r}), load_config(), progress=QuietProgress())\n"
+        f"grade_batch(Path({str(course)!r}), Path({str(tmp_path / 'out')!r}), load_config(), "
+        "progress=QuietProgress())\n"
         "print('distributed' in sys.modules, 'dask' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=KIT_ROOT, capture_output=True, text=True, timeout=300)

@@ -21,11 +21,11 @@ def found_ids(found) -> dict[str, str]:
     return {member: item.label for item in found.items for member in item.members}
 
 
-def make_zip(path: Path, members: dict[str, bytes], symlinks: dict[str, str] = {}) -> Path:
+def make_zip(path: Path, members: dict[str, bytes], symlinks: dict[str, str] | None = None) -> Path:
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in members.items():
             archive.writestr(name, data)
-        for name, target in symlinks.items():
+        for name, target in (symlinks or {}).items():
             info = zipfile.ZipInfo(name)
             info.external_attr = (stat.S_IFLNK | 0o777) << 16
             archive.writestr(info, target)

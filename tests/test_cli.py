@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -31,12 +30,14 @@ def test_json_is_gradescope_shaped_and_free_of_student_prints(tmp_path):
 
     assert results["extra_data"]["isolation"] == mode().name  # README: how to tell which mode ran
     assert results["extra_data"]["isolation"] in ("namespaces", "user-namespaces", "uid", "user")
-    assert set(results["extra_data"]["bounds"]) >= {"seccomp", "sockets", "landlock", "cgroup", "tmpfs_inodes", "open_files"}
+    assert set(results["extra_data"]["bounds"]) >= {"seccomp", "sockets", "landlock", "cgroup", "tmpfs_inodes",
+                                                    "open_files"}
 
 
 def test_terminal_report_names_failed_checks(tmp_path):
     path = tmp_path / "jon.py"
-    path.write_text(REFERENCE_LAYERS.read_text().replace("self.db = dh.sum(dim=0)", "self.db = dh.sum(dim=0, keepdim=True)"))
+    path.write_text(REFERENCE_LAYERS.read_text().replace("self.db = dh.sum(dim=0)",
+                                                         "self.db = dh.sum(dim=0, keepdim=True)"))
     done = run("grade", str(path), "--parts", "linear")
     assert done.returncode == 0, done.stderr
     assert "linear.backward.grad_b" in done.stdout and "keepdim" in done.stdout

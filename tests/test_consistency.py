@@ -84,7 +84,8 @@ def test_the_committed_notebook_agrees_with_grading_toml_its_twin_and_the_checks
 
 
 def test_a_changed_point_value_is_reported_in_the_test_cell_and_in_the_text(kit):
-    edit_toml(kit / "grading.toml", '[parts.relu.checks]\n"forward.value" = 2', '[parts.relu.checks]\n"forward.value" = 4')
+    edit_toml(kit / "grading.toml", '[parts.relu.checks]\n"forward.value" = 2',
+              '[parts.relu.checks]\n"forward.value" = 4')
     found = disagreements(kit)
     assert found == [
         "nn_from_scratch.ipynb, cell 21 (test_relu): worth 9 points here, 11 in grading.toml "
@@ -97,13 +98,17 @@ def test_a_changed_point_value_is_reported_in_the_test_cell_and_in_the_text(kit)
 
 
 @pytest.mark.parametrize("change, expected", [
-    (replace_in_cell("grading", '<data value="limits.wall_seconds">10</data>', '<data value="limits.wall_seconds">15</data>'),
+    (replace_in_cell("grading", '<data value="limits.wall_seconds">10</data>',
+                     '<data value="limits.wall_seconds">15</data>'),
      "cell 2 (grading), line 16: states limits.wall_seconds as '15'; grading.toml has 10"),
-    (replace_in_cell("rules", '<data value="tolerance.float32.atol">1e-5</data>', '<data value="tolerance.float32.atol">1e-6</data>'),
+    (replace_in_cell("rules", '<data value="tolerance.float32.atol">1e-5</data>',
+                     '<data value="tolerance.float32.atol">1e-6</data>'),
      "cell 3 (rules), line 14: states tolerance.float32.atol as '1e-6'; grading.toml has 1e-5"),
-    (replace_in_cell("train_intro", '<data value="train.accuracy_tolerance">1%</data>', '<data value="train.accuracy_tolerance">2%</data>'),
+    (replace_in_cell("train_intro", '<data value="train.accuracy_tolerance">1%</data>',
+                     '<data value="train.accuracy_tolerance">2%</data>'),
      "cell 26 (train_intro), line 21: states train.accuracy_tolerance as '2%'; grading.toml has 1%"),
-    (replace_in_cell("train_intro", '<data value="train.batch_size">150</data>', '<data value="train.batch_size">a few</data>'),
+    (replace_in_cell("train_intro", '<data value="train.batch_size">150</data>',
+                     '<data value="train.batch_size">a few</data>'),
      "states train.batch_size as 'a few'; not a number; grading.toml has 150"),
     (replace_in_cell("rules", "`relu`, `relu_`, ", "`relu`, "),
      "states forbidden.functions as '`softmax`, `log_softmax`, `relu`, `nll_loss`, `cross_entropy`, "
@@ -158,7 +163,8 @@ def test_test_cells_are_checked_against_the_parts_of_grading_toml(kit):
     edit_notebook(kit / SOURCE.name, change)
     found = disagreements(kit)
     expected = [
-        "cell 11 (test_nll): grade_part('nlll') names no part of grading.toml (parts: linear, relu, softmax, nll, train)",
+        "cell 11 (test_nll): grade_part('nlll') names no part of grading.toml "
+        "(parts: linear, relu, softmax, nll, train)",
         "cell 21 (test_relu): calls no grade_part(\"<part>\"): no part of grading.toml scores it",
         "cell 32 (test_linear_again): a second test cell for part 'linear' (the first is cell 25 (test_linear))",
         "grading.toml [parts.relu.checks]: part 'relu' (9 points) has no test cell",

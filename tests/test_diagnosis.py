@@ -52,7 +52,8 @@ def grade_in_process(source: str, suite, tolerance, catalogue):
     outcomes = []
     for entry in suite:
         try:
-            outputs = run_probe(namespace, list(entry.check.probe.steps), [t.clone() for t in entry.check.probe.tensors])
+            outputs = run_probe(namespace, list(entry.check.probe.steps),
+                                [t.clone() for t in entry.check.probe.tensors])
             outcomes.append(ProbeOutcome(outputs={k: _plain(v) for k, v in outputs.items()}))
         except ProbeError as error:
             outcomes.append(ProbeOutcome(error={"where": error.where, "type": type(error.error).__name__,
@@ -129,7 +130,8 @@ def test_mutants_get_a_named_cause_that_holds_on_fresh_inputs(grader, config, tm
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.stem)
 def test_valid_alternatives_get_no_cause(config, path):
     suite = _layer_suite(config)
-    results = grade_in_process(assembled_valid_source(path), suite, config.tolerance, diagnosis.Catalogue(oracle_classes(config)))
+    results = grade_in_process(assembled_valid_source(path), suite, config.tolerance,
+                               diagnosis.Catalogue(oracle_classes(config)))
     assert [(r.name, r.cause) for r in results if r.cause or not r.passed] == []
 
 

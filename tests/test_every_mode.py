@@ -209,6 +209,7 @@ def test_bubblewrap_a_child_hiding_its_disk_use_is_killed(nobody_arena, arena, s
     hider, honest = grade_in_one_bubblewrap_grader(nobody_arena, setuid_bwrap, [
         hostile("hidden_disk_use", "reference", nobody_arena[2]), HONEST["reference"]])
     held = [int(mb) for mb in re.findall(r"^holding (\d+) MB", hider["output"], re.MULTILINE)]
-    assert max(held, default=0) <= 4 * arena.config.limits.tmpfs_mb and "no limit" not in hider["output"], hider["output"]
+    assert max(held, default=0) <= 4 * arena.config.limits.tmpfs_mb, hider["output"]
+    assert "no limit" not in hider["output"], hider["output"]
     assert hider["score"] == 0  # killed while its cells ran
     assert honest["score"] == honest["max"] > 0

@@ -202,7 +202,8 @@ def test_instructor_notices_go_to_extra_data_never_to_what_students_see(containe
     assert results["score"] == sum(load_config().points.values())
     told = results["extra_data"]["instructor_notices"]
     assert any("gc.get_objects" in notice and "please review it" in notice for notice in told), told
-    shown = results["output"] + "".join(t["output"] for t in results["tests"]) + json.dumps(results["extra_data"]["notices"])
+    shown = (results["output"] + "".join(t["output"] for t in results["tests"])
+             + json.dumps(results["extra_data"]["notices"]))
     assert "get_objects" not in shown and "review" not in shown, shown
 
 

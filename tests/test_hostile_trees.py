@@ -29,7 +29,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from autograder.batch import layouts
 from autograder.batch.layouts import discover
 from autograder.batch.outputs import UNREADABLE, submission_digest
 from autograder.config import KIT_ROOT
@@ -254,7 +253,8 @@ def test_remove_gives_back_the_modes_a_child_took_away(outside):
     base = Path(tempfile.mkdtemp(prefix="autograder-test-modes-"))
     base.chmod(0o777)
     operations = [("mode", [], b"zero", 0o000), ("mode", [b"a"], b"wx", 0o300), ("mode", [b"a", b"b"], b"rx", 0o500),
-                  ("mode", [], b"x", 0o100), ("deep", [b"zero2"], b"d", 200), ("mode", [b"zero2"] + [b"d"] * 100, b"z", 0),
+                  ("mode", [], b"x", 0o100), ("deep", [b"zero2"], b"d", 200),
+                  ("mode", [b"zero2"] + [b"d"] * 100, b"z", 0),
                   ("link", [], b"etc", b"/etc"), ("link", [], b"out", os.fsencode(outside))]
     etc_mode = os.stat("/etc").st_mode
     done = subprocess.run([sys.executable, "-c", AS_NOBODY.format(kit=str(KIT_ROOT), builder=BUILDER,
@@ -282,7 +282,8 @@ def test_a_notebook_reached_through_a_link_is_refused(tmp_path, outside):
     (outside / "nn_from_scratch.ipynb").write_text("{}")
     folder = tmp_path / "mallory"
     folder.mkdir()
-    build_tree(str(folder), [("link", [b"sub"], b"nn_from_scratch.ipynb", os.fsencode(outside / "nn_from_scratch.ipynb"))])
+    build_tree(str(folder), [("link", [b"sub"], b"nn_from_scratch.ipynb",
+                              os.fsencode(outside / "nn_from_scratch.ipynb"))])
     with pytest.raises(SubmissionError, match=r"sub/nn_from_scratch.ipynb is a symbolic link"):
         load_submission(folder, CAP)
 
@@ -634,8 +635,8 @@ def test_fuzz_batch_and_grade_with_a_hostile_upload(tmp_path, private_tmp):
         course = upload_class(root, data.draw(operations(str(outside))))
         out = root / "out"
         command = [sys.executable, "-m", "autograder"]
-        done = subprocess.run([*command, "batch", str(course), "--out", str(out), "--workers", "2"], capture_output=True,
-                              text=True, timeout=600, env=grader_env(private_tmp), cwd=root)
+        done = subprocess.run([*command, "batch", str(course), "--out", str(out), "--workers", "2"],
+                              capture_output=True, text=True, timeout=600, env=grader_env(private_tmp), cwd=root)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
         assert_no_traceback(done)
         results = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}

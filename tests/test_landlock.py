@@ -164,7 +164,8 @@ def docker_like(tmp_path, profile: str, source: str) -> tuple[dict, str]:
     path = tmp_path / "submission.py"
     path.write_text(source)
     tmp_path.chmod(0o755)
-    done = subprocess.run([sys.executable, str(DOCKERLIKE / "dockerlike.py"), "--profile", str(DOCKERLIKE / profile), "--",
+    done = subprocess.run([sys.executable, str(DOCKERLIKE / "dockerlike.py"),
+                           "--profile", str(DOCKERLIKE / profile), "--",
                            sys.executable, "-m", "autograder", "grade", str(path), "--json"],
                           capture_output=True, text=True, timeout=600, cwd=KIT_ROOT)
     assert done.returncode == 0, done.stderr

@@ -118,14 +118,14 @@ def nbformat3() -> bytes:
                        "worksheets": [{"cells": cells, "metadata": {}}]}).encode()
 
 
-def a_zip(members: dict, links: dict = {}, compression=zipfile.ZIP_DEFLATED) -> bytes:
+def a_zip(members: dict, links: dict | None = None, compression=zipfile.ZIP_DEFLATED) -> bytes:
     import io
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression) as archive:
         for name, data in members.items():
             archive.writestr(name, data)
-        for name, target in links.items():
+        for name, target in (links or {}).items():
             info = zipfile.ZipInfo(name)
             info.external_attr = (stat.S_IFLNK | 0o777) << 16
             archive.writestr(info, target)

@@ -123,8 +123,9 @@ def test_another_assignment_of_the_course_is_left_to_nbgrader_and_a_mixed_one_re
     from autograder.config import load_config
 
     plain_assignment(course, "plain", [("assert answer == 42", 1)])
-    plain_assignment(course, "mixed", [("assert answer == 42", 1), ('from autograder.notebook import grade_part\n'
-                                                                   'grade_part("relu")', load_config().part_points("relu"))])
+    plain_assignment(course, "mixed", [("assert answer == 42", 1),
+                                       ('from autograder.notebook import grade_part\ngrade_part("relu")',
+                                        load_config().part_points("relu"))])
     setup(course)
     environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     for name in ("plain", "mixed"):

@@ -31,10 +31,10 @@ from autograder.config import KIT_ROOT, load_config
 from autograder.report import results_json
 from autograder.sandbox import landlock
 from autograder.sandbox.session import MAX_RESTARTS
-from redteam.harness import (HONEST, NOBODY, SANDBOX_UID, SECRET_NAME, TEST_LIMITS, can_run_as_nobody, host_snapshot, hostile,
-                             keys_of_sandbox_uids, make_targets, remove_targets, run_as_nobody, sandbox_processes,
-                             shared_memory_of, solution_copies, stray_solution_files, wait_for_no_sandbox_processes,
-                             write_config)
+from redteam.harness import (HONEST, NOBODY, SANDBOX_UID, SECRET_NAME, TEST_LIMITS, can_run_as_nobody, host_snapshot,
+                             hostile, keys_of_sandbox_uids, make_targets, remove_targets, run_as_nobody,
+                             sandbox_processes, shared_memory_of, solution_copies, stray_solution_files,
+                             wait_for_no_sandbox_processes, write_config)
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="the root guarantees need root")
 
@@ -305,15 +305,18 @@ def talk():
     assert theirs.recv(5) == b"hello"
 
 
-tries = {"tcp": lambda: socket.socket(socket.AF_INET).close(), "udp6": lambda: socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close(),
+tries = {"tcp": lambda: socket.socket(socket.AF_INET).close(),
+         "udp6": lambda: socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close(),
          "netlink": lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW).close(),
          "unix": lambda: unix("fileno"), "socketpair": talk,
-         "bind abstract": lambda: unix("bind", "\\0autograder-filter"), "bind path": lambda: unix("bind", sys.argv[1] + "/s"),
+         "bind abstract": lambda: unix("bind", "\\0autograder-filter"),
+         "bind path": lambda: unix("bind", sys.argv[1] + "/s"),
          "connect abstract": lambda: unix("connect", "\\0autograder-filter"),
          "sendto": lambda: unix("sendto", b"x", "\\0autograder-filter", kind=socket.SOCK_DGRAM),
          "sendmsg": lambda: socket.socketpair()[0].sendmsg([b"x"]),
          "shmget": lambda: ipc("shmget", 0, 4096, 0o1600), "msgget": lambda: ipc("msgget", 0, 0o1600),
-         "semget": lambda: ipc("semget", 0, 1, 0o1600), "mq_open": lambda: ipc("mq_open", b"/autograder-filter", 0o100 | 2, 0o600, None)}
+         "semget": lambda: ipc("semget", 0, 1, 0o1600),
+         "mq_open": lambda: ipc("mq_open", b"/autograder-filter", 0o100 | 2, 0o600, None)}
 for name, attempt in tries.items():
     try:
         attempt()

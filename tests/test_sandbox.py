@@ -204,7 +204,8 @@ def run_isolated(look, hide=(), as_root=True) -> dict:
             if as_root:
                 isolation.new_namespaces()
             limits = isolation.ChildLimits(cpu_seconds=10, memory_mb=512, processes=8, file_size_mb=1,
-                                           tmpfs_mb=4, tmpfs_inodes=256, open_files=64, uid=SANDBOX_UID, hide=tuple(map(str, hide)))
+                                           tmpfs_mb=4, tmpfs_inodes=256, open_files=64, uid=SANDBOX_UID,
+                                           hide=tuple(map(str, hide)))
             workdir = isolation.private_filesystem(limits, as_root) if as_root else tempfile.mkdtemp()
             isolation.clean_environment(workdir)
             isolation.apply_rlimits(limits, as_root)

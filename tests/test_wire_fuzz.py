@@ -61,7 +61,8 @@ def tensor_frames(draw, names: list[str], shapes: list[tuple]) -> tuple[dict, li
             size = math.prod(shape) * wire.DTYPES[dtype].itemsize
             payload = draw(st.binary(min_size=size, max_size=size) if size <= 1 << 12
                            else st.sampled_from([bytes(size), b"\xff" * size, b"\x7f\xf0" * (size // 2)]))
-            spec = draw(_maybe(st.fixed_dictionaries({"dtype": _maybe(st.just(dtype)), "shape": _maybe(st.just(shape))})))
+            spec = draw(_maybe(st.fixed_dictionaries({"dtype": _maybe(st.just(dtype)),
+                                                      "shape": _maybe(st.just(shape))})))
             honest = isinstance(spec, dict) and spec.get("shape") == shape and spec.get("dtype") == dtype
             tensors.append((spec, payload if honest else draw(st.binary(max_size=16))))
             outputs[name] = draw(_maybe(st.just({"kind": "tensor", "index": len(tensors) - 1})))

@@ -59,7 +59,8 @@ if child == 0:
              "pin itself": lambda: os.sched_setaffinity(0, os.sched_getaffinity(0)),
              "pidfd of parent": lambda: os.pidfd_open(os.getppid()),
              "chmod": lambda: os.chmod(sys.argv[1], 0o777),
-             "System V segment": lambda: print("System V segment:", ctypes.CDLL(None, use_errno=True).shmget(0, 4096, 0o1600),
+             "System V segment": lambda: print("System V segment:",
+                                               ctypes.CDLL(None, use_errno=True).shmget(0, 4096, 0o1600),
                                                os.strerror(ctypes.get_errno())) or sys.exit()}
     for name, attempt in tries.items():
         try:
@@ -105,11 +106,13 @@ def setuid_bwrap():
         copy = folder / "bwrap"
         shutil.copy(installed, copy)
         copy.chmod(0o4755)
-        probe = run_as_nobody([sys.executable, "-c", "from autograder.sandbox import bubblewrap; print(bubblewrap.refused())"],
+        probe = run_as_nobody([sys.executable, "-c",
+                               "from autograder.sandbox import bubblewrap; print(bubblewrap.refused())"],
                               cwd=KIT_ROOT, env={"PYTHONPATH": str(KIT_ROOT), "AUTOGRADER_BWRAP": str(copy)},
                               as_root_first=refusing_user_namespaces(False), timeout=60)
         if probe.returncode != 0 or probe.stdout.strip():
-            pytest.skip(f"a set-uid bwrap does not work here (a nosuid /tmp?): {probe.stdout.strip()} {probe.stderr[-300:]}")
+            pytest.skip(f"a set-uid bwrap does not work here (a nosuid /tmp?): "
+                        f"{probe.stdout.strip()} {probe.stderr[-300:]}")
         yield copy
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -182,11 +185,11 @@ def grade_in_one_bubblewrap_grader(nobody_arena, bwrap, sources: list[str], in_a
         paths.append(root / f"one-grader-{number}.py")
         paths[-1].write_text(source)
         paths[-1].chmod(0o644)
+    in_user_namespace = {"TEST_BUBBLEWRAP_IN_A_USER_NAMESPACE": "1"} if in_a_user_namespace else {}
     done = run_as_nobody([sys.executable, "-c", GRADE_IN_ONE_GRADER, str(config_path), str(root), targets["marker"],
                           *map(str, paths)],
                          cwd=KIT_ROOT, env={"PYTHONPATH": f"{KIT_ROOT}{os.pathsep}{KIT_ROOT / 'tests'}",
-                                            "AUTOGRADER_BWRAP": str(bwrap),
-                                            **({"TEST_BUBBLEWRAP_IN_A_USER_NAMESPACE": "1"} if in_a_user_namespace else {})},
+                                            "AUTOGRADER_BWRAP": str(bwrap), **in_user_namespace},
                          as_root_first=() if in_a_user_namespace else refusing_user_namespaces(False))
     assert done.returncode == 0, done.stderr
     reports = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"isolation"')]
@@ -295,7 +298,8 @@ def test_bubblewrap_a_grader_killed_from_outside_leaves_no_process(nobody_arena,
     its control socket close and exits, and the sandbox's PID namespace takes everything with it."""
     root, config_path, targets = nobody_arena
     path = root / "bubblewrap-grader-killed.py"
-    path.write_text(hostile("setsid_survivor", "reference", {**targets, "delay": 3600.0}) + "\n" + attack("grader_killed"))
+    path.write_text(hostile("setsid_survivor", "reference", {**targets, "delay": 3600.0}) + "\n"
+                    + attack("grader_killed"))
     path.chmod(0o644)
     with ThreadPoolExecutor(1) as pool:
         grading = pool.submit(as_nobody, nobody_arena, ["grade", str(path)], targets, bubblewrap=setuid_bwrap)

@@ -154,5 +154,6 @@ def canvas_import_text(results: dict[str, dict], canvas_export: Path, assignment
                         for key in _keys(row.get(column) or "") if key in by_key), None)
         score = format_number(results[student].get("score")) if student else ""
         matched.update([student] if student else [])
-        writer.writerow([row.get(column) or "" for column in CANVAS_STUDENT_COLUMNS] + [score])  # Canvas's own, as it wrote them
+        # the student columns are Canvas's own, as it wrote them
+        writer.writerow([row.get(column) or "" for column in CANVAS_STUDENT_COLUMNS] + [score])
     return buffer.getvalue(), sorted(set(results) - matched)

@@ -246,7 +246,8 @@ def render(outcome, config, figures: list[str] | None = None) -> str:
         failed = [c for c in checks if not c.passed]
         reason = not_graded_reason(result)
         student_rows.append([f"<td>{_student_link(student)}</td>",
-                             _td(f"{format_number(result.get('score'))} / {format_number(result.get('max_score'))}", True),
+                             _td(f"{format_number(result.get('score'))} / "
+                                 f"{format_number(result.get('max_score'))}", True),
                              _td(len(failed), True), _td(len(items(failed)) if not reason else "", True),
                              f'<td><a href="{RESULTS}/{escape(student)}.json">json</a></td>',
                              _td("; ".join((["not graded: " + reason] if reason else [])
@@ -262,7 +263,7 @@ def render(outcome, config, figures: list[str] | None = None) -> str:
 def render_student(student: str, result: dict) -> str:
     """One student's feedback page: the score per part, then one item per mistake."""
     checks = checks_from_result(result)
-    body = [f"<p><a href='../report.html'>← class report</a></p>",
+    body = ["<p><a href='../report.html'>← class report</a></p>",
             f"<h1>{escape(student)}: {escape(format_number(result.get('score')))} / "
             f"{escape(format_number(result.get('max_score')))} points</h1>"]
     reason = not_graded_reason(result)

@@ -27,7 +27,8 @@ class PlainProgress:
         self.done += 1
         self.failed += failed
         now = time.monotonic()
-        if self.done == self.total or self.done >= self.next_share * self.total or now - self.last >= self.every_seconds:
+        if (self.done == self.total or self.done >= self.next_share * self.total
+                or now - self.last >= self.every_seconds):
             while self.next_share * self.total <= self.done:
                 self.next_share += 0.1
             self.last = now

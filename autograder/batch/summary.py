@@ -33,7 +33,8 @@ class MistakeRate:
     @property
     def lost_text(self) -> str:
         """"15", or "15 + 5 elsewhere" when the mistake also failed other parts' checks."""
-        return format_points(self.points_lost) + (f" + {format_points(self.knock_on)} elsewhere" if self.knock_on else "")
+        elsewhere = f" + {format_points(self.knock_on)} elsewhere" if self.knock_on else ""
+        return format_points(self.points_lost) + elsewhere
 
     @property
     def count(self) -> int:

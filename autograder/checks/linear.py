@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ..diagnosis import changes_input, variant, wrong_backward, wrong_forward
+from ..diagnosis import changes_input, variant, wrong_forward
 from .base import F32, F64, Inputs, LayerProbe
 from .reference import AutogradLayer
 
@@ -127,23 +127,28 @@ VARIANTS = [
        "h = x W + b", wrong_forward(lambda x, W, b: x @ W)),
     _v("backward", "dx_ignores_W", "Linear.backward returns the upstream gradient dh as dx, without multiplying by Wᵀ.",
        "dx = dh Wᵀ", _grads(lambda s, dh, dx, dW, db: (dh.to(dx.dtype), dW, db))),
-    _v("backward", "dW_over_N", "Linear.backward divides dW by N (the batch size): the 1/N is already in the loss's gradient.",
+    _v("backward", "dW_over_N",
+       "Linear.backward divides dW by N (the batch size): the 1/N is already in the loss's gradient.",
        "dW = xᵀ dh, with no 1/N", _grads(lambda s, dh, dx, dW, db: (dx, dW / dh.shape[0], db))),
     _v("backward", "db_mean", "Linear.backward averages dh over the rows for db; db is the sum over the rows.",
        "db = dh.sum(dim=0)", _grads(lambda s, dh, dx, dW, db: (dx, dW, db / dh.shape[0]))),
-    _v("backward", "db_wrong_axis", "Linear.backward sums dh over the wrong axis for db: sum over the rows (dim=0), one entry per output feature.",
+    _v("backward", "db_wrong_axis",
+       "Linear.backward sums dh over the wrong axis for db: sum over the rows (dim=0), one entry per output feature.",
        "db = dh.sum(dim=0)", _grads(lambda s, dh, dx, dW, db: (dx, dW, dh.sum(dim=1)))),
     _v("backward", "dW_is_dh", "Linear.backward sets dW to dh itself, without the product with x.",
        "dW = xᵀ dh", _grads(lambda s, dh, dx, dW, db: (dx, dh, db))),
     _v("backward", "dW_is_x", "Linear.backward sets dW from x alone, without the product with dh.",
        "dW = xᵀ dh", _grads(lambda s, dh, dx, dW, db: (dx, s.x_seen.T, db))),
-    _v("backward", "accumulates_dW", "Linear.backward adds to dW on every call instead of overwriting it, so a second call doubles it.",
+    _v("backward", "accumulates_dW",
+       "Linear.backward adds to dW on every call instead of overwriting it, so a second call doubles it.",
        "assign self.dW = ..., don't add to it", _accumulating(("dW",))),
-    _v("backward", "accumulates_db", "Linear.backward adds to db on every call instead of overwriting it, so a second call doubles it.",
+    _v("backward", "accumulates_db",
+       "Linear.backward adds to db on every call instead of overwriting it, so a second call doubles it.",
        "assign self.db = ..., don't add to it", _accumulating(("db",))),
     _v("backward", "accumulates", "Linear.backward adds to dW and db on every call instead of overwriting them.",
        "assign self.dW = ... and self.db = ...", _accumulating(("dW", "db"))),
-    _v("backward", "x_transposed_in_place", "Linear.backward transposes the stored x in place (t_()), which changes the caller's x.",
+    _v("backward", "x_transposed_in_place",
+       "Linear.backward transposes the stored x in place (t_()), which changes the caller's x.",
        "use x.T, which makes no change to x", changes_input("backward", lambda s, dh: s.x_seen.t_())),
     _v("backward", "dx_is_W", "Linear.backward returns Wᵀ alone as dx, without the product with dh.",
        "dx = dh Wᵀ", _grads(lambda s, dh, dx, dW, db: (s.W.T, dW, db))),

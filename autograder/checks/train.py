@@ -118,7 +118,8 @@ def checks(inputs: Inputs):
         accuracy = _accuracy(found, X_test, test_labels)
         passed = accuracy >= reference_accuracy - train.accuracy_tolerance
         return passed, (f"test accuracy {accuracy:.1%} after {train.epochs} epochs; correct layers reach "
-                        f"{reference_accuracy:.1%} from the same start (tolerance {train.accuracy_tolerance:.0%} below)")
+                        f"{reference_accuracy:.1%} from the same start "
+                        f"(tolerance {train.accuracy_tolerance:.0%} below)")
 
     given = (f"an MLP {d} -> {train.hidden} -> {c} built from your classes, {len(X)} training digits, "
              f"{train.epochs} epochs of SGD (batch {train.batch_size}, lr {train.lr}) from the grader's "

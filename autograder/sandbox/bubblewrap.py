@@ -61,7 +61,8 @@ def _needed_by_the_template() -> list[str]:
     __init__.py) and the Python environment holding torch. Nothing of the solution or the checks."""
     package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
     return [os.path.join(package, "__init__.py"), os.path.join(package, "sandbox"),
-            *{os.path.realpath(prefix) for prefix in (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix)}]
+            *{os.path.realpath(prefix)
+              for prefix in (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix)}]
 
 
 def set_uid(path: str) -> bool:

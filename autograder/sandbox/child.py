@@ -190,7 +190,7 @@ def run_checks(sock, namespace: dict, job: dict, tensors: list) -> None:
         guard.new_probe(checked_method(check["steps"]))
         hits: dict[str, list[str]] = {}
 
-        def guarded_call(where, fn, args):
+        def guarded_call(where, fn, args, hits=hits):  # this check's hits, bound now
             try:
                 return guard.call(where, fn, args)
             finally:

@@ -71,7 +71,8 @@ def _improvement(root: modes.Mode, user: modes.Mode, bounds: cgroups.SlotCgroups
         if sysctl:
             return sysctl[1]
         if user.name == "user" and not bubblewrap.executable():
-            return "sudo apt-get install bubblewrap   # or dnf install bubblewrap: where it may make namespaces, the kit uses it"
+            return ("sudo apt-get install bubblewrap   "
+                    "# or dnf install bubblewrap: where it may make namespaces, the kit uses it")
         if root.name == "namespaces":
             return f"grade as root: sudo {_autograder()} batch SUBMISSIONS --out DIR"
         return CONTAINER_COMMAND

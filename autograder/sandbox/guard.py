@@ -324,7 +324,8 @@ class ForbiddenGuard:
     def __exit__(self, *exc):
         function_depth, dispatch_depth = self._depths
         watching = self._watching
-        if (_len_torch_dispatch_stack() == dispatch_depth + watching and _len_torch_function_stack() == function_depth + 1
+        if (_len_torch_dispatch_stack() == dispatch_depth + watching
+                and _len_torch_function_stack() == function_depth + 1
                 and (not watching or _pop_dispatch_mode() is self._operations)
                 and _pop_function_mode() is self._names):
             return False

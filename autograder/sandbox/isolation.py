@@ -287,7 +287,8 @@ def private_filesystem(limits: ChildLimits, as_root: bool) -> str:
     fresh = [tmp for tmp in ("/tmp", "/dev/shm", "/var/tmp") if os.path.isdir(tmp)]
     # (what lies in a fresh folder is gone with it)
     hidden = [path for path in (*limits.hide, *COVERED) if not any(inside(path, tmp) for tmp in fresh)]
-    closed = [path for path in closed_ancestors() if not any(inside(path, c) for c in hidden + fresh)] if as_root else []
+    closed = ([path for path in closed_ancestors() if not any(inside(path, c) for c in hidden + fresh)]
+              if as_root else [])
     # the outermost only (a folder inside a covered one is gone with it; the kit may be named twice)
     covered = [path for path in outermost(closed + hidden) if os.path.isdir(path)]
     # opened before anything covers them: bound back from these descriptors below

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-import torch
 
 from .trainer import BrokenChain, train_mlp
 

@@ -68,8 +68,11 @@ class Sandbox:
         for uid in uids:
             self._uids.put(uid)
         seccomp.prepare()  # before the template forks from here: it inherits the compiled filter
-        self.cgroups = cgroups.SlotCgroups(why="not in the bubblewrap mode: its /sys is read-only") if self.bubblewrap \
-            else cgroups.SlotCgroups.create(uids, *cgroups.per_child(limits), name=f"autograder-{os.getpid()}-{id(self):x}")
+        if self.bubblewrap:
+            self.cgroups = cgroups.SlotCgroups(why="not in the bubblewrap mode: its /sys is read-only")
+        else:
+            self.cgroups = cgroups.SlotCgroups.create(uids, *cgroups.per_child(limits),
+                                                      name=f"autograder-{os.getpid()}-{id(self):x}")
         self._zygote = None if self.bubblewrap else Zygote.start(
             mode, user_namespace=self.isolation_mode.name == "user-namespaces")
         self._probe_cache: dict = {}  # see _suite
@@ -100,7 +103,8 @@ class Sandbox:
         unhidden = tuple(sorted(_not_inside(extra_hide, self.hide)))  # () for every student of a batch
         with self._templates_lock:
             if unhidden not in self._templates:
-                fresh = Zygote.start(wrapper=bubblewrap.command(self.hide + unhidden, self._slots, self.limits.tmpfs_mb))
+                wrapper = bubblewrap.command(self.hide + unhidden, self._slots, self.limits.tmpfs_mb)
+                fresh = Zygote.start(wrapper=wrapper)
                 for suite, (message, encoded) in self._suite_messages.items():
                     fresh.register_suite(suite, message, encoded)
                 self._templates[unhidden] = fresh

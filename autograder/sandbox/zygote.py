@@ -355,7 +355,8 @@ class Zygote:
     def _restart(self) -> None:
         self.incarnation += 1
         self.close()
-        fresh = Zygote.start("spawn", self._user_namespace, self._wrapper)  # the grader has imported the checks: never fork it
+        # spawn: the grader has imported the checks, never fork it
+        fresh = Zygote.start("spawn", self._user_namespace, self._wrapper)
         self._control, self._process = fresh._control, fresh._process
         for suite in self._suites:
             self._send_suite(suite)

@@ -49,7 +49,8 @@ def test_a_changed_input_is_named_in_the_notebooks_words():
 
 
 def test_non_tensors_are_described_not_compared():
-    assert compare("dW", "missing", EXPECTED, TOL).problem == "dW was nothing (the attribute was never set), expected a tensor"
+    assert (compare("dW", "missing", EXPECTED, TOL).problem
+            == "dW was nothing (the attribute was never set), expected a tensor")
     assert compare("h", "none", EXPECTED, TOL).problem == "h was None, expected a tensor"
     assert compare("h", "other:list", EXPECTED, TOL).problem == "h was a list, expected a tensor"
     assert compare("h", 3, EXPECTED, TOL).problem == "h was a int, expected a tensor"

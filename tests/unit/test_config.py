@@ -58,7 +58,8 @@ def test_the_digest_follows_every_file_read(tmp_path):
 
 
 @pytest.mark.parametrize("text, says", [
-    ("[tolerance]\nfloat64 = { rtol = 1e-6, atl = 1e-8 }\n", "[tolerance]: [float64] has unknown key(s) atl; valid keys: rtol, atol"),
+    ("[tolerance]\nfloat64 = { rtol = 1e-6, atl = 1e-8 }\n",
+     "[tolerance]: [float64] has unknown key(s) atl; valid keys: rtol, atol"),
     ("[tolerance]\nfloat16 = { rtol = 1e-3, atol = 1e-3 }\n", "unknown dtype(s) float16; valid: float64, float32"),
     ("[limits]\nwall_second = 3\n", "[limits] has unknown key(s) wall_second; valid keys: wall_seconds,"),
     ("[limits]\nwall_seconds = \"3\"\n", "[limits] wall_seconds = '3' must be a number"),

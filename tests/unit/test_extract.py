@@ -59,7 +59,8 @@ def test_missing_repeated_and_retyped_answer_cells_are_named():
     missing = run(notebook(("code", answer("linear"), "")))
     assert missing.notices == ("the answer cell 'relu' is missing (deleted, or its metadata changed?); "
                                "code in cells you added is still run",)
-    repeated = run(notebook(("code", answer("linear"), ""), ("code", answer("linear"), ""), ("code", answer("relu"), "")))
+    repeated = run(notebook(("code", answer("linear"), ""), ("code", answer("linear"), ""),
+                            ("code", answer("relu"), "")))
     assert repeated.notices == ("the answer cell id 'linear' appears 2 times (cells 1, 2); all are run in order",)
     retyped = run(notebook(("markdown", answer("linear"), ""), ("code", answer("relu"), "")))
     assert retyped.notices == ("the answer cell 'linear' was changed to a markdown cell, so it is not run",)

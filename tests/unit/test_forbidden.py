@@ -31,10 +31,12 @@ def test_a_forbidden_call_is_filed_under_its_method(body, name):
 
 
 def test_aliases_are_followed():
-    calls, _ = found("import torch.nn.functional as F\nclass ReLU:\n    def forward(self, h):\n        return F.relu(h)\n")
+    calls, _ = found("import torch.nn.functional as F\n"
+                     "class ReLU:\n    def forward(self, h):\n        return F.relu(h)\n")
     assert calls["module level"] == ["import torch.nn.functional"]
     assert "torch.nn.functional.relu" in calls["ReLU.forward"]
-    calls, _ = found("from torch import softmax as sm\nclass Softmax:\n    def forward(self, r):\n        return sm(r, 1)\n")
+    calls, _ = found("from torch import softmax as sm\n"
+                     "class Softmax:\n    def forward(self, r):\n        return sm(r, 1)\n")
     assert "torch.softmax" in calls["Softmax.forward"]
 
 
@@ -68,7 +70,8 @@ def test_unparsable_cells_are_skipped_not_raised():
 @pytest.mark.parametrize("source, name", [
     ("import torch\ny = torch._softmax(x, 1, False)\n", "torch._softmax"),
     ("import torch\ny = torch.ops.aten.relu(x)\n", "torch.ops.aten.relu"),
-    ("import torch as t\nwith t.overrides._pop_mode_temporarily():\n    pass\n", "torch.overrides._pop_mode_temporarily"),
+    ("import torch as t\nwith t.overrides._pop_mode_temporarily():\n    pass\n",
+     "torch.overrides._pop_mode_temporarily"),
     ("import torch\ntorch._C._pop_torch_dispatch_stack(None)\n", "torch._C._pop_torch_dispatch_stack"),
     ("from torch.utils._python_dispatch import _pop_mode\n", "from torch.utils._python_dispatch import _pop_mode"),
     ("from torch import ops\n", "from torch import ops"),

@@ -183,7 +183,7 @@ def _hits_after_call(guard, fn):
 _EPSILON = [torch.tensor(1e-12, dtype=torch.float64)]  # module-level, in a list
 
 
-def _with_default(x, eps=torch.tensor(1e-12, dtype=torch.float64)):
+def _with_default(x, eps=torch.tensor(1e-12, dtype=torch.float64)):  # noqa: B008  the point: made at definition
     return x.clamp(min=0) + eps + _EPSILON[0]
 
 

@@ -12,7 +12,8 @@ KNOWN = {module.__name__: Knowledge.of(module) for module in (linear, relu, soft
 
 
 def test_each_output_of_each_layer_has_its_formula():
-    assert reminder(Mismatch("db", "value", "", E, E), KNOWN[linear.__name__]) == "db = dh summed over the rows, shape (D_out,)"
+    assert (reminder(Mismatch("db", "value", "", E, E), KNOWN[linear.__name__])
+            == "db = dh summed over the rows, shape (D_out,)")
     assert "exactly 0" in reminder(Mismatch("dh", "value", "", E, E), KNOWN[relu.__name__])
     assert all(known.formulas for known in KNOWN.values())
 

@@ -49,7 +49,8 @@ def test_not_run_and_crashes_score_zero_with_the_reason():
 def test_a_forbidden_call_in_a_method_the_check_calls_zeroes_it_even_when_right():
     seen_at_run_time = score(ProbeOutcome(outputs={"db": DB.clone()}, forbidden={"Linear.backward": ["backward"]}))
     assert not seen_at_run_time.passed and "Forbidden API: Linear.backward uses backward" in seen_at_run_time.message
-    seen_statically = score(ProbeOutcome(outputs={"db": DB.clone()}), static={"Linear.backward": ["torch.nn.functional.relu"]})
+    seen_statically = score(ProbeOutcome(outputs={"db": DB.clone()}),
+                            static={"Linear.backward": ["torch.nn.functional.relu"]})
     assert not seen_statically.passed and "torch.nn.functional.relu" in seen_statically.message
 
 

@@ -23,7 +23,8 @@ def zipped(tmp_path, members: dict[str, bytes]):
 @pytest.mark.parametrize("junk", ["__MACOSX/._nn_from_scratch.ipynb", "._nn_from_scratch.ipynb",
                                   ".ipynb_checkpoints/nn_from_scratch-checkpoint.ipynb"])
 def test_junk_beside_the_notebook_is_not_a_second_candidate(tmp_path, junk):
-    submission = read_zip(zipped(tmp_path, {"work/nn_from_scratch.ipynb": NOTEBOOK, junk: b"\x00\x05\x16\x07"}), 1 << 20)
+    submission = read_zip(zipped(tmp_path, {"work/nn_from_scratch.ipynb": NOTEBOOK, junk: b"\x00\x05\x16\x07"}),
+                          1 << 20)
     assert submission.name == "nn_from_scratch.ipynb" and submission.kind == "notebook"
 
 
