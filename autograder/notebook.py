@@ -1,5 +1,5 @@
-"""Deprecated name of `autograder.platforms.kernel_hook`, kept because released course notebooks
-run `from autograder.notebook import grade_part` in their hidden tests.
+"""`autograder.platforms.kernel_hook` under the short name hidden test cells use: every released
+notebook, the kit's own included, runs `from autograder.notebook import grade_part`.
 
 It warns nothing at run time on purpose: nbgrader zeroes a test cell that writes to stderr.
 """

@@ -13,8 +13,9 @@ secret's fingerprint (`extra_data.course_secret_id`), never the secret, so a reg
 holds the same one.
 
 Read only by the trusted parent, after the sandbox template has started (so a forked template
-never holds it). The file is kept at mode 0600, so as root (either isolation mode) the children's
-uids cannot read it wherever it lies; as an ordinary user the children run as that user and can.
+never holds it). The file is kept at mode 0600, so as root (namespaces or uid mode) the children's
+uids cannot read it wherever it lies; as an ordinary user the children run as that user, and only
+Landlock (sandbox/landlock.py, where the kernel has it) or a hidden folder keeps it from them.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The train check's loop, run inside the sandbox with the student's four classes.
+"""The train check's loop: a probe's "train" step, run in the sandbox with the student's four classes
+and in the parent, the same way, with the reference layers.
 
 The parent sends the initial weights (drawn from the course secret), the training inputs with
 one-hot targets and the seed of the batch order; this returns the parameters at a few points of

@@ -6,13 +6,15 @@ child's end of its result socket and the write end of its output pipe); the repl
 child's process group, which the parent kills on a time-out. Once per list of probes, a "suite"
 request hands the template the checks and their tensors (one socket attached, the frame read from
 it): every child finds them in the template's memory instead of receiving and decoding them. Per
-request the zygote forks the child (as root: into a new PID namespace) which starts a new session
-and, as root, makes new network, mount and IPC namespaces; as PID 1 of its namespace it takes every
-process it started with it when it dies. The zygote reaps it and reports how it ended on the child's result socket.
+request the zygote forks the child (where namespaces are allowed, as root or in the template's own
+user namespace: into a new PID namespace) which starts a new session and makes new network, mount
+and IPC namespaces; as PID 1 of its namespace it takes every process it started with it when it
+dies. The zygote reaps it and reports how it ended on the child's result socket.
 
-The template is normally a fork of the grader taken before the grader imports `solution` (cheap:
-torch is already loaded); where that is unsafe (solution already imported, or threads running, as
-in a Jupyter kernel or a Dask worker) it is a fresh interpreter started with `python -m`.
+The template is normally a fork of the grader taken before the grader imports `solution` or the
+checks (cheap: torch is already loaded); where that is unsafe (either already imported, or threads
+running, as in a Jupyter kernel or a Dask worker) it is a fresh interpreter started with
+`python -m`, as it always is inside bubblewrap.
 
 The template dies with the *thread* that started it (PR_SET_PDEATHSIG is per thread): create a
 Grader in a thread that outlives its use, e.g. the main thread or a dedicated worker thread.
