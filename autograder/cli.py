@@ -2,7 +2,7 @@
 
 Exit 0 when the work completed (whatever the scores), 2 for unusable input or configuration
 (one line on stderr), 130 on Ctrl-C; `check` exits 1 when it lists disagreements. GraderError becomes
-an exit code here and nowhere else.
+an exit code here and nowhere else (but in demo.py, `make demo`'s own entry point).
 """
 from __future__ import annotations
 

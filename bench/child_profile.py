@@ -31,12 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from batch_vs_nbgrader import build_submissions  # noqa: E402
 
-# Modules whose every function is one isolation stage (missing ones are skipped: other branches
-# add or rename them).
+# Modules whose every function is one isolation stage.
 ISOLATION_MODULES = ("autograder.sandbox.isolation", "autograder.sandbox.seccomp",
-                     "autograder.sandbox.cgroups", "autograder.sandbox.cgroup", "autograder.sandbox.landlock")
+                     "autograder.sandbox.cgroups", "autograder.sandbox.landlock")
 # Functions called between stages of the child's own life, not stages themselves.
-NOT_STAGES = ("_check", "_mount", "is_root", "_mount_points", "_address_space_now", "_tasks_of")
+NOT_STAGES = ("_check", "_mount", "is_root", "_mount_points", "_address_space_now", "tasks_of")
 
 WARM_UP = 30
 clock = time.monotonic

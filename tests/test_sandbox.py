@@ -330,7 +330,7 @@ def test_as_an_ordinary_user_the_process_limit_counts_on_top_of_the_users_own():
     """RLIMIT_NPROC counts every task of the uid: the child gets [limits] processes more than the
     user already runs (it used to get no limit at all without root)."""
     seen = run_isolated(lambda: {"limit": __import__("resource").getrlimit(__import__("resource").RLIMIT_NPROC)[0],
-                                 "tasks": isolation._tasks_of(os.getuid())}, as_root=False)
+                                 "tasks": isolation.tasks_of(os.getuid())}, as_root=False)
     assert "error" not in seen, seen
     assert 8 < seen["limit"] <= seen["tasks"] + 8 + 4  # 8 = ChildLimits.processes above; tasks come and go
 

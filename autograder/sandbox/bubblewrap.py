@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 
-from . import trees
+from . import isolation, trees
 
 ENVIRONMENT = "AUTOGRADER_BWRAP"  # a bwrap to use instead of the one on PATH; "none" (or empty): none
 FRESH = ("/tmp", "/var/tmp", "/run")  # empty tmpfs mounts in the sandbox (what lies under them is gone)
@@ -141,12 +141,10 @@ def tasks_of_this_user() -> int:
     """Threads running under this uid on the whole machine (what RLIMIT_NPROC counts, and what the
     sandbox's own /proc cannot show), counted by the grader at most once a second."""
     global _tasks_counted
-    from .isolation import _tasks_of
-
     with _tasks_lock:
         when, count = _tasks_counted
         if time.monotonic() - when > 1.0:
-            _tasks_counted = (time.monotonic(), _tasks_of(os.getuid()))
+            _tasks_counted = (time.monotonic(), isolation.tasks_of(os.getuid()))
         return _tasks_counted[1]
 
 

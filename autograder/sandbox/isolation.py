@@ -402,12 +402,12 @@ def apply_rlimits(limits: ChildLimits, tasks_are_its_own: bool, tasks_counted: i
         resource.setrlimit(name, (value, value))
     # RLIMIT_NPROC counts every task of the real uid: as root the sandbox uid is ours alone; as an
     # ordinary user it also counts the user's own processes, so the child gets that many more.
-    elsewhere = tasks_counted if tasks_counted is not None else _tasks_of(os.getuid())
+    elsewhere = tasks_counted if tasks_counted is not None else tasks_of(os.getuid())
     processes = limits.processes + (0 if tasks_are_its_own else elsewhere)
     resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
 
 
-def _tasks_of(uid: int) -> int:
+def tasks_of(uid: int) -> int:
     """Threads now running under `uid` (what RLIMIT_NPROC counts)."""
     count = 0
     for pid in os.listdir("/proc"):
