@@ -210,5 +210,5 @@ def _namespace_diagnosis() -> str:
     if not isolation.is_root() or isolation.namespaces_available():
         return ""
     return ("this container refuses new namespaces to root (CAP_SYS_ADMIN missing, or a seccomp "
-            "profile): children run with a private uid and rlimits but with the network and the "
-            "host's files as that uid sees them")
+            "profile): children run under a uid of their own with rlimits but share the host's process "
+            "list and /tmp; `autograder doctor` there says which other walls hold")

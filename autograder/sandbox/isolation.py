@@ -124,7 +124,7 @@ def empty_network_namespace() -> int:
 
 def namespaces_available() -> bool:
     """Can this process make the child's namespaces? Root in a container without CAP_SYS_ADMIN
-    (Docker's default) cannot; the sandbox then falls back to uid, rlimits and folder modes."""
+    (Docker's default) cannot; the sandbox then falls back to the uid mode (modes.py)."""
     return namespaces_refused() == ""
 
 
