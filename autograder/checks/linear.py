@@ -17,8 +17,8 @@ class Linear(AutogradLayer):
 
     params = ("W", "b")
 
-    def __init__(self, in_features, out_features, generator=None):
-        self.W = torch.zeros(in_features, out_features)
+    def __init__(self, in_features, out_features, generator=None):  # the student contract's signature
+        self.W = torch.zeros(in_features, out_features)  # every probe sets W and b itself
         self.b = torch.zeros(out_features)
         self.dW = self.db = None
 
