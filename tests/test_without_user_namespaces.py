@@ -26,12 +26,15 @@ from pathlib import Path
 import pytest
 
 from autograder.config import KIT_ROOT
+from autograder.sandbox import landlock
 from redteam.harness import (HONEST, SECRET_NAME, attack, can_run_as_nobody, hostile, run_as_nobody, sandbox_processes,
                              wait_for_no_sandbox_processes)
 from test_redteam import (REFUSE_USER_NAMESPACES, WARNING, arena, as_nobody, grader, honest_reports,  # noqa: F401
                           listeners, nobody_arena, refusing_user_namespaces)
 
 NOTICE = "autograder: notice: user namespaces are refused here"
+# the user mode's line: a notice where Landlock confines student code, else the warning
+USER_MODE_LINE = "autograder: notice: user namespaces refused here" if landlock.available() else WARNING
 NOBODY_ONLY = pytest.mark.skipif(not can_run_as_nobody(), reason="needs root, unshare and setpriv")
 
 SIGNALS_AND_LIMITS = """
@@ -386,7 +389,7 @@ def test_nbgrader_autograde_says_once_how_student_code_runs_and_grades_right(mod
                           "--course-dir", str(nobody_course)], cwd=nobody_course, env=env,
                          as_root_first=refusing_user_namespaces(False) if bwrap else ())
     assert done.returncode == 0, done.stderr[-3000:]
-    stderr_says_once(done.stderr, NOTICE if bwrap else WARNING)
+    stderr_says_once(done.stderr, NOTICE if bwrap else USER_MODE_LINE)
     points = part_points_of_gradebook(nobody_course, ["alice"])["alice"]
     assert points and all(score == maximum > 0 for score, maximum in points.values()), points
     assert sum(maximum for _, maximum in points.values()) == 58
