@@ -141,6 +141,12 @@ class FakeTemplate:
     def register_suite(self, suite: str, message: dict, encoded: tuple) -> None:
         pass  # the script answers every check itself
 
+    def running(self) -> int:
+        return 0  # one incarnation: this template never dies
+
+    def ended_since(self, incarnation: int, patience: float = 0.0) -> bool:
+        return False
+
     def spawn(self, request: dict, sock_fd: int, out_fd: int) -> int:
         sock, out = socket.socket(fileno=os.dup(sock_fd)), os.dup(out_fd)
         thread = threading.Thread(target=self._child, args=(sock, out), daemon=True)
