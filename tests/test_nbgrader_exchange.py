@@ -21,8 +21,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -126,7 +127,11 @@ def round_trip(tmp_path_factory):
             list(pool.map(lambda name: student(homes[name], name, "submit", ASSIGNMENT), ("dave", "erin")))
         hand_in(homes["bob"], "bob", final["bob"])
         student(homes["bob"], "bob", "submit", ASSIGNMENT)  # the resubmission, fixed
-        due = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        # nbgrader keeps whole seconds: the due date is the second after bob's resubmission (taken
+        # truncated, it could fall before it), and carol's submission comes after that second
+        due_at = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=1)
+        time.sleep((due_at - datetime.now(timezone.utc)).total_seconds() + 0.05)
+        due = due_at.strftime("%Y-%m-%d %H:%M:%S UTC")
         instructor(course, "db", "assignment", "add", ASSIGNMENT, f"--duedate={due}")
         hand_in(homes["carol"], "carol", final["carol"])
         student(homes["carol"], "carol", "submit", ASSIGNMENT)  # after the due date
