@@ -55,25 +55,28 @@ SAYS_HOW = {"docker-like", "uid", "user", "bubblewrap"}
 # test_without_user_namespaces_a_submission_can_kill_the_grader).
 LEFT_OUT = {"docker-like": {"recursion_bomb"}, "uid": {"recursion_bomb"}, "user-namespaces": {"recursion_bomb"},
             "user": {"recursion_bomb", "kill_grader"}, "bubblewrap": {"recursion_bomb"}}
-# Where a mode contains an attack in its own way. Bubblewrap: /tmp is the template's (children
-# cannot write there, each works in a folder of its own), and a child filling its folder past
-# tmpfs_mb is killed where a set-uid bwrap could not bound its tmpfs.
-CASES = {"bubblewrap": {
-    "disk_fill": Case("disk_fill", affected=("",), says=r"/tmp: 0 MB, then Permission denied|SIGKILL",
+# Where a mode contains an attack in its own way. Without a tmpfs of its own (bubblewrap's slots,
+# and a folder of the host's /tmp in uid, docker-like and user) a child's disk use is counted by the
+# template, which kills it past its share: disk_fill may be killed before it says anything, or
+# finish its 200 MB in the moment between two looks (its folder is removed after grading).
+# Bubblewrap: /tmp is the template's (children cannot write there, each works in a folder of its own).
+_COUNTED_DISK = {
+    "disk_fill": Case("disk_fill", affected=("",), says=r"too much disk|\.: \d+ MB, then|/tmp: 0 MB",
                       absent=r"^(?!\.:)\S+: [1-9]"),
-    "inode_flood": Case("inode_flood", affected=("",), says=r"SIGKILL"),
-}}
-# What each mode does not contain yet: README's threat model says so, row by row. Without a tmpfs of
-# its own a child's work folder is a folder of the host's /tmp: bounded per file (file_size_mb),
-# not as a whole, in size or in files.
-_NO_OWN_TMPFS = {"disk_fill", "inode_flood", "hidden_disk_use"}
+    # (on a loaded machine the tests' 2 s limit may come first; test_disk_police.py counts files)
+    "inode_flood": Case("inode_flood", affected=("",), says=r"too much disk|time limit exceeded"),
+    "hidden_disk_use": Case("hidden_disk_use", affected=("",), says=r"too much disk",
+                            absent=r"^(holding \d{3,} MB|held \d+ MB: no limit)"),
+}
+CASES = {mode: _COUNTED_DISK for mode in ("bubblewrap", "uid", "docker-like", "user")}
+# What each mode does not contain yet: README's threat model says so, row by row.
 GAPS = {
-    "docker-like": _NO_OWN_TMPFS,
-    "uid": _NO_OWN_TMPFS,
+    "docker-like": set(),
+    "uid": set(),
     "user-namespaces": set(),
     # and no PID namespace to take a daemon along; capabilities: an unprivileged process cannot empty
     # its bounding set (harmless under no_new_privs, which every child sets)
-    "user": _NO_OWN_TMPFS | {"setsid_survivor", "capabilities"},
+    "user": {"setsid_survivor", "capabilities"},
     "bubblewrap": set(),
 }
 

@@ -16,6 +16,7 @@ The template
 - zygote.py     the warm template: prepares the walls once, forks a child per request, reaps it
                 (its `Zygote` class is the parent's handle on it)
 - hugepages.py  moves the template's memory onto 2 MB pages so each fork is cheaper
+- disk.py       counts each child's disk use where no tmpfs of its own bounds it, kills it past its share
 The child
 - child.py      enter the walls, run the student's cells, run each probe, stream the results
 - guard.py      run-time detection of forbidden torch APIs while student methods run

@@ -25,7 +25,6 @@ from __future__ import annotations
 import ctypes
 import os
 import secrets
-import select
 import shutil
 import signal
 import subprocess
@@ -33,7 +32,7 @@ import sys
 import threading
 import time
 
-from . import isolation, trees
+from . import disk, isolation, trees
 
 ENVIRONMENT = "AUTOGRADER_BWRAP"  # a bwrap to use instead of the one on PATH; "none" (or empty): none
 FRESH = ("/tmp", "/var/tmp", "/run")  # empty tmpfs mounts in the sandbox (what lies under them is gone)
@@ -150,14 +149,15 @@ def tasks_of_this_user() -> int:
 
 # --- in the template, inside the sandbox ---------------------------------------------------------
 
-class Workdirs:
+class Workdirs(disk.DiskPolice):
     """A working folder per child, with a random name, in the tmpfs of a slot of its own (see
     slot_mounts): made before any child exists, wiped when the child ends, then given to the next.
-    While children run, each one's tmpfs is watched: a child holding more than its share of
-    [limits] tmpfs_mb or tmpfs_inodes there is killed (a set-uid bwrap cannot bound a tmpfs's size,
-    and no bwrap its inodes)."""
+    While children run, each one's tmpfs is watched (disk.watch): a child holding more than its
+    share of [limits] tmpfs_mb or tmpfs_inodes there is killed (a set-uid bwrap cannot bound a
+    tmpfs's size, and no bwrap its inodes)."""
 
     def __init__(self, count: int, root: str = "/tmp"):
+        super().__init__()
         self.root, self._used = root, {}
         for parent, folders, _ in os.walk(root):  # bwrap's way to what is bound back in (a kit in /tmp)
             folders[:] = [name for name in folders if not os.path.ismount(os.path.join(parent, name))]
@@ -188,33 +188,25 @@ class Workdirs:
             raise OSError("every child slot's folder is taken")
         return self._free.pop()
 
-    def assign(self, pid: int, path: str, limits: dict) -> None:
+    def assign(self, pid: int, path: str, limits: dict, as_root: bool = False) -> None:
         self._used[pid] = path
         self._share = (limits["tmpfs_mb"] << 20, limits["tmpfs_inodes"])
 
-    def watch(self, control) -> None:
-        """Return when a request waits on `control`; meanwhile, police the slots four times a second."""
-        self.police()
-        while not select.select([control], [], [], 0.25)[0]:
-            self.police()
-
-    def police(self) -> None:
+    def look(self) -> None:
         share_bytes, share_files = self._share
         for pid, path in list(self._used.items()):
             usage = os.statvfs(os.path.dirname(path))  # the slot's tmpfs: all the child holds, however hidden
             # its own folder and the slot's root are two of the files
-            if ((usage.f_blocks - usage.f_bfree) * usage.f_frsize > share_bytes
-                    or usage.f_files - usage.f_ffree > share_files + 2):
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except OSError:  # ended meanwhile
-                    pass
+            if pid not in self.killed and ((usage.f_blocks - usage.f_bfree) * usage.f_frsize > share_bytes
+                                           or usage.f_files - usage.f_ffree > share_files + 2):
+                self.kill(pid)
 
     def release(self, pid: int) -> None:
         path = self._used.pop(pid, None)
         if path is not None:
             _wipe(path)
             self._free.append(path)
+        super().release(pid)
 
 
 def _wipe(folder: str) -> None:

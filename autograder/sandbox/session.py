@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict
 
 from ..records import Probe, ProbeOutcome, RunOutcome
-from . import bubblewrap, cgroups, isolation, landlock, modes, seccomp, trees, wire
+from . import bubblewrap, cgroups, disk, isolation, landlock, modes, seccomp, trees, wire
 from .zygote import Zygote
 
 MAX_RESTARTS = 12  # children per submission; a run of crashes past this stops the submission
@@ -340,6 +340,8 @@ def _expect(sock, kind: str, deadline: float, index: int | None = None):
 def _explain_exit(status: str) -> str:
     reasons = {
         "SIGKILL": "it was killed (memory limit or too many processes?)",
+        disk.STATUS: "it was stopped for using too much disk (the files it wrote, however hidden, went "
+                     "past grading.toml's [limits] tmpfs_mb or tmpfs_inodes)",
         "SIGXCPU": "it used more CPU time than allowed",
         "SIGSEGV": "it crashed (segmentation fault, often a recursion that is too deep)",
         "SIGXFSZ": "it wrote a file larger than allowed",

@@ -143,14 +143,17 @@ def walk(top: str | Path, max_entries: int = MAX_ENTRIES, max_depth: int = MAX_D
     return found
 
 
-def holds_more(folder: str | Path, most_bytes: int, most_files: int) -> bool:
+def holds_more(folder: str | Path, most_bytes: int, most_files: int, unreadable_is_more: bool = False) -> bool:
     """Whether `folder` holds more than `most_bytes` (blocks in use) or `most_files` entries,
-    counted until it does (the bubblewrap template's police of /tmp, while the child still runs).
+    counted until it does (disk.py's count of a child's folder, while the child still runs);
+    unreadable_is_more: a folder inside that may not be read counts as more (it hides what it holds).
     One descriptor at a time, whatever the depth: the walk goes back up through "..", so a child
     renaming folders meanwhile can only make it count elsewhere, never recurse or follow a link."""
     size = files = 0
     try:
         current = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except PermissionError:
+        return unreadable_is_more
     except OSError:
         return False
     try:
@@ -177,7 +180,11 @@ def holds_more(folder: str | Path, most_bytes: int, most_files: int) -> bool:
                 continue
             try:
                 inner = os.open(name, _FOLDER, dir_fd=current)
-            except OSError:  # unreadable, or replaced meanwhile
+            except PermissionError:
+                if unreadable_is_more:
+                    return True
+                continue
+            except OSError:  # replaced meanwhile
                 continue
             os.close(current)
             current = inner

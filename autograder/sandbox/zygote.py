@@ -31,7 +31,7 @@ import subprocess
 import sys
 import threading
 
-from . import bubblewrap, guard, hugepages, isolation, seccomp, wire
+from . import bubblewrap, disk, guard, hugepages, isolation, seccomp, wire
 
 # loaded in the grader, these would be in a forked template's memory: the reference solution, the
 # oracles and checks (autograder.checks.*); then the template starts fresh instead
@@ -111,6 +111,9 @@ def _describe_status(status: int) -> str:
 
 _watching: dict[int, int] = {}  # child pid -> a copy of its result socket, to report how it ended
 _workdirs: bubblewrap.Workdirs | None = None  # in a bubblewrap sandbox: the children's working folders
+# each child's disk use: its slot's tmpfs in bubblewrap (Workdirs), else its folder where no tmpfs of
+# its own bounds it (children with namespaces have one)
+_disks: disk.DiskPolice = disk.DiskPolice()
 # Network namespaces, each held by an fd: those no child is in, and each running child's (returned
 # to the free ones when the child is reaped, its whole PID namespace gone with it).
 _free_networks: list[int] = []
@@ -139,19 +142,20 @@ def _reap(signum=None, frame=None) -> None:
         network = _network_of.pop(pid, None)
         if network is not None:
             _free_networks.append(network)
+        over_disk = pid in _disks.killed
         fd = _watching.pop(pid, None)
         if fd is not None:
             report = socket.socket(fileno=fd)
             try:
                 report.setblocking(False)  # never let a full or closed socket stall the template
-                wire.send(report, {"type": "exit", "status": _describe_status(status)})
+                wire.send(report, {"type": "exit", "status": disk.STATUS if over_disk else _describe_status(status)})
             except OSError:
                 pass
             finally:
                 report.close()
         if _workdirs is not None:  # what the ended process left running is the template's now
             bubblewrap.kill_adopted(_watching)
-            _workdirs.release(pid)
+        _disks.release(pid)  # (in bubblewrap: its folder wiped, for the next child)
 
 
 def serve(control: socket.socket, in_user_namespace: bool = False, bubblewrap_slots: int = 0) -> None:
@@ -159,10 +163,10 @@ def serve(control: socket.socket, in_user_namespace: bool = False, bubblewrap_sl
     (see isolation.template_in_user_namespace) or a bubblewrap sandbox its pids mean nothing to the
     grader: each reply carries a pidfd of the child, which the grader turns into its own pid for
     the child. bubblewrap_slots: children at once in a bubblewrap sandbox (see bubblewrap.py)."""
-    global _workdirs
+    global _workdirs, _disks
     if bubblewrap_slots:
         bubblewrap.enter_template()
-        _workdirs = bubblewrap.Workdirs(bubblewrap_slots)
+        _disks = _workdirs = bubblewrap.Workdirs(bubblewrap_slots)
         in_user_namespace = True
     _prepare_template()
     # Every child would otherwise inherit the template's garbage-collector counters: when they
@@ -180,8 +184,7 @@ def serve(control: socket.socket, in_user_namespace: bool = False, bubblewrap_sl
     template = os.getpid()
     forked, collapsed = 0, False  # children, not requests (a suite is a request too)
     while True:
-        if _workdirs is not None:
-            _workdirs.watch(control)  # polices /tmp until the next request comes
+        disk.watch(control, _disks)  # until the next request comes
         if not collapsed and forked >= hugepages.COLLAPSE_AFTER_CHILDREN - 1:  # a batch: ~10x cheaper forks
             collapsed = True
             hugepages.collapse_anonymous_memory()
@@ -218,8 +221,8 @@ def serve(control: socket.socket, in_user_namespace: bool = False, bubblewrap_sl
             if network is not None:
                 _network_of[pid] = network
             _watching[pid] = os.dup(fds[0])
-            if _workdirs is not None:
-                _workdirs.assign(pid, request["workdir"], request["limits"])
+            if _workdirs is not None or not request["namespaces"]:
+                _disks.assign(pid, request["workdir"], request["limits"], request["as_root"])
             if in_user_namespace:  # before the child can be reaped
                 fds.append(os.pidfd_open(pid))
         finally:
