@@ -122,7 +122,7 @@ def _generate_assignment(course: Path, grading: Config) -> None:
         from nbgrader.coursedir import CourseDirectory
         from traitlets.config import Config
 
-        from ..stamp import stamped_preprocessors
+        from .nbgrader_stamp import stamped_preprocessors
     except ImportError as error:
         raise GraderError(
             f"release needs nbgrader ({error}); install it with: pip install 'nn-grading-kit[notebook]'"

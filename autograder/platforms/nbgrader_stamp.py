@@ -17,8 +17,8 @@ from nbgrader.converters import GenerateAssignment
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
-from .config import load_config
-from .consistency import stamp
+from ..config import load_config
+from ..consistency import stamp
 
 
 class StampGradingToml(NbGraderPreprocessor):
