@@ -3,7 +3,8 @@ notebook and the gradebook follow it.
 
 `autograder release` puts `StampGradingToml` first in `GenerateAssignment.preprocessors` (a configurable
 list; nothing of nbgrader is copied or overridden). An instructor who runs plain
-`nbgrader generate_assignment` can do the same in `nbgrader_config.py`:
+`nbgrader generate_assignment` can do the same in `nbgrader_config.py`, through the kit's stable
+name for it (autograder/stamp.py):
 
     from autograder.stamp import stamped_preprocessors
     c.GenerateAssignment.preprocessors = stamped_preprocessors()
