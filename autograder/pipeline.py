@@ -9,12 +9,12 @@ import gc
 import time
 from pathlib import Path
 
-from . import extract, forbidden
+from .intake import extract, forbidden
 from .config import Config
 from .files import KIT_ROOT
 from .records import CheckResult, GradeReport, student_id_from_path
 from .sandbox.session import Sandbox
-from .submission import PREFERRED_NOTEBOOK, SubmissionError, load_submission
+from .intake.submission import PREFERRED_NOTEBOOK, SubmissionError, load_submission
 
 
 class Grader:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import safezip
+from autograder.intake import safezip
 from autograder.batch import layouts
 from autograder.batch.layouts import discover, safe_id
 from autograder.records import GraderError

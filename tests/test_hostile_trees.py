@@ -34,7 +34,7 @@ from autograder.batch.outputs import UNREADABLE, submission_digest
 from autograder.config import KIT_ROOT
 from autograder.records import GraderError
 from autograder.sandbox import trees
-from autograder.submission import SubmissionError, load_submission
+from autograder.intake.submission import SubmissionError, load_submission
 from conftest import REFERENCE_LAYERS
 
 REFERENCE = REFERENCE_LAYERS.read_text()

@@ -25,10 +25,10 @@ from typing import Callable
 
 import pytest
 
-from autograder import safezip
+from autograder.intake import safezip
 from autograder.config import KIT_ROOT, load_config
 from autograder.records import GraderError
-from autograder.submission import load_submission
+from autograder.intake.submission import load_submission
 from autograder.demo import samples_builder
 from redteam.harness import REFERENCE, solution_copies, write_config
 

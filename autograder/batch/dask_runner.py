@@ -25,7 +25,7 @@ from distributed import wait as dask_wait
 
 from ..records import GraderError
 from ..secret import SUFFIX, ensure_secret, read_secret, secret_path
-from .. import safezip
+from ..intake import safezip
 from ..sandbox import trees
 from .layouts import Item
 from .runner import grade_to_result

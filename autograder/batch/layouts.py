@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..records import GraderError
-from .. import safezip
+from ..intake import safezip
 from ..sandbox.trees import printable_name
 
 SUBMISSION_SUFFIXES = (".ipynb", ".py", ".zip")

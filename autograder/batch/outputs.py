@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..files import write_atomic
 from ..records import GraderError
-from .. import safezip
+from ..intake import safezip
 from ..sandbox.trees import open_file, walk
 from .layouts import Item
 

@@ -74,7 +74,7 @@ def _received(submission: Path) -> str:
 def explain_unusable(report, submission: Path) -> str:
     """The first lines a student sees when nothing could be graded: what went wrong, what we got,
     what to upload instead."""
-    from ..submission import PREFERRED_NOTEBOOK
+    from ..intake.submission import PREFERRED_NOTEBOOK
 
     return (f"Your submission could not be graded: {report.error}.\n"
             f"We received: {_received(submission)}.\n"

@@ -35,7 +35,7 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..submission import PREFERRED_NOTEBOOK
+from ..intake.submission import PREFERRED_NOTEBOOK
 
 _grader = None  # one warm Grader per kernel, closed when the kernel exits
 _reports: dict[tuple[str, str], object] = {}  # (notebook sha256, part) -> GradeReport

@@ -1,6 +1,6 @@
 """What student code did at run time that no layer needs: reported to the instructor, not scored.
 
-The syntax scan (forbidden.py) misses code that builds its names at run time; this sees the act.
+The syntax scan (intake/forbidden.py) misses code that builds its names at run time; this sees the act.
 Inside the child, a `sys.addaudithook` hook (it cannot be removed) records the interpreter's audit
 events that reach into the interpreter or the OS — walking the object graph (how a submission
 finds the hidden inputs while its cells load), reading frames and code objects, ctypes, loading

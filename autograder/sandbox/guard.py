@@ -14,7 +14,7 @@ Both live in the child, which student code controls: it can pop them. Undoing th
 visible rather than impossible: every tensor a student method returns, keeps on its object or
 hands to an operation must have been made by an operation the guard saw, or been given by the kit
 (provenance); one that was not is reported for the instructor (`unseen`), as is a guard missing
-from its stack when the call ends. The syntax scan in the parent is the other line (forbidden.py).
+from its stack when the call ends. The syntax scan in the parent is the other line (intake/forbidden.py).
 """
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 the answer cells the registry expects."""
 import json
 
-from autograder.extract import extract
-from autograder.submission import parse
+from autograder.intake.extract import extract
+from autograder.intake.submission import parse
 
 ANSWERS = ("linear", "relu")
 

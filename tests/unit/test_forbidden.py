@@ -3,7 +3,7 @@ and names code that reaches into the interpreter; never trips on what the rules 
 import pytest
 
 from autograder.config import load_config
-from autograder.forbidden import scan
+from autograder.intake.forbidden import scan
 from autograder.records import CodeCell, StudentCode
 
 FORBIDDEN = load_config().forbidden

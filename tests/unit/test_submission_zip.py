@@ -5,7 +5,7 @@ import zipfile
 
 import pytest
 
-from autograder.submission import SubmissionError, read_zip
+from autograder.intake.submission import SubmissionError, read_zip
 
 NOTEBOOK = b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}'
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .safezip import MAX_SUBMISSION_MEMBERS, is_junk, open_zip
-from .records import GraderError
-from .sandbox.trees import Entry, TreeTooLarge, open_file, printable_name, walk
+from ..records import GraderError
+from ..sandbox.trees import Entry, TreeTooLarge, open_file, printable_name, walk
 
 PREFERRED_NOTEBOOK = "nn_from_scratch.ipynb"
 

@@ -14,7 +14,7 @@ import json
 import re
 from pathlib import Path
 
-from .records import CodeCell, StudentCode
+from ..records import CodeCell, StudentCode
 from .submission import Submission
 
 

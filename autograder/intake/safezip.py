@@ -14,8 +14,8 @@ import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from .records import GraderError
-from .sandbox.trees import MAX_DEPTH, open_file, walk
+from ..records import GraderError
+from ..sandbox.trees import MAX_DEPTH, open_file, walk
 
 JUNK_PARTS = ("__MACOSX", ".DS_Store", ".ipynb_checkpoints")
 KEPT_SUFFIXES = (".ipynb", ".py", ".zip", ".yml", ".yaml", ".txt")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 
-from .records import StudentCode
+from ..records import StudentCode
 
 
 def _dotted(node: ast.AST) -> str | None:
@@ -172,7 +172,7 @@ def scan_class(cls, forbidden=None) -> list[str]:
     import textwrap
     import types
 
-    from .config import load_config
+    from ..config import load_config
 
     forbidden = forbidden or load_config().forbidden
     scanner = _Scanner(forbidden)
