@@ -18,7 +18,7 @@ the full-marks submission that `autograder gradescope selfcheck` grades.
 
 A layer's knowledge lives in one place, its checks module: its checks, and optionally its oracle
 (the kit's own are there), its catalogue of known mistakes and its formulas (VARIANTS, FORMULAS,
-REGIONS, NOT_FINITE: see diagnosis.py), so a course's layer gets named causes for its own mistakes.
+REGIONS, NOT_FINITE: see scoring/diagnosis.py), so a course's layer gets named causes for its own mistakes.
 
 Parts with a class are *layers*: the sandbox builds and calls that class. A part without one (the
 kit's `train`) only has checks. Modules named here are imported by the trusted parent alone, after

@@ -41,7 +41,7 @@ class Grader:
         self.released = extract.released_cells(KIT_ROOT / "student_template" / PREFERRED_NOTEBOOK)
         self.answer_ids = [part.grade_id for part in config.parts.values() if part.grade_id]  # the registry's
         from .checks import oracle_classes
-        from .diagnosis import Catalogue
+        from .scoring.diagnosis import Catalogue
 
         # the wrong variants' outputs on the suite's inputs, computed once
         self.catalogue = Catalogue(oracle_classes(config))
@@ -101,7 +101,7 @@ class Grader:
                 + (f" ({error['line']})" if error.get("line") else ""))
         if run.more_cell_errors:
             report.notices.append(f"... and {run.more_cell_errors} more cells raised an error")
-        from .score import score_all
+        from .scoring.score import score_all
 
         # A method seen calling a forbidden API in any check loses every check that calls it.
         known = {method: list(calls) for method, calls in static.items()}

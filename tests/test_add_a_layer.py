@@ -94,7 +94,7 @@ TANH_MISTAKES = {  # a course's own mistakes -> the cause its checks module name
 @pytest.mark.parametrize("body", TANH_MISTAKES)
 def test_the_course_names_its_own_mistakes_with_no_edit_under_autograder(body, reference_source):
     from autograder.checks import build_suite, oracle_classes
-    from autograder.diagnosis import Catalogue
+    from autograder.scoring.diagnosis import Catalogue
     from autograder.secret import course_inputs
     from test_diagnosis import grade_in_process
 

@@ -17,11 +17,11 @@ import re
 import pytest
 import torch
 
-from autograder import diagnosis
+from autograder.scoring import diagnosis
 from autograder.checks import build_suite, oracle_classes
 from autograder.records import ProbeOutcome
 from autograder.sandbox.probe import MISSING, ProbeError, run_probe
-from autograder.score import score_all
+from autograder.scoring.score import score_all
 from autograder.secret import course_inputs
 from conftest import LAYER_PARTS
 from corpus import VALID, assembled_valid_source

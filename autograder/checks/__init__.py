@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..diagnosis import NOTHING_KNOWN, Knowledge
+from ..scoring.diagnosis import NOTHING_KNOWN, Knowledge
 from ..records import GraderError
 from ..sandbox.probe import run_probe
 from .base import Check, Inputs

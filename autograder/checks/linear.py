@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ..diagnosis import changes_input, variant, wrong_forward
+from ..scoring.diagnosis import changes_input, variant, wrong_forward
 from .base import F32, F64, Inputs, LayerProbe
 from .reference import AutogradLayer
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ..diagnosis import Region, changes_input, inputs_of, variant, wrong_backward, wrong_forward
+from ..scoring.diagnosis import Region, changes_input, inputs_of, variant, wrong_backward, wrong_forward
 from .base import F32, F64, Inputs, LayerProbe
 from .reference import AutogradLayer
 

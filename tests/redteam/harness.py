@@ -210,7 +210,7 @@ def remove_targets(targets: dict) -> None:
 
 # --- what must not change ----------------------------------------------------------------------
 
-KIT_FILES = ("grading.toml", "solution/layers.py", "autograder/score.py")
+KIT_FILES = ("grading.toml", "solution/layers.py", "autograder/scoring/score.py")
 
 
 def _digest(path: Path) -> str:

@@ -1,7 +1,7 @@
 """compare(): shape and dtype exactly, values within tolerance, and never the expected values in the text."""
 import torch
 
-from autograder.compare import compare
+from autograder.scoring.compare import compare
 from autograder.config import Tolerance
 
 TOL = Tolerance(rtol=1e-6, atol=1e-8)

@@ -3,9 +3,9 @@ notebook's notation, as its part's checks module states it; never an expected va
 import torch
 
 from autograder.checks import linear, nll, relu, softmax
-from autograder.compare import Mismatch
-from autograder.diagnosis import Knowledge
-from autograder.hints import reminder
+from autograder.scoring.compare import Mismatch
+from autograder.scoring.diagnosis import Knowledge
+from autograder.scoring.hints import reminder
 
 E = torch.tensor([[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]], dtype=torch.float64)
 KNOWN = {module.__name__: Knowledge.of(module) for module in (linear, relu, softmax, nll)}

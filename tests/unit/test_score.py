@@ -6,7 +6,7 @@ from autograder.checks import SuiteEntry
 from autograder.checks.base import Check
 from autograder.config import Tolerance
 from autograder.records import Probe, ProbeOutcome
-from autograder.score import score_check
+from autograder.scoring.score import score_check
 
 TOLERANCE = {"float64": Tolerance(1e-6, 1e-8), "float32": Tolerance(1e-4, 1e-5)}
 DB = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)

@@ -38,8 +38,8 @@ from typing import Callable
 import torch
 
 from .compare import compare
-from .records import GraderError
-from .sandbox.probe import run_probe
+from ..records import GraderError
+from ..sandbox.probe import run_probe
 
 
 @dataclass(frozen=True)

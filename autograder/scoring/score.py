@@ -12,11 +12,11 @@ checks wherever it ran, since that gradient is what backward returns. A check of
 from __future__ import annotations
 
 from .compare import compare
-from .config import Tolerance
+from ..config import Tolerance
 from .diagnosis import Catalogue, Cause, cause_of_error, explain
 from .hints import reminder
-from .records import CheckResult
-from .sandbox.guard import computes_gradient
+from ..records import CheckResult
+from ..sandbox.guard import computes_gradient
 
 EXACT = Tolerance(rtol=0.0, atol=0.0)
 
