@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from .records import GraderError
-from .terminal import printable
+from .feedback.terminal import printable
 
 EXIT_OK, EXIT_DISAGREES, EXIT_UNUSABLE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -51,12 +51,12 @@ def cmd_grade(args) -> int:
     if report.error:
         raise GraderError(f"{path}: {report.error}")
     if args.json:
-        from .report import results_json
+        from .feedback.report import results_json
 
         json.dump(results_json(report, config), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        from .report import print_report
+        from .feedback.report import print_report
 
         print_report(report)
     return EXIT_OK
@@ -165,7 +165,7 @@ def cmd_gradescope_build(args) -> int:
 
 def cmd_gradescope_run(args) -> int:
     from .platforms.gradescope import run
-    from .report import summary_text
+    from .feedback.report import summary_text
 
     report, written = run(args.root, config_path=args.config)
     print(printable(summary_text(report)))  # run_autograder's stdout: the instructor's debugging view

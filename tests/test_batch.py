@@ -22,7 +22,7 @@ from autograder.batch import grade_batch
 from autograder.batch.progress import QuietProgress
 from autograder.batch.runner import LocalRunner
 from autograder.config import KIT_ROOT, load_config
-from autograder.report import results_json
+from autograder.feedback.report import results_json
 from conftest import REFERENCE_LAYERS, notebook_submission
 
 REFERENCE = REFERENCE_LAYERS.read_text()

@@ -200,7 +200,7 @@ TWO_ITEMS = {"linear_transposes_x_in_place", "linear_dW_accumulates_in_float32_b
 
 @pytest.mark.slow
 def test_one_bug_is_one_item_naming_it(grader, tmp_path):
-    from autograder.feedback import items
+    from autograder.feedback.causes import items
     from corpus import MUTATIONS, mutated_source
 
     several = {}
@@ -217,7 +217,7 @@ def test_one_bug_is_one_item_naming_it(grader, tmp_path):
 
 
 def test_an_unwritten_notebook_is_one_line_per_method(grader, tmp_path, reference_source):
-    from autograder.feedback import as_text, items
+    from autograder.feedback.causes import as_text, items
 
     # what a student receives: every solution region replaced by the stub (as `autograder release` does)
     stubbed, count = re.subn(r"### BEGIN SOLUTION.*?### END SOLUTION", "raise NotImplementedError()",

@@ -28,7 +28,7 @@ import pytest
 import torch
 
 from autograder.config import KIT_ROOT, load_config
-from autograder.report import results_json
+from autograder.feedback.report import results_json
 from autograder.sandbox import landlock
 from autograder.sandbox.session import MAX_RESTARTS
 from redteam.harness import (HONEST, NOBODY, SANDBOX_UID, SECRET_NAME, TEST_LIMITS, can_run_as_nobody, host_snapshot,

@@ -14,7 +14,7 @@ import pytest
 
 from autograder.config import KIT_ROOT, load_config
 from autograder.records import GraderError
-from autograder.report import results_json
+from autograder.feedback.report import results_json
 from autograder.secret import course_inputs, ensure_secret, fingerprint, read_secret, secret_path
 
 BUGGY = (KIT_ROOT / "solution" / "layers.py").read_text().replace(

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.terminal import printable
+from autograder.feedback.terminal import printable
 
 ESC = "\x1b"
 

@@ -29,7 +29,7 @@ from rich.console import Console
 
 from autograder.batch.outputs import csv_text
 from autograder.config import load_config
-from autograder.report import print_report, results_json, summary_text
+from autograder.feedback.report import print_report, results_json, summary_text
 from autograder.sandbox import wire
 
 # --- what a hostile child can write --------------------------------------------------------------

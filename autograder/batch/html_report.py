@@ -18,7 +18,7 @@ import threading
 from html import escape
 from pathlib import Path
 
-from ..feedback import checks_from_result, items
+from ..feedback.causes import checks_from_result, items
 from ..files import KIT_ROOT, write_atomic
 from .outputs import RESULTS, format_number
 from .summary import (POINTS_LOST, CheckRate, check_rates, hardest_first, instructor_notices, mistake_rates,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from ..report import results_json
+from ..feedback.report import results_json
 from .layouts import Item
 
 

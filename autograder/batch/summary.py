@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from ..terminal import printable
+from ..feedback.terminal import printable
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,8 @@ class MistakeRate:
 
 
 def mistake_rates(results: dict) -> list[MistakeRate]:
-    """Causes of failed checks (items of feedback.py) counted once per student, most common first."""
-    from ..feedback import checks_from_result, items
+    """Causes of failed checks (items of feedback/causes.py) counted once per student, most common first."""
+    from ..feedback.causes import checks_from_result, items
 
     rates: dict[str, MistakeRate] = {}
     for student in sorted(results):
@@ -66,7 +66,7 @@ def mistake_rates(results: dict) -> list[MistakeRate]:
 
 def part_scores(results: dict) -> dict[str, list[float]]:
     """Each part's subtotal per graded student, parts in the order their checks come."""
-    from ..feedback import checks_from_result
+    from ..feedback.causes import checks_from_result
 
     scores: dict[str, list[float]] = {}
     for student in sorted(results):

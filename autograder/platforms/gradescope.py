@@ -96,7 +96,7 @@ def gradescope_results(report, config: Config, submission: Path) -> dict:
         they are hidden the top level (output and score) is hidden as long.
     A submission that could not be graded at all keeps its explanation visible as `visibility`
     says: it reveals no check, and the student must learn what to upload instead."""
-    from ..report import results_json
+    from ..feedback.report import results_json
 
     visibility = config.gradescope.visibility
     checks = stricter(visibility, config.gradescope.hidden_check_visibility)

@@ -103,7 +103,7 @@ def part_feedback(report, part: str) -> str:
     if passed:
         lines.append("  passed: " + ", ".join(passed))
     if any(not check.passed for check in result.checks):
-        from ..feedback import as_text
+        from ..feedback.causes import as_text
 
         lines.append(as_text(result.checks, indent="  "))
     lines.extend(f"  note: {notice}" for notice in report.notices)

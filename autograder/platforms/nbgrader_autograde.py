@@ -45,7 +45,7 @@ from pathlib import Path
 
 from ..config import Config, load_config
 from ..records import GraderError
-from ..terminal import printable
+from ..feedback.terminal import printable
 
 GRADE_PART_CALL = re.compile(r"""grade_part\(\s*["']([A-Za-z_]\w*)["']""")
 HERE = "autograder.platforms.nbgrader_autograde"

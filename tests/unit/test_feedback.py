@@ -1,5 +1,5 @@
 """One item per mistake: failed checks with no known cause are grouped by method and symptom."""
-from autograder.feedback import items
+from autograder.feedback.causes import items
 from autograder.records import CheckResult
 
 

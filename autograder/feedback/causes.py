@@ -77,7 +77,7 @@ def as_text(checks, indent: str = "") -> str:
 def checks_from_result(result: dict) -> list:
     """A results.json object's tests as CheckResults (for reports built from result files). Odd
     entries (not a dict, odd types) are read as best they can be, never raised on."""
-    from .records import CheckResult
+    from ..records import CheckResult
 
     checks = []
     for test in result.get("tests") or []:

@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from . import feedback
-from .config import Config
+from ..config import Config
+from . import causes
 from .terminal import printable
 
 
@@ -22,7 +22,7 @@ def summary_text(report) -> str:
     lines.extend(f"Note: {notice}" for notice in report.notices)
     if not report.error and any(not c.passed for c in report.checks):
         lines += ["", "What went wrong (one line per mistake, with the checks it cost):",
-                  feedback.as_text(report.checks, indent="  ")]
+                  causes.as_text(report.checks, indent="  ")]
     return "\n".join(lines)
 
 
@@ -80,15 +80,15 @@ def print_report(report, console: Console | None = None) -> None:
         failed = [c for c in part.checks if not c.passed]
         colour = "green" if not failed else ("yellow" if part.score else "red")
         table.add_row(name, f"[{colour}]{part.score:g} / {part.max_score:g}[/]", str(len(failed)) if failed else "—",
-                      str(len(feedback.items(failed))) if failed else "—")
+                      str(len(causes.items(failed))) if failed else "—")
     console.print(table)
     for notice in report.notices:
         console.print(Text("Note: " + printable(notice), style="yellow"))
     for notice in report.instructor_notices:  # this terminal is the instructor's
         console.print(Text("For the instructor: " + printable(notice), style="magenta"))
-    for item in feedback.items(report.checks):
+    for item in causes.items(report.checks):
         console.print(Text(f"✗ {printable(item.text)}", style="bold red"),
-                      Text(f"({feedback.checks_phrase(item)})", style="dim"))
+                      Text(f"({causes.checks_phrase(item)})", style="dim"))
         if item.hint:
             console.print(Text(f"  Hint: {printable(item.hint)}"))
         if not item.key.endswith(":not_written"):  # what went in and came back, for the first check
