@@ -16,7 +16,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from autograder.config import load_config
+from autograder.course.config import load_config
 
 ANSWER_IDS = [part.grade_id for part in load_config().layers]  # the registry's answer cells
 

@@ -36,7 +36,7 @@ def _course_through_the_kit(course_dir: Path, config: str | None) -> None:
 
 
 def cmd_grade(args) -> int:
-    from .config import load_config
+    from .course.config import load_config
 
     path = Path(args.path)
     if not path.exists():
@@ -65,7 +65,7 @@ def cmd_grade(args) -> int:
 def cmd_batch(args) -> int:
     from .batch import grade_batch
     from .batch.summary import print_summary
-    from .config import load_config
+    from .course.config import load_config
 
     if args.workers is not None and args.workers < 1:
         raise GraderError("--workers must be at least 1")
@@ -116,7 +116,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_release(args) -> int:
-    from .config import load_config
+    from .course.config import load_config
     from .platforms.nbgrader_release import DEFAULT_OUT_DIR, DEFAULT_SOURCE, release, stamp_source
 
     source, config = Path(args.source or DEFAULT_SOURCE), load_config(args.config)
@@ -132,7 +132,7 @@ def cmd_release(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .config import load_config
+    from .course.config import load_config
     from .platforms.nbgrader_release import DEFAULT_SOURCE
 
     source, config = Path(args.notebook or DEFAULT_SOURCE), load_config(args.config)
@@ -209,7 +209,7 @@ def cmd_nbgrader_setup(args) -> int:
 
 
 def cmd_doctor(args) -> int:
-    from .config import load_config
+    from .course.config import load_config
     from .sandbox.doctor import diagnose
 
     print(diagnose(load_config(args.config).limits))

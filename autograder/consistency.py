@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config
+from .course.config import Config
 from .records import GraderError
 
 GRADE_ID = re.compile(r"^[a-zA-Z0-9_-]+$")  # nbgrader's rule (schema 3)

@@ -73,7 +73,7 @@ def main(argv=None) -> int:
         print(f"2. grading the sample submissions written into {samples}/ ...")
         from .batch import grade_batch
         from .batch.summary import print_summary
-        from .config import load_config
+        from .course.config import load_config
 
         config = load_config()
         outcome = grade_batch(samples, out / "grades", config)  # the batch stage itself, not the CLI

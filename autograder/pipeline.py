@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from .intake import extract, forbidden
-from .config import Config
+from .course.config import Config
 from .files import KIT_ROOT
 from .records import CheckResult, GradeReport, student_id_from_path
 from .sandbox.session import Sandbox
@@ -29,7 +29,7 @@ class Grader:
         self.sandbox = Sandbox(config.limits, config.forbidden, hide=(KIT_ROOT, *hide), mode=mode,
                                slots=max(8, workers))
         from .checks import build_suite
-        from .secret import course_inputs
+        from .course.secret import course_inputs
 
         try:  # read only now, in the parent: the template forked above never holds the course secret
             seed, self.course_secret_id = course_inputs(config)

@@ -123,7 +123,7 @@ class GradeReport(_Scored):
     error: str = ""  # set when the submission could not be graded at all
     # how the sandbox ran (sandbox/modes.py): "namespaces", "user-namespaces", "bubblewrap", "uid" or "user"
     isolation: str = ""
-    course_secret_id: str = ""  # fingerprint of the secret the hidden inputs came from (secret.py)
+    course_secret_id: str = ""  # fingerprint of the secret the hidden inputs came from (course/secret.py)
     bounds: dict = field(default_factory=dict)  # beyond the rlimits: seccomp, cgroup, ... (docs/threat-model.md)
 
     @property

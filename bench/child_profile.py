@@ -110,7 +110,7 @@ def profile(n: int, show_probes: bool) -> None:
     instrument()
     from autograder.batch import outputs
     from autograder.batch.runner import grade_to_result
-    from autograder.config import load_config
+    from autograder.course.config import load_config
     from autograder.pipeline import Grader
     from autograder.sandbox import session
 

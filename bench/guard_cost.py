@@ -44,7 +44,7 @@ def main() -> None:
     options = parser.parse_args()
     torch.set_num_threads(1)
     from autograder.checks import build_suite
-    from autograder.config import load_config
+    from autograder.course.config import load_config
     from autograder.sandbox.guard import ForbiddenGuard, warm_up
 
     config = load_config()

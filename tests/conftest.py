@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import solution.layers
-from autograder.config import KIT_ROOT, load_config
+from autograder.course.config import KIT_ROOT, load_config
 
 # The reference answers live in the source notebook's answer cells; as a .py submission they are
 # one file, written once per run into a private (0700) folder removed at exit.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.config import load_config
+from autograder.course.config import load_config
 from conftest import notebook_submission
 
 COURSE = Path(__file__).parent / "fixtures" / "tanh_course"
@@ -95,7 +95,7 @@ TANH_MISTAKES = {  # a course's own mistakes -> the cause its checks module name
 def test_the_course_names_its_own_mistakes_with_no_edit_under_autograder(body, reference_source):
     from autograder.checks import build_suite, oracle_classes
     from autograder.scoring.diagnosis import Catalogue
-    from autograder.secret import course_inputs
+    from autograder.course.secret import course_inputs
     from test_diagnosis import grade_in_process
 
     config = load_config(COURSE_TOML)
@@ -164,7 +164,7 @@ def test_gradescope_zip_carries_the_course_part_and_its_self_check_passes(tmp_pa
 def source_with_tanh(path: Path) -> Path:
     """The kit's source notebook plus the course's Tanh section, as an instructor adds it in Jupyter:
     an answer cell (reference answer between the solution markers) and a test cell worth 6 points."""
-    from autograder.config import KIT_ROOT
+    from autograder.course.config import KIT_ROOT
 
     nb = json.loads((KIT_ROOT / "assignment" / "nn_from_scratch.ipynb").read_text())
     by_id = {c["metadata"].get("nbgrader", {}).get("grade_id"): c for c in nb["cells"]}

@@ -21,7 +21,7 @@ import pytest
 from autograder.batch import grade_batch
 from autograder.batch.progress import QuietProgress
 from autograder.batch.runner import LocalRunner
-from autograder.config import KIT_ROOT, load_config
+from autograder.course.config import KIT_ROOT, load_config
 from autograder.feedback.report import results_json
 from conftest import REFERENCE_LAYERS, notebook_submission
 
@@ -453,7 +453,7 @@ def test_local_grading_never_imports_dask(tmp_path):
     course = write_class(tmp_path / "class", {"alice.py": REFERENCE})
     code = (
         "import sys\nfrom pathlib import Path\nfrom autograder.batch import grade_batch\n"
-        "from autograder.batch.progress import QuietProgress\nfrom autograder.config import load_config\n"
+        "from autograder.batch.progress import QuietProgress\nfrom autograder.course.config import load_config\n"
         f"grade_batch(Path({str(course)!r}), Path({str(tmp_path / 'out')!r}), load_config(), "
         "progress=QuietProgress())\n"
         "print('distributed' in sys.modules, 'dask' in sys.modules)\n"

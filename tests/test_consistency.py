@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.config import KIT_ROOT, load_config
+from autograder.course.config import KIT_ROOT, load_config
 from autograder.consistency import check_assignment
 from autograder.records import GraderError
 from autograder.platforms.nbgrader_release import release

@@ -86,7 +86,7 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(cluster, tmp_path,
 
 @pytest.fixture(scope="module")
 def config():
-    from autograder.config import load_config
+    from autograder.course.config import load_config
 
     return load_config()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from autograder.config import KIT_ROOT
+from autograder.course.config import KIT_ROOT
 
 
 def test_demo_releases_grades_and_prints_the_gradebook(tmp_path):

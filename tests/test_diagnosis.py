@@ -22,7 +22,7 @@ from autograder.checks import build_suite, oracle_classes
 from autograder.records import ProbeOutcome
 from autograder.sandbox.probe import MISSING, ProbeError, run_probe
 from autograder.scoring.score import score_all
-from autograder.secret import course_inputs
+from autograder.course.secret import course_inputs
 from conftest import LAYER_PARTS
 from corpus import VALID, assembled_valid_source
 from corpus.mutants import generate

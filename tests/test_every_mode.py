@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.config import KIT_ROOT
+from autograder.course.config import KIT_ROOT
 from autograder.sandbox import seccomp
 from redteam.harness import (HONEST, NOBODY, SANDBOX_UID, SECRET_NAME, can_run_as_nobody, host_snapshot, hostile,
                              sandbox_processes)

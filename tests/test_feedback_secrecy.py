@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from autograder.checks import build_suite
-from autograder.secret import course_inputs
+from autograder.course.secret import course_inputs
 from conftest import LAYER_PARTS
 from test_gradescope import built_zip, container, run_autograder  # noqa: F401 (fixtures)
 

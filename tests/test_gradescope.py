@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.config import KIT_ROOT, load_config
-from autograder.secret import fingerprint, read_secret
+from autograder.course.config import KIT_ROOT, load_config
+from autograder.course.secret import fingerprint, read_secret
 from conftest import REFERENCE_LAYERS
 
 SOLUTION = REFERENCE_LAYERS.read_text()

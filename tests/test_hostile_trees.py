@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 from autograder.batch.layouts import discover
 from autograder.batch.outputs import UNREADABLE, submission_digest
-from autograder.config import KIT_ROOT
+from autograder.course.config import KIT_ROOT
 from autograder.records import GraderError
 from autograder.sandbox import trees
 from autograder.intake.submission import SubmissionError, load_submission

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.config import KIT_ROOT
+from autograder.course.config import KIT_ROOT
 from autograder.sandbox import child, isolation, landlock, modes
 
 LANDLOCK = landlock.version() or 0

@@ -26,7 +26,7 @@ from typing import Callable
 import pytest
 
 from autograder.intake import safezip
-from autograder.config import KIT_ROOT, load_config
+from autograder.course.config import KIT_ROOT, load_config
 from autograder.records import GraderError
 from autograder.intake.submission import load_submission
 from autograder.demo import samples_builder

@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.config import KIT_ROOT, load_config
+from autograder.course.config import KIT_ROOT, load_config
 
 pytest.importorskip("nbgrader")
 from nbgrader.api import Gradebook  # noqa: E402

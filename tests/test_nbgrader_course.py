@@ -120,7 +120,7 @@ def test_another_assignment_of_the_course_is_left_to_nbgrader_and_a_mixed_one_re
     and a notebook mixing both kinds is refused rather than run in a kernel beside the kit's."""
     from nbgrader.api import Gradebook
 
-    from autograder.config import load_config
+    from autograder.course.config import load_config
 
     plain_assignment(course, "plain", [("assert answer == 42", 1)])
     plain_assignment(course, "mixed", [("assert answer == 42", 1),

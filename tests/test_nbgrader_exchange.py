@@ -32,7 +32,7 @@ pytest.importorskip("nbgrader")
 from test_nbgrader import ASSIGNMENT, NOTEBOOK, SOURCE_NOTEBOOK, submissions  # noqa: E402
 from test_nbgrader_hostile import HOSTILE_CELLS, reads_secrets_cell, secret_markers, student_cell  # noqa: E402
 
-from autograder.config import KIT_ROOT  # noqa: E402
+from autograder.course.config import KIT_ROOT  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.config import KIT_ROOT
+from autograder.course.config import KIT_ROOT
 
 pytest.importorskip("nbgrader")
 from nbgrader.api import Gradebook  # noqa: E402
@@ -95,7 +95,7 @@ for path in {[str(p) for p in paths]!r}:
         leaked.append(open(path, errors="replace").read()[:4000])
     except Exception as error:
         leaked.append(type(error).__name__)
-for name in ("solution.layers", "autograder.checks", "autograder.secret"):
+for name in ("solution.layers", "autograder.checks", "autograder.course.secret"):
     try:
         module = __import__(name, fromlist=["*"])
         leaked.append(repr(vars(module))[:4000])

@@ -20,7 +20,7 @@ import nbformat
 import pytest
 
 import solution
-from autograder.config import load_config
+from autograder.course.config import load_config
 from autograder.platforms.nbgrader_release import release
 from autograder.records import GraderError
 

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from autograder.config import KIT_ROOT
+from autograder.course.config import KIT_ROOT
 
 MINIMUM = (3, 10)
 PURE_PARTS = r"""
 import json, sys
 from pathlib import Path
 from autograder.cli import build_parser
-from autograder.config import load_config
+from autograder.course.config import load_config
 from autograder.platforms.gradescope_build import build_zip
 from autograder.records import GraderError
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.config import KIT_ROOT
+from autograder.course.config import KIT_ROOT
 from conftest import notebook_submission
 
 README = (KIT_ROOT / "README.md").read_text(encoding="utf-8")

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from autograder.config import KIT_ROOT, load_config
+from autograder.course.config import KIT_ROOT, load_config
 from autograder.feedback.report import results_json
 from autograder.sandbox import landlock
 from autograder.sandbox.session import MAX_RESTARTS
@@ -868,10 +868,10 @@ def test_hidden_inputs_cannot_be_predicted_from_the_public_seed(arena, grader, h
     assert report.course_secret_id and "KeyError" in report_text(report)
     # the control: with the public seed as the hidden one (the kit before the course secret),
     # the same table earns the forward checks
-    import autograder.secret
+    import autograder.course.secret
     from autograder.pipeline import Grader
 
-    monkeypatch.setattr(autograder.secret, "course_inputs", lambda config: (config.inputs.seed, "public"))
+    monkeypatch.setattr(autograder.course.secret, "course_inputs", lambda config: (config.inputs.seed, "public"))
     with Grader(arena.config, hide=(arena.root, *solution_copies())) as public:
         predicted = public.grade(path, parts=[part.name for part in arena.config.layers])
     assert predicted.score >= 10, "the control attack should work against public inputs"

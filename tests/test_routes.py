@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.config import KIT_ROOT, load_config
+from autograder.course.config import KIT_ROOT, load_config
 
 pytest.importorskip("nbgrader")
 from nbgrader.api import Gradebook  # noqa: E402

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from autograder.config import KIT_ROOT, load_config
+from autograder.course.config import KIT_ROOT, load_config
 from autograder.sandbox import isolation, modes, wire, zygote
 from autograder.sandbox.cgroups import SlotCgroups
 from autograder.sandbox.guard import ForbiddenGuard

@@ -1,4 +1,4 @@
-"""The course secret (autograder/secret.py): the hidden inputs are drawn from it, not from the
+"""The course secret (autograder/course/secret.py): the hidden inputs are drawn from it, not from the
 public [inputs] seed alone; the same secret gives byte-identical grades, results name it by its
 fingerprint, and a batch regrades when it changes. (The attack it stops is
 tests/redteam/predicted_inputs.py.)"""
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder.config import KIT_ROOT, load_config
+from autograder.course.config import KIT_ROOT, load_config
 from autograder.records import GraderError
 from autograder.feedback.report import results_json
-from autograder.secret import course_inputs, ensure_secret, fingerprint, read_secret, secret_path
+from autograder.course.secret import course_inputs, ensure_secret, fingerprint, read_secret, secret_path
 
 BUGGY = (KIT_ROOT / "solution" / "layers.py").read_text().replace(
     "return dr * self.h.sign().clamp(min=0)", "return dr * (self.h >= 0)")

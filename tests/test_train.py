@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.config import load_config
+from autograder.course.config import load_config
 from autograder.pipeline import Grader
 
 

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from autograder.batch.outputs import csv_text
-from autograder.config import load_config
+from autograder.course.config import load_config
 from autograder.feedback.report import print_report, results_json, summary_text
 from autograder.sandbox import wire
 

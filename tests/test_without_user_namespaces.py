@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.config import KIT_ROOT
+from autograder.course.config import KIT_ROOT
 from autograder.sandbox import landlock
 from redteam.harness import (HONEST, SECRET_NAME, attack, can_run_as_nobody, hostile, run_as_nobody, sandbox_processes,
                              wait_for_no_sandbox_processes)
@@ -161,7 +161,7 @@ def test_bubblewrap_grade_gives_the_same_full_marks_as_root(nobody_arena, arena,
 
 GRADE_IN_ONE_GRADER = """
 import json, os, sys, time
-from autograder.config import load_config
+from autograder.course.config import load_config
 from autograder.pipeline import Grader
 from autograder.sandbox import modes
 from redteam.harness import wait_for_no_sandbox_processes

@@ -24,7 +24,7 @@ from distributed import Client, WorkerPlugin, get_worker
 from distributed import wait as dask_wait
 
 from ..records import GraderError
-from ..secret import SUFFIX, ensure_secret, read_secret, secret_path
+from ..course.secret import SUFFIX, ensure_secret, read_secret, secret_path
 from ..intake import safezip
 from ..sandbox import trees
 from .layouts import Item
@@ -55,7 +55,7 @@ class _GraderHost:
         self._thread.start()
 
     def _host(self) -> None:
-        from ..config import load_config
+        from ..course.config import load_config
         from ..pipeline import Grader
 
         try:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..records import GraderError
 from ..sandbox import trees
-from ..secret import course_secret_id
+from ..course.secret import course_secret_id
 from . import gradebook, layouts, outputs
 from .progress import for_stderr
 

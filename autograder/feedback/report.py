@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..config import Config
+from ..course.config import Config
 from . import causes
 from .terminal import printable
 

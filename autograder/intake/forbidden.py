@@ -172,7 +172,7 @@ def scan_class(cls, forbidden=None) -> list[str]:
     import textwrap
     import types
 
-    from ..config import load_config
+    from ..course.config import load_config
 
     forbidden = forbidden or load_config().forbidden
     scanner = _Scanner(forbidden)

@@ -16,9 +16,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..config import Config, load_config
+from ..course.config import Config, load_config
 from ..files import KIT_ROOT, write_atomic
-from ..parts import reference_source
+from ..course.parts import reference_source
 from ..records import GraderError
 from ..sandbox.trees import walk
 

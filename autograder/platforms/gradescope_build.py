@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from ..config import DEFAULT_CONFIG, load_config
+from ..course.config import DEFAULT_CONFIG, load_config
 from ..files import KIT_ROOT, replace_atomically
 from ..records import GraderError
-from ..secret import SUFFIX, ensure_secret, read_secret, secret_path
+from ..course.secret import SUFFIX, ensure_secret, read_secret, secret_path
 from .gradescope import COURSE_FILE, check_visibility
 
 TEMPLATES = Path(__file__).resolve().parent / "gradescope_files"

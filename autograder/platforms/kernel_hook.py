@@ -70,7 +70,7 @@ def _shared_grader(notebook: Path):
     """One grader per kernel; the notebook's folder is hidden from its children from the start."""
     global _grader
     if _grader is None:
-        from ..config import load_config
+        from ..course.config import load_config
         from ..pipeline import Grader
 
         config = load_config(os.environ.get("AUTOGRADER_CONFIG") or None)

@@ -43,7 +43,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import Config, load_config
+from ..course.config import Config, load_config
 from ..records import GraderError
 from ..feedback.terminal import printable
 

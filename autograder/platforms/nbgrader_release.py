@@ -33,7 +33,7 @@ from pathlib import Path
 
 import nbformat
 
-from ..config import Config, load_config
+from ..course.config import Config, load_config
 from ..consistency import check_assignment, stamp
 from ..files import KIT_ROOT
 from ..records import GraderError

@@ -18,7 +18,7 @@ from nbgrader.converters import GenerateAssignment
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
-from ..config import load_config
+from ..course.config import load_config
 from ..consistency import stamp
 
 

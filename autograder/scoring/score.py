@@ -12,7 +12,7 @@ checks wherever it ran, since that gradient is what backward returns. A check of
 from __future__ import annotations
 
 from .compare import compare
-from ..config import Tolerance
+from ..course.config import Tolerance
 from .diagnosis import Catalogue, Cause, cause_of_error, explain
 from .hints import reminder
 from ..records import CheckResult

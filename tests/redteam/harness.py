@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import solution.layers
-from autograder.config import KIT_ROOT
+from autograder.course.config import KIT_ROOT
 
 ATTACKS = Path(__file__).parent
 REFERENCE = solution.layers.source()  # the source notebook's answer cells, as one module

@@ -4,7 +4,7 @@ looks its input up in a table made from the public seed (REDTEAM["answers"]: inp
 returns the stored answer, with no layer written.
 
 Expected: the table matches nothing, because the hidden inputs come from the course secret
-(autograder/secret.py): the submission scores what the stubs score, zero.
+(autograder/course/secret.py): the submission scores what the stubs score, zero.
 """
 import torch
 

@@ -2,7 +2,7 @@
 import torch
 
 from autograder.scoring.compare import compare
-from autograder.config import Tolerance
+from autograder.course.config import Tolerance
 
 TOL = Tolerance(rtol=1e-6, atol=1e-8)
 EXPECTED = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=torch.float64)

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.config import DEFAULT_CONFIG, load_config
-from autograder.parts import load, reference_source
+from autograder.course.config import DEFAULT_CONFIG, load_config
+from autograder.course.parts import load, reference_source
 from autograder.records import GraderError
 
 KIT = load_config()

@@ -2,7 +2,7 @@
 and names code that reaches into the interpreter; never trips on what the rules allow."""
 import pytest
 
-from autograder.config import load_config
+from autograder.course.config import load_config
 from autograder.intake.forbidden import scan
 from autograder.records import CodeCell, StudentCode
 

@@ -4,7 +4,7 @@ import sys
 
 import torch
 
-from autograder.config import load_config
+from autograder.course.config import load_config
 from autograder.sandbox.guard import OPERATIONS_WATCHED, ForbiddenGuard
 
 

@@ -4,7 +4,7 @@ import torch
 
 from autograder.checks import SuiteEntry
 from autograder.checks.base import Check
-from autograder.config import Tolerance
+from autograder.course.config import Tolerance
 from autograder.records import Probe, ProbeOutcome
 from autograder.scoring.score import score_check
 

@@ -47,7 +47,7 @@ chmod -R a+rX "$VENV"  # sandboxed children run as other uids and read the inter
 # Named accounts for the uids the sandbox drops student code to (grading.toml: limits.sandbox_uid).
 # The sandbox does not need them; they make `ps` and file listings readable.
 FIRST_UID="$(cd "$SOURCE" && "$VENV/bin/python" -c \
-    'from autograder.config import load_config; from autograder.platforms.gradescope import course_config; print(load_config(course_config()).limits.sandbox_uid)')"
+    'from autograder.course.config import load_config; from autograder.platforms.gradescope import course_config; print(load_config(course_config()).limits.sandbox_uid)')"
 for slot in 0 1 2 3 4 5 6 7; do
     uid=$((FIRST_UID + slot))
     if ! getent passwd "$uid" >/dev/null; then

@@ -12,10 +12,10 @@ import sys
 from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
-from .files import KIT_ROOT
+from ..files import KIT_ROOT
 from .parts import Part
 from .parts import parse as parse_parts
-from .records import GraderError
+from ..records import GraderError
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -33,8 +33,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .files import KIT_ROOT
-from .records import GraderError
+from ..files import KIT_ROOT
+from ..records import GraderError
 
 FIELDS = ("class", "grade_id", "checks_module", "oracle", "solution", "colour", "checks")
 # report.html colours for parts that name none (matplotlib's "deep" palette, as the kit's own parts)

@@ -25,7 +25,7 @@ import os
 import secrets
 from pathlib import Path
 
-from .records import GraderError
+from ..records import GraderError
 
 SUFFIX = ".secret"
 MIN_LENGTH = 16
