@@ -210,9 +210,13 @@ def cmd_nbgrader_setup(args) -> int:
 
 def cmd_doctor(args) -> int:
     from .course.config import load_config
+    from .platforms.nbgrader_course import doctor_line
     from .sandbox.doctor import diagnose
 
     print(diagnose(load_config(args.config).limits))
+    course = doctor_line()  # in an nbgrader course folder: does it grade through the kit
+    if course:
+        print(course)
     return EXIT_OK
 
 
