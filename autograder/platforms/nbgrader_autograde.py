@@ -1,7 +1,7 @@
 """nbgrader's own Autograde, grading kit assignments in the kit's sandbox instead of a Jupyter kernel.
 
 A course's nbgrader_config.py (written by `autograder nbgrader setup`, checked by `autograder
-doctor`: nbgrader_course.py) names two of the kit's preprocessors in nbgrader's configurable lists,
+doctor`: nbgrader_course.py) names the kit's preprocessors in nbgrader's configurable lists,
 so every way nbgrader autogrades — `nbgrader autograde`, formgrader's Autograde button,
 `nbgrader.apps.NbGraderAPI.autograde` — grades each submitted notebook with the very call
 `autograder grade` makes, and no student code ever runs in nbgrader's process or in a kernel:
@@ -21,42 +21,64 @@ so every way nbgrader autogrades — `nbgrader autograde`, formgrader's Autograd
   On its first notebook KitGrade starts one warm Grader and hands it every submission nbgrader is
   about to autograde (`workers` at a time), so grading overlaps nbgrader's own per-notebook work.
   A notebook with no kit test cell (another assignment of the course) is left to nbgrader's Execute.
+- OverwriteCellsQuietly: nbgrader's OverwriteCells without its false alarm for hidden tests.
 - KitNotebookExporter (Autograde.exporter_class): a kit notebook that is not a readable notebook
   stands in as one saying so, and scores 0 (nbgrader alone would fail that student).
 
 `autograder nbgrader autograde` (the bridge) runs nbgrader's Autograde with these lists whatever the
 course's config says, always regrades, and scores an unreadable notebook 0 with a note.
 Test cells are mapped to parts by the `grade_part("<part>")` call in their gradebook source.
+
+Importing this module needs nbgrader: nbgrader imports it by the class paths above, and the bridge
+does; nbgrader_course.py only names them, so `setup` and `doctor` work without nbgrader loaded.
 """
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import queue
 import re
 import threading
 import time
+import warnings
 import weakref
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
+
+from ..records import GraderError
+
+try:
+    import nbgrader  # noqa: F401
+except ImportError as missing:  # `autograder nbgrader autograde` without the kit's `notebook` extra
+    raise GraderError(f"this needs nbgrader ({missing}); install it with: "
+                      f"pip install 'nn-grading-kit[notebook]'") from None
+
+import jsonschema
+import nbformat
+from nbconvert.exporters import NotebookExporter
+from nbformat import NotebookNode
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+from nbgrader import api, utils
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.converters import Autograde
+from nbgrader.converters.base import NbGraderException
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.nbgraderformat import common
+from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor, OverwriteCells
+from sqlalchemy.exc import SAWarning
+from traitlets import Integer, Unicode
+from traitlets.config import Config as TraitletsConfig
+from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
 
 from ..course.config import Config, load_config
-from ..records import GraderError
 from ..feedback.terminal import printable
+from .kernel_hook import part_feedback
+from .nbgrader_course import KIT_AUTOGRADE, KIT_SANITIZE
 
 GRADE_PART_CALL = re.compile(r"""grade_part\(\s*["']([A-Za-z_]\w*)["']""")
-HERE = "autograder.platforms.nbgrader_autograde"
-KIT_SANITIZE = [
-    "nbgrader.preprocessors.ClearOutput", f"{HERE}.KitCellMetadata", "nbgrader.preprocessors.DeduplicateIds",
-    "nbgrader.preprocessors.OverwriteKernelspec", f"{HERE}.OverwriteCellsQuietly",
-    "nbgrader.preprocessors.CheckCellMetadata"]
-KIT_AUTOGRADE = [
-    f"{HERE}.KitGrade", "nbgrader.preprocessors.IgnorePattern", "nbconvert.preprocessors.ClearMetadataPreprocessor",
-    "nbgrader.preprocessors.LimitOutput", "nbgrader.preprocessors.SaveAutoGrades",
-    "nbgrader.preprocessors.AssignLatePenalties", "nbgrader.preprocessors.CheckCellMetadata"]
 
 
 @dataclass(frozen=True)
@@ -75,21 +97,9 @@ class AutogradeResult:
     seconds: float = 0.0
 
 
-def _nbgrader():
-    try:
-        import nbgrader  # noqa: F401
-    except ImportError as missing:
-        raise GraderError(f"this needs nbgrader ({missing}); install it with: "
-                          f"pip install 'nn-grading-kit[notebook]'") from None
-
-
 def course_directory(course_dir: Path, assignment: str, student: str | None):
     """nbgrader's CourseDirectory for `course_dir`, with its nbgrader_config.py applied, and the
     traitlets config it came from."""
-    from nbgrader.coursedir import CourseDirectory
-    from traitlets.config import Config as TraitletsConfig
-    from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
-
     if not course_dir.is_dir():
         raise GraderError(f"no such course directory: {course_dir}")
     config = TraitletsConfig()
@@ -110,8 +120,6 @@ def test_cell_parts(db_url: str, course_id: str, assignment: str, config: Config
     """notebook name -> {test cell grade_id -> its part, or None for a test cell that is not the
     kit's}, read from the gradebook (the cells `nbgrader generate_assignment` recorded).
     GraderError for a kit test cell the kit cannot score as it stands."""
-    from nbgrader.api import Gradebook, MissingEntry
-
     mapping: dict[str, dict[str, str | None]] = {}
     with Gradebook(db_url, course_id) as gradebook:
         try:
@@ -156,190 +164,143 @@ def parts_of_test_cells(coursedir, assignment: str, config: Config) -> dict[str,
     return mapping
 
 
-def __getattr__(name: str):
-    """The kit's preprocessors, importable by name from a course's nbgrader_config.py, without
-    importing nbgrader for every other use of this module."""
-    classes = {"OverwriteCellsQuietly": _overwrite_cells_class, "KitCellMetadata": _kit_cell_metadata_class,
-               "KitGrade": _kit_grade_class, "KitNotebookExporter": _kit_exporter_class}
-    if name in classes:
-        _quiet_nbgrader_sawarnings()
-        return classes[name]()
-    raise AttributeError(name)
-
-
 def _quiet_nbgrader_sawarnings() -> None:
     """nbgrader 0.9 creates each new submission's rows through relationships that SQLAlchemy 2 warns
     about ("Object of type <SubmittedAssignment> not in session, add operation along
     'Assignment.submissions' will not proceed"): three long warnings on a class's first autograde,
     about rows nbgrader then adds itself. Only those are silenced."""
-    import warnings
-
-    from sqlalchemy.exc import SAWarning
-
     warnings.filterwarnings("ignore", message=r"Object of type <Submitted\w+> not in session", category=SAWarning)
 
 
-@functools.lru_cache(maxsize=None)
-def _overwrite_cells_class():
-    from nbformat.v4 import new_code_cell
-    from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, OverwriteCells
-
-    class OverwriteCellsQuietly(OverwriteCells):
-        """nbgrader's OverwriteCells without its false alarm for hidden tests (jupyter/nbgrader#1961):
-        generate_assignment records a test cell's checksum before it clears the hidden tests, so
-        every untouched test cell "has changed!" at autograde. A cell whose source is the recorded
-        source with its hidden tests cleared is untouched: it is restored as always, silently.
-        Every other change (a student's edit of a locked cell) is still reported, and restored.
-        The recorded cells are read once a run, not queried cell by cell."""
-
-        def preprocess(self, nb, resources):
-            info = resources["nbgrader"]
-            self.notebook_id, self.assignment_id, self.db_url = info["notebook"], info["assignment"], info["db_url"]
-            self.gradebook = _session_of(self).recorded_notebook(self.assignment_id, self.notebook_id)
-            if self.gradebook is None:
-                return super().preprocess(nb, resources)  # nbgrader's own way, and its own error
-            nb, resources = NbGraderPreprocessor.preprocess(self, nb, resources)
-            if self.add_missing_cells:
-                nb, resources = self.add_missing_grade_cells(nb, resources)
-                nb, resources = self.add_missing_task_cells(nb, resources)
-            return nb, resources
-
-        def preprocess_cell(self, cell, resources, index):
-            self._submitted_source = cell.source
-            return super().preprocess_cell(cell, resources, index)
-
-        def report_change(self, name, attr, old, new):
-            if attr == "checksum" and self._is_the_release(name):
-                self.log.debug("Hidden tests of cell %s restored", name)
-                return
-            super().report_change(name, attr, old, new)
-
-        def _is_the_release(self, grade_id: str) -> bool:
-            recorded = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id)
-            released = new_code_cell(source=recorded.source)
-            if not ClearHiddenTests(parent=self)._remove_hidden_test_region(released):
-                return False  # no hidden tests: the checksum differs because the cell was edited
-            return released.source == self._submitted_source
-
-    return OverwriteCellsQuietly
+_quiet_nbgrader_sawarnings()  # from the moment nbgrader resolves the kit's classes (the exporter, first)
 
 
-@functools.lru_cache(maxsize=None)
-def _kit_cell_metadata_class():
-    from nbformat import NotebookNode
-    from nbgrader.preprocessors import NbGraderPreprocessor
+class OverwriteCellsQuietly(OverwriteCells):
+    """nbgrader's OverwriteCells without its false alarm for hidden tests (jupyter/nbgrader#1961):
+    generate_assignment records a test cell's checksum before it clears the hidden tests, so
+    every untouched test cell "has changed!" at autograde. A cell whose source is the recorded
+    source with its hidden tests cleared is untouched: it is restored as always, silently.
+    Every other change (a student's edit of a locked cell) is still reported, and restored.
+    The recorded cells are read once a run, not queried cell by cell."""
 
-    class KitCellMetadata(NbGraderPreprocessor):
-        """Every cell's nbgrader metadata from the gradebook: a cell named by a recorded grade_id
-        (the last one, as nbgrader's DeduplicateIds keeps) gets the recorded flags, points and
-        checksum; any other cell loses its nbgrader metadata and is an ordinary student cell."""
+    def preprocess(self, nb, resources):
+        info = resources["nbgrader"]
+        self.notebook_id, self.assignment_id, self.db_url = info["notebook"], info["assignment"], info["db_url"]
+        self.gradebook = _session_of(self).recorded_notebook(self.assignment_id, self.notebook_id)
+        if self.gradebook is None:
+            return super().preprocess(nb, resources)  # nbgrader's own way, and its own error
+        nb, resources = NbGraderPreprocessor.preprocess(self, nb, resources)
+        if self.add_missing_cells:
+            nb, resources = self.add_missing_grade_cells(nb, resources)
+            nb, resources = self.add_missing_task_cells(nb, resources)
+        return nb, resources
 
-        def preprocess(self, nb, resources):
-            info = resources["nbgrader"]
-            recorded = _session_of(self).recorded_cells(info["assignment"], info["notebook"])
-            claims = [self._grade_id(cell) for cell in nb.cells]
-            last = {grade_id: index for index, grade_id in enumerate(claims) if grade_id in recorded}
-            for index, (cell, grade_id) in enumerate(zip(nb.cells, claims)):
-                if last.get(grade_id) == index:
-                    cell.metadata["nbgrader"] = NotebookNode(dict(recorded[grade_id]))
-                elif "nbgrader" in cell.metadata:
-                    if grade_id is not None:
-                        self.log.warning("Cell %s of %s (grade_id %r) is not the gradebook's: graded as a student "
-                                         "cell", index, info["notebook"], printable(str(grade_id))[:80])
-                    del cell.metadata["nbgrader"]
-            return nb, resources
+    def preprocess_cell(self, cell, resources, index):
+        self._submitted_source = cell.source
+        return super().preprocess_cell(cell, resources, index)
 
-        @staticmethod
-        def _grade_id(cell):
-            meta = cell.get("metadata", {}).get("nbgrader")
-            grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
-            return grade_id if isinstance(grade_id, str) else None
+    def report_change(self, name, attr, old, new):
+        if attr == "checksum" and self._is_the_release(name):
+            self.log.debug("Hidden tests of cell %s restored", name)
+            return
+        super().report_change(name, attr, old, new)
 
-    return KitCellMetadata
-
-
-@functools.lru_cache(maxsize=None)
-def _kit_grade_class():
-    from nbformat.v4 import new_output
-    from nbgrader import utils
-    from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor
-    from traitlets import Integer, Unicode
-
-    from .kernel_hook import part_feedback
-
-    class KitGrade(NbGraderPreprocessor):
-        """In place of nbgrader's Execute: each kit test cell gets the outputs grade_part would have
-        made (the part's feedback on stdout, its points as the cell's value), from the kit's report
-        of the submitted notebook; nothing is executed here or in a kernel."""
-
-        grading_toml = Unicode(
-            "", help="grading.toml to grade with (default: AUTOGRADER_CONFIG, else the kit's)").tag(config=True)
-        workers = Integer(0, help="notebooks graded at once (0: one per core)").tag(config=True)
-
-        def preprocess(self, nb, resources):
-            info = resources["nbgrader"]
-            session = _session_of(self)
-            parts = session.kit_parts(info["assignment"], info["notebook"], self)
-            if not parts:
-                self.log.warning("%s/%s has no kit test cell: nbgrader's Execute runs it in a kernel",
-                                 info["assignment"], info["notebook"])
-                return Execute(parent=self.parent).preprocess(nb, resources)
-            report = session.report(info["student"], info["assignment"], info["notebook"], self)
-            present = set()
-            clear_hidden = ClearHiddenTests(parent=self)
-            for index, cell in enumerate(nb.cells):
-                grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-                if grade_id not in parts or not utils.is_grade(cell) or cell.cell_type != "code":
-                    continue
-                result = report.parts.get(parts[grade_id])
-                score = float(result.score) if result else 0.0
-                cell.outputs = [
-                    new_output("stream", name="stdout", text=part_feedback(report, parts[grade_id]) + "\n"),
-                    new_output("execute_result", data={"text/plain": repr(score)}, execution_count=index + 1),
-                ]
-                cell.execution_count = index + 1
-                clear_hidden._remove_hidden_test_region(cell)  # feedback shows results, never the hidden code
-                present.add(grade_id)
-            session.score_deleted_test_cells(info, {g: p for g, p in parts.items() if g not in present}, report)
-            return nb, resources
-
-    return KitGrade
+    def _is_the_release(self, grade_id: str) -> bool:
+        recorded = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id)
+        released = new_code_cell(source=recorded.source)
+        if not ClearHiddenTests(parent=self)._remove_hidden_test_region(released):
+            return False  # no hidden tests: the checksum differs because the cell was edited
+        return released.source == self._submitted_source
 
 
-@functools.lru_cache(maxsize=None)
-def _kit_exporter_class():
-    import nbformat
-    from nbconvert.exporters import NotebookExporter
-    from nbformat.v4 import new_markdown_cell, new_notebook
+class KitCellMetadata(NbGraderPreprocessor):
+    """Every cell's nbgrader metadata from the gradebook: a cell named by a recorded grade_id
+    (the last one, as nbgrader's DeduplicateIds keeps) gets the recorded flags, points and
+    checksum; any other cell loses its nbgrader metadata and is an ordinary student cell."""
 
-    class KitNotebookExporter(NotebookExporter):
-        """nbgrader's notebook exporter, except that a kit notebook that cannot be read (not JSON,
-        not UTF-8, not a notebook) stands in as a notebook saying so: KitGrade then scores it 0 with
-        that reason, as `autograder grade` does, instead of nbgrader failing that student."""
+    def preprocess(self, nb, resources):
+        info = resources["nbgrader"]
+        recorded = _session_of(self).recorded_cells(info["assignment"], info["notebook"])
+        claims = [self._grade_id(cell) for cell in nb.cells]
+        last = {grade_id: index for index, grade_id in enumerate(claims) if grade_id in recorded}
+        for index, (cell, grade_id) in enumerate(zip(nb.cells, claims)):
+            if last.get(grade_id) == index:
+                cell.metadata["nbgrader"] = NotebookNode(dict(recorded[grade_id]))
+            elif "nbgrader" in cell.metadata:
+                if grade_id is not None:
+                    self.log.warning("Cell %s of %s (grade_id %r) is not the gradebook's: graded as a student "
+                                     "cell", index, info["notebook"], printable(str(grade_id))[:80])
+                del cell.metadata["nbgrader"]
+        return nb, resources
 
-        def from_file(self, file_stream, resources=None, **kw):
-            try:
-                nb = nbformat.read(file_stream, as_version=4)
-            except Exception as unreadable:
-                nb = self._stand_in(resources, unreadable)
-            return self.from_notebook_node(nb, resources=resources, **kw)
+    @staticmethod
+    def _grade_id(cell):
+        meta = cell.get("metadata", {}).get("nbgrader")
+        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+        return grade_id if isinstance(grade_id, str) else None
 
-        def _stand_in(self, resources, unreadable: Exception):
-            from nbgrader.converters import Autograde
 
-            info = (resources or {}).get("nbgrader")
-            if not info or not isinstance(self.parent, Autograde):
-                raise unreadable
-            recorded = _session_for(self.parent).recorded_notebook(info["assignment"], info["notebook"])
-            if recorded is None or not recorded.has_kit_test_cells():
-                raise unreadable  # not the kit's to grade: nbgrader's own error
-            self.log.warning("Unreadable notebook, scored 0: %s/%s of %s (%s: %s)", info["assignment"],
-                             info["notebook"], info["student"], type(unreadable).__name__, unreadable)
-            why = printable(f"{type(unreadable).__name__}: {unreadable}")[:300]
-            return new_notebook(cells=[new_markdown_cell(
-                f"**Not graded: the file handed in is not a readable notebook** ({why}). Every part scores 0.")])
+class KitGrade(NbGraderPreprocessor):
+    """In place of nbgrader's Execute: each kit test cell gets the outputs grade_part would have
+    made (the part's feedback on stdout, its points as the cell's value), from the kit's report
+    of the submitted notebook; nothing is executed here or in a kernel."""
 
-    return KitNotebookExporter
+    grading_toml = Unicode(
+        "", help="grading.toml to grade with (default: AUTOGRADER_CONFIG, else the kit's)").tag(config=True)
+    workers = Integer(0, help="notebooks graded at once (0: one per core)").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        info = resources["nbgrader"]
+        session = _session_of(self)
+        parts = session.kit_parts(info["assignment"], info["notebook"], self)
+        if not parts:
+            self.log.warning("%s/%s has no kit test cell: nbgrader's Execute runs it in a kernel",
+                             info["assignment"], info["notebook"])
+            return Execute(parent=self.parent).preprocess(nb, resources)
+        report = session.report(info["student"], info["assignment"], info["notebook"], self)
+        present = set()
+        clear_hidden = ClearHiddenTests(parent=self)
+        for index, cell in enumerate(nb.cells):
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if grade_id not in parts or not utils.is_grade(cell) or cell.cell_type != "code":
+                continue
+            result = report.parts.get(parts[grade_id])
+            score = float(result.score) if result else 0.0
+            cell.outputs = [
+                new_output("stream", name="stdout", text=part_feedback(report, parts[grade_id]) + "\n"),
+                new_output("execute_result", data={"text/plain": repr(score)}, execution_count=index + 1),
+            ]
+            cell.execution_count = index + 1
+            clear_hidden._remove_hidden_test_region(cell)  # feedback shows results, never the hidden code
+            present.add(grade_id)
+        session.score_deleted_test_cells(info, {g: p for g, p in parts.items() if g not in present}, report)
+        return nb, resources
+
+
+class KitNotebookExporter(NotebookExporter):
+    """nbgrader's notebook exporter, except that a kit notebook that cannot be read (not JSON,
+    not UTF-8, not a notebook) stands in as a notebook saying so: KitGrade then scores it 0 with
+    that reason, as `autograder grade` does, instead of nbgrader failing that student."""
+
+    def from_file(self, file_stream, resources=None, **kw):
+        try:
+            nb = nbformat.read(file_stream, as_version=4)
+        except Exception as unreadable:
+            nb = self._stand_in(resources, unreadable)
+        return self.from_notebook_node(nb, resources=resources, **kw)
+
+    def _stand_in(self, resources, unreadable: Exception):
+        info = (resources or {}).get("nbgrader")
+        if not info or not isinstance(self.parent, Autograde):
+            raise unreadable
+        recorded = _session_for(self.parent).recorded_notebook(info["assignment"], info["notebook"])
+        if recorded is None or not recorded.has_kit_test_cells():
+            raise unreadable  # not the kit's to grade: nbgrader's own error
+        self.log.warning("Unreadable notebook, scored 0: %s/%s of %s (%s: %s)", info["assignment"],
+                         info["notebook"], info["student"], type(unreadable).__name__, unreadable)
+        why = printable(f"{type(unreadable).__name__}: {unreadable}")[:300]
+        return new_notebook(cells=[new_markdown_cell(
+            f"**Not graded: the file handed in is not a readable notebook** ({why}). Every part scores 0.")])
 
 
 class _Prefetch:
@@ -390,10 +351,6 @@ class _RecordedNotebook:
 
     @classmethod
     def read(cls, coursedir, assignment: str, notebook: str) -> "_RecordedNotebook | None":
-        from types import SimpleNamespace
-
-        from nbgrader.api import Gradebook, MissingEntry
-
         with Gradebook(coursedir.db_url, coursedir.course_id) as gradebook:
             try:
                 found = gradebook.find_notebook(notebook, assignment)
@@ -408,15 +365,11 @@ class _RecordedNotebook:
                        snapshot(found.task_cells, "max_score", "cell_type"))
 
     def find_source_cell(self, name, notebook=None, assignment=None):
-        from nbgrader.api import MissingEntry
-
         if name not in self._sources:
             raise MissingEntry(f"No such source cell: {assignment}/{notebook}/{name}")
         return self._sources[name]
 
     def find_graded_cell(self, name, notebook=None, assignment=None):
-        from nbgrader.api import MissingEntry
-
         if name not in self._graded:
             raise MissingEntry(f"No such grade cell: {assignment}/{notebook}/{name}")
         return self._graded[name]
@@ -505,7 +458,7 @@ class _Session:
         return report
 
     def _start(self, kit) -> None:
-        from ..pipeline import Grader
+        from ..pipeline import Grader  # torch and the sandbox: only once a kit notebook is graded
 
         converter = kit.parent.parent
         workers = max(1, kit.workers or os.cpu_count() or 1)
@@ -536,8 +489,6 @@ class _Session:
         """A kit test cell missing from the notebook still gets its part's points, as on every route."""
         if not deleted:
             return
-        from nbgrader.api import Gradebook
-
         with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gradebook:
             for grade_id, part in deleted.items():
                 grade = gradebook.find_grade(grade_id, info["notebook"], info["assignment"], info["student"])
@@ -566,8 +517,6 @@ _sessions_lock = threading.Lock()
 
 def _session_of(preprocessor) -> _Session:
     """The session of the Autograde run this preprocessor works for (its exporter's parent)."""
-    from nbgrader.converters import Autograde
-
     converter = getattr(preprocessor.parent, "parent", None)
     if not isinstance(converter, Autograde):
         raise GraderError(f"{type(preprocessor).__name__} belongs in Autograde's preprocessor lists only")
@@ -636,11 +585,12 @@ def _nbgrader_sped_up():
         database for its tables, creates the missing ones (about twenty queries) and checks the
         course row; and `close()` disposes of the engine: one engine per database URL is reused,
         and once a gradebook's tables and course were made, later Gradebooks of the same URL and
-        course only open their own session (closing it closes the session, as before)."""
-    import jsonschema
-    from nbgrader import api
-    from nbgrader.nbgraderformat import common
-
+        course only open their own session (closing it closes the session, as before).
+    A patch of nbgrader's module attributes, not a configurable trait, because no trait reaches
+    either cost: CheckCellMetadata's validator calls the `jsonschema` module that nbgrader's
+    nbgraderformat.common imported, and the Gradebooks are made inside nbgrader's own converter and
+    preprocessors (SaveAutoGrades, OverwriteKernelspec, AssignLatePenalties, ...), whichever lists a
+    course's config names. It holds only while a kit session grades (_speedups) and is undone after."""
     validators: dict[int, tuple] = {}
 
     def validate(instance, schema, *args, **kwargs):
@@ -711,53 +661,41 @@ def _logger() -> logging.Logger:
 
 
 
-@functools.lru_cache(maxsize=None)
-def _bridge_class():
-    import nbformat
-    from nbgrader.api import Gradebook
-    from nbgrader.converters import Autograde
+class BridgeAutograde(Autograde):
+    """nbgrader's Autograde as configured by the kit, noting whom it graded; a notebook nbgrader
+    cannot read is scored 0 with a note (as a missing one), instead of failing the student."""
 
-    class BridgeAutograde(Autograde):
-        """nbgrader's Autograde as configured by the kit, noting whom it graded; a notebook nbgrader
-        cannot read is scored 0 with a note (as a missing one), instead of failing the student."""
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.graded: dict[str, list[str]] = {}  # student -> notes
 
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            self.graded: dict[str, list[str]] = {}  # student -> notes
-
-        def convert_single_notebook(self, notebook_filename: str) -> None:
-            info = self.init_single_notebook_resources(notebook_filename)["nbgrader"]
-            notes = self.graded.setdefault(info["student"], [])
-            try:
-                nbformat.read(notebook_filename, as_version=4)
-            except Exception as unreadable:  # not JSON, not a notebook, not UTF-8...
-                notes.append(f"{info['notebook']}: not a readable notebook, scored 0")
-                self.log.warning("Unreadable notebook, scored 0: %s (%s: %s)", notebook_filename,
-                                 type(unreadable).__name__, unreadable)
-                with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gradebook:
-                    notebook = gradebook.find_submission_notebook(info["notebook"], info["assignment"],
-                                                                  info["student"])
-                    for grade in notebook.grades:
-                        grade.auto_score, grade.needs_manual_grade = 0, False
-                    gradebook.db.commit()
-                return
-            super().convert_single_notebook(notebook_filename)
-            session = _sessions.get(self)
-            report = session.reports.get((info["student"], info["assignment"], info["notebook"])) if session else None
-            if report is not None and report.error:
-                notes.append(report.error)
-
-    return BridgeAutograde
+    def convert_single_notebook(self, notebook_filename: str) -> None:
+        info = self.init_single_notebook_resources(notebook_filename)["nbgrader"]
+        notes = self.graded.setdefault(info["student"], [])
+        try:
+            nbformat.read(notebook_filename, as_version=4)
+        except Exception as unreadable:  # not JSON, not a notebook, not UTF-8...
+            notes.append(f"{info['notebook']}: not a readable notebook, scored 0")
+            self.log.warning("Unreadable notebook, scored 0: %s (%s: %s)", notebook_filename,
+                             type(unreadable).__name__, unreadable)
+            with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gradebook:
+                notebook = gradebook.find_submission_notebook(info["notebook"], info["assignment"],
+                                                              info["student"])
+                for grade in notebook.grades:
+                    grade.auto_score, grade.needs_manual_grade = 0, False
+                gradebook.db.commit()
+            return
+        super().convert_single_notebook(notebook_filename)
+        session = _sessions.get(self)
+        report = session.reports.get((info["student"], info["assignment"], info["notebook"])) if session else None
+        if report is not None and report.error:
+            notes.append(report.error)
 
 
 def autograde(assignment: str, course_dir: str | Path, student: str | None = None,
               workers: int | None = None, config_path: str | Path | None = None) -> AutogradeResult:
     """Grade `course_dir/submitted/*/<assignment>/` with the kit and record the scores in the
     course's gradebook through nbgrader. Always regrades (like `nbgrader autograde --force`)."""
-    _nbgrader()
-    from nbgrader.api import Gradebook
-    from nbgrader.converters.base import NbGraderException
-
     started = time.perf_counter()
     _quiet_nbgrader_sawarnings()
     course_dir = Path(course_dir)
@@ -768,7 +706,7 @@ def autograde(assignment: str, course_dir: str | Path, student: str | None = Non
     nb_config.Autograde.autograde_preprocessors = KIT_AUTOGRADE
     nb_config.KitGrade.grading_toml = str(config.path)
     nb_config.KitGrade.workers = max(1, workers or os.cpu_count() or 1)
-    converter = _bridge_class()(coursedir=coursedir, config=nb_config, log=_logger())
+    converter = BridgeAutograde(coursedir=coursedir, config=nb_config, log=_logger())
     converter.force = True
     try:
         converter.start()

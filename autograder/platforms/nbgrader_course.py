@@ -1,11 +1,12 @@
 """A course's nbgrader config: does nbgrader's own Autograde grade through the kit, and make it so.
 
 `setup(course_dir)` (`autograder nbgrader setup`) writes, at the end of the course's
-nbgrader_config.py, a block naming the kit's preprocessor lists (nbgrader_autograde.KIT_SANITIZE,
-KIT_AUTOGRADE); rerun, it replaces its own block; `autograder nbgrader autograde` writes it too
-where it is missing. `status(course_dir)` (`autograder doctor` in a course folder) reads the config
-as nbgrader reads it (Jupyter's config folders, then the course's file) and says whether any
-preprocessor would run a notebook in a kernel.
+nbgrader_config.py, a block naming the kit's preprocessor lists (KIT_SANITIZE, KIT_AUTOGRADE: the
+classes of nbgrader_autograde.py, by the paths courses' configs already name); rerun, it replaces
+its own block; `autograder nbgrader autograde` writes it too where it is missing.
+`status(course_dir)` (`autograder doctor` in a course folder) reads the config as nbgrader reads it
+(Jupyter's config folders, then the course's file) and says whether any preprocessor would run a
+notebook in a kernel.
 """
 from __future__ import annotations
 
@@ -14,8 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..records import GraderError
-from .nbgrader_autograde import HERE, KIT_AUTOGRADE, KIT_SANITIZE
 
+# Named, not imported: writing or checking a course's config needs no nbgrader in this process.
+HERE = "autograder.platforms.nbgrader_autograde"
+KIT_SANITIZE = [
+    "nbgrader.preprocessors.ClearOutput", f"{HERE}.KitCellMetadata", "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec", f"{HERE}.OverwriteCellsQuietly",
+    "nbgrader.preprocessors.CheckCellMetadata"]
+KIT_AUTOGRADE = [
+    f"{HERE}.KitGrade", "nbgrader.preprocessors.IgnorePattern", "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput", "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties", "nbgrader.preprocessors.CheckCellMetadata"]
 KIT_EXPORTER = f"{HERE}.KitNotebookExporter"
 
 CONFIG_FILE = "nbgrader_config.py"
