@@ -2,7 +2,7 @@
 
 `release(source_notebook, out_dir)` copies the source notebook into a throw-away nbgrader course
 (`source/<assignment>/<notebook>.ipynb`) and runs nbgrader's `GenerateAssignment` converter on it
-through `nbgrader.apps.NbGraderAPI`, with the kit's `StampGradingToml` (autograder/stamp.py) first in
+through `nbgrader.apps.NbGraderAPI`, with the kit's `StampGradingToml` (nbgrader_stamp.py) first in
 its configurable preprocessor list, so every test cell's points and every value the text states come
 from grading.toml. nbgrader's own preprocessors then do the rest: each `### BEGIN SOLUTION` ...
 `### END SOLUTION` region becomes `# YOUR CODE HERE` + `raise NotImplementedError()`,
