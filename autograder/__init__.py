@@ -10,4 +10,6 @@ the course secret), batch/ (a whole class) and platforms/ (Gradescope and nbgrad
 At the top: cli.py, demo.py, pipeline.py, consistency.py (`autograder check`), records.py (the data
 the stages pass) and files.py; notebook.py, forbidden.py, stamp.py and diagnosis.py are names kept
 for files outside the kit (released notebooks, nbgrader configs, courses' checks modules).
+
+This file imports nothing: a bubblewrap template reaches only it and sandbox/ (sandbox/bubblewrap.py).
 """
