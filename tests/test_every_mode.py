@@ -74,9 +74,9 @@ GAPS = {
     "docker-like": set(),
     "uid": set(),
     "user-namespaces": set(),
-    # and no PID namespace to take a daemon along; capabilities: an unprivileged process cannot empty
-    # its bounding set (harmless under no_new_privs, which every child sets)
-    "user": {"setsid_survivor", "capabilities"},
+    # capabilities: an unprivileged process cannot empty its bounding set (harmless under
+    # no_new_privs, which every child sets)
+    "user": {"capabilities"},
     "bubblewrap": set(),
 }
 

@@ -26,7 +26,6 @@ import ctypes
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -40,7 +39,7 @@ FRESH = ("/tmp", "/var/tmp", "/run")  # empty tmpfs mounts in the sandbox (what 
 # when the next one starts): what a child holds is its mount's statfs, which no folder mode and no
 # deleted-but-open file can hide from the template, as walking the folder could be hidden.
 SLOTS_PER_CHILD = 2
-PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 4, 36
+PR_SET_DUMPABLE = 4
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -217,25 +216,10 @@ def _wipe(folder: str) -> None:
 
 def enter_template() -> None:
     """Not dumpable: a child (same uid, same PID namespace) can then neither read nor write the
-    template's memory, nor take its descriptors; its children inherit that. A subreaper: whatever
-    a child leaves running (a double-forked setsid daemon) becomes the template's, to be killed."""
-    for option, value in ((PR_SET_DUMPABLE, 0), (PR_SET_CHILD_SUBREAPER, 1)):
-        if _libc.prctl(option, value, 0, 0, 0) != 0:
-            code = ctypes.get_errno()
-            raise OSError(code, f"prctl({option}): {os.strerror(code)}")
+    template's memory, nor take its descriptors; its children inherit that. (A subreaper, as every
+    template: isolation.adopt_orphans.)"""
+    if _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"prctl(PR_SET_DUMPABLE): {os.strerror(code)}")
 
 
-def kill_adopted(own_children) -> None:
-    """SIGKILL every process whose parent is the template but that the template did not fork:
-    left behind by a child (their parent died), they would otherwise outlive it."""
-    me = os.getpid()
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) in own_children:
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as stat:
-                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-            if parent == me:
-                os.kill(int(name), signal.SIGKILL)
-        except (OSError, ValueError, IndexError):  # gone meanwhile
-            continue

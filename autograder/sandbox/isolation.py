@@ -37,7 +37,7 @@ MOUNT_OPTIONS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC, "n
 # Hidden like the kit: the host's sockets (D-Bus, journal) live there, and Unix sockets can be
 # connected to on a read-only mount and from another network namespace.
 COVERED = ("/run",)
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 38
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 36, 38
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -471,3 +471,26 @@ def die_with_parent() -> None:
 def die_with_parent_signal() -> None:
     """For the template: exit when the grader dies, whoever it is running as."""
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0), "prctl(PDEATHSIG)")
+
+
+def adopt_orphans() -> None:
+    """In the template: a subreaper, so whatever a child leaves running (a double-forked setsid
+    daemon) becomes the template's when the child ends, to be killed (kill_adopted). Where a child
+    is PID 1 of its own namespace, its orphans die with it and none comes here."""
+    _check(_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def kill_adopted(own_children) -> None:
+    """SIGKILL every process whose parent is the template but that the template did not fork:
+    left behind by a child (their parent died), they would otherwise outlive it."""
+    me = os.getpid()
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) in own_children:
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            if parent == me:
+                os.kill(int(name), signal.SIGKILL)
+        except (OSError, ValueError, IndexError):  # gone meanwhile
+            continue

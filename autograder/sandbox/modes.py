@@ -30,12 +30,11 @@ class Mode:
         what that leaves open (Landlock, where the kernel has it, closes most of it)."""
         confined = (f"confined by Landlock ({landlock.describe()}: it reads only the Python environment "
                     "and writes only its work folder)") if landlock.available() else ""
-        survivor = "a process that outlives grading" if self.name == "user" else ""  # uid: all its processes killed
         # the system-call filter refuses every socket but AF_UNIX, connect and System V IPC (seccomp.py)
         seccomp.prepare()  # once per process: the sandbox uses the same
         network = "" if seccomp.available() else "UDP, named Unix sockets its uid may reach, System V IPC"
-        open_ = ", ".join(filter(None, [network, survivor]))
-        still = "; ".join(filter(None, [landlock.left_open(), open_]))
+        # (what a child leaves running is killed: as root with its uid, else adopted by the template)
+        still = "; ".join(filter(None, [landlock.left_open(), network]))
         still = f"; still open: {still}" if landlock.available() and still else ""
         missing = "" if landlock.available() else f" and Landlock is missing ({landlock.why_unavailable()})"
         if self.name == "user":
@@ -43,8 +42,8 @@ class Mode:
                 return (f"autograder: notice: user namespaces refused here ({self.why}): student code runs under "
                         f"your uid, {confined}{still}; run `autograder doctor`")
             return ("autograder: warning: student code is NOT isolated here (user namespaces refused: "
-                    f"{self.why}{missing}): a submission can read the solution, change your files, reach the "
-                    "network and outlive grading; run `autograder doctor`")
+                    f"{self.why}{missing}): a submission can read the solution, change your files and "
+                    "reach the network; run `autograder doctor`")
         if self.name == "bubblewrap":
             return (f"autograder: notice: user namespaces are refused here ({self.why}); student code runs in "
                     "bubblewrap instead: cut off from the grader, the network, the kit and your files, but "

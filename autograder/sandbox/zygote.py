@@ -114,6 +114,9 @@ _workdirs: bubblewrap.Workdirs | None = None  # in a bubblewrap sandbox: the chi
 # each child's disk use: its slot's tmpfs in bubblewrap (Workdirs), else its folder where no tmpfs of
 # its own bounds it (children with namespaces have one)
 _disks: disk.DiskPolice = disk.DiskPolice()
+# whether a child without a PID namespace of its own ran: what it leaves running is adopted here
+# (isolation.adopt_orphans), and killed when a child ends
+_adopting = False
 # Network namespaces, each held by an fd: those no child is in, and each running child's (returned
 # to the free ones when the child is reaped, its whole PID namespace gone with it).
 _free_networks: list[int] = []
@@ -153,8 +156,8 @@ def _reap(signum=None, frame=None) -> None:
                 pass
             finally:
                 report.close()
-        if _workdirs is not None:  # what the ended process left running is the template's now
-            bubblewrap.kill_adopted(_watching)
+        if _adopting:  # what the ended process left running is the template's now
+            isolation.kill_adopted(_watching)
         _disks.release(pid)  # (in bubblewrap: its folder wiped, for the next child)
 
 
@@ -163,11 +166,12 @@ def serve(control: socket.socket, in_user_namespace: bool = False, bubblewrap_sl
     (see isolation.template_in_user_namespace) or a bubblewrap sandbox its pids mean nothing to the
     grader: each reply carries a pidfd of the child, which the grader turns into its own pid for
     the child. bubblewrap_slots: children at once in a bubblewrap sandbox (see bubblewrap.py)."""
-    global _workdirs, _disks
-    if bubblewrap_slots:
+    global _workdirs, _disks, _adopting
+    isolation.adopt_orphans()
+    if bubblewrap_slots:  # (all its children share the sandbox's one PID namespace)
         bubblewrap.enter_template()
         _disks = _workdirs = bubblewrap.Workdirs(bubblewrap_slots)
-        in_user_namespace = True
+        in_user_namespace = _adopting = True
     _prepare_template()
     # Every child would otherwise inherit the template's garbage-collector counters: when they
     # stood just below a full collection (which depends on what the grader allocated before the
@@ -218,6 +222,7 @@ def serve(control: socket.socket, in_user_namespace: bool = False, bubblewrap_sl
                 control.close()
                 _run_child(request, fds, template)
             forked += 1
+            _adopting = _adopting or not request["namespaces"]
             if network is not None:
                 _network_of[pid] = network
             _watching[pid] = os.dup(fds[0])
