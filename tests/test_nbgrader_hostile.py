@@ -262,3 +262,19 @@ print(json.dumps([api.autograde({ASSIGNMENT!r}, student)["success"] for student 
     for student in students:
         expected = {f"test_{part}": result.score for part, result in kit_reports[student].parts.items()}
         assert gradebook_cells(course["path"], student) == expected, student
+
+
+def test_what_the_instructor_should_review_is_in_nbgraders_log_never_in_the_feedback(course, kit_reports):
+    """A notebook that reaches into the interpreter gets a notice for the instructor: nbgrader's
+    own Autograde logs it (the instructor's terminal or formgrader's log); the student's autograded
+    notebook and feedback never show it."""
+    flagged = {student: report.instructor_notices for student, report in kit_reports.items()
+               if report.instructor_notices}
+    assert flagged, "no hostile notebook was flagged for review"
+    reviews = [line for line in course["log"].splitlines() if "Please review" in line]
+    for student, notices in flagged.items():
+        assert any(f" of {student}: {notices[0][:60]}" in line for line in reviews), (student, reviews)
+        for path in (course["path"] / "autograded" / student / ASSIGNMENT / NOTEBOOK,
+                     course["path"] / "feedback" / student / ASSIGNMENT / NOTEBOOK.replace(".ipynb", ".html")):
+            assert "please review" not in path.read_text().lower(), path
+    assert not any(f" of {student}:" in line for line in reviews for student in CORRECT_WORK)

@@ -258,6 +258,9 @@ class KitGrade(NbGraderPreprocessor):
                              info["assignment"], info["notebook"])
             return Execute(parent=self.parent).preprocess(nb, resources)
         report = session.report(info["student"], info["assignment"], info["notebook"], self)
+        for notice in report.instructor_notices:  # nbgrader's log is the instructor's; feedback never shows these
+            self.log.warning("Please review %s/%s of %s: %s", info["assignment"], info["notebook"],
+                             printable(info["student"]), printable(notice))
         present = set()
         clear_hidden = ClearHiddenTests(parent=self)
         for index, cell in enumerate(nb.cells):
