@@ -5,7 +5,7 @@ one place at a time, as mutation-testing tools do (mutmut's operator swaps, numb
 changes, statement removal), plus the operators that model this assignment's typical slips (sum vs
 mean, the axis, keepdim, a transpose dropped, an in-place method instead of its copy, log1p for log,
 zeros_like vs ones_like). `generate()` returns them in a fixed order, each with a name saying where
-and what changed. tests/test_diagnosis.py grades them to measure how many mistakes get a named cause.
+and what changed. tests/integration/test_diagnosis.py grades them to measure how many mistakes get a named cause.
 """
 from __future__ import annotations
 

@@ -448,7 +448,7 @@ def test_a_guard_undone_is_told_to_the_instructor(arena, grader, honest_reports)
     path = arena.root / "attacks" / "forbidden_guard_undone.py"
     path.parent.mkdir(exist_ok=True)
     path.write_text(hostile("forbidden_autograd_popped", "reference", arena.targets) + "\n\n"
-                    + (Path(__file__).parent / "redteam" / "forbidden_guard_undone.py").read_text())
+                    + (Path(__file__).parent.parent / "redteam" / "forbidden_guard_undone.py").read_text())
     report = grader.grade(path)
     assert report.score == honest_reports["reference"].score
     told = "\n".join(report.instructor_notices)

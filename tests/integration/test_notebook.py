@@ -24,7 +24,7 @@ from autograder.course.config import load_config
 from autograder.platforms.nbgrader_release import release
 from autograder.records import GraderError
 
-KIT = Path(__file__).resolve().parent.parent
+KIT = Path(__file__).resolve().parents[2]
 SOURCE = KIT / "assignment" / "nn_from_scratch.ipynb"
 TEMPLATE = KIT / "student_template" / "nn_from_scratch.ipynb"
 PARTS = tuple(part.grade_id for part in load_config().layers)  # the parts with an answer cell
@@ -162,7 +162,7 @@ def test_each_test_cell_ends_with_the_hidden_grade_part_region(source):
         visible = HIDDEN.sub("", text)
         assert "autograder" not in visible and "assert " not in visible  # verdicts go through check()
         # never a bare boolean (nbgrader would give full credit); failed self-checks stop the cell
-        # at its end, so nbgrader's Validate fails (tests/test_routes.py runs it)
+        # at its end, so nbgrader's Validate fails (tests/integration/test_routes.py runs it)
         last = ast.parse(visible).body[-1]
         assert isinstance(last, ast.Expr) and isinstance(last.value, ast.Call)
         assert last.value.func.id == "self_checks_done"

@@ -17,7 +17,7 @@ import pytest
 from autograder.course.config import load_config
 from conftest import notebook_submission
 
-COURSE = Path(__file__).parent / "fixtures" / "tanh_course"
+COURSE = Path(__file__).parent.parent / "fixtures" / "tanh_course"
 COURSE_TOML = COURSE / "course.toml"
 TANH_CHECKS = ["tanh.forward.value", "tanh.forward.float32", "tanh.backward.grad", "tanh.backward.inputs_unchanged"]
 BUGGY = "    def backward(self, dout):\n        return dout * (1 - self.out)\n"

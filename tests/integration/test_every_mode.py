@@ -39,7 +39,7 @@ from test_redteam import (BATCH_ATTACKS, BY_NAME, Case, WITHOUT_SYS_ADMIN, arena
                           write_batch)
 from test_without_user_namespaces import grade_in_one_bubblewrap_grader, setuid_bwrap  # noqa: F401
 
-DOCKER_LIKE = Path(__file__).parent / "docker_like" / "dockerlike.py"
+DOCKER_LIKE = Path(__file__).parent.parent / "docker_like" / "dockerlike.py"
 ROOT_ONLY = pytest.mark.skipif(not can_run_as_nobody(), reason="needs root, unshare and setpriv")
 SURVIVOR_SECONDS = 600.0  # longer than any batch here
 SANDBOX_UIDS = (*range(SANDBOX_UID, SANDBOX_UID + 64), NOBODY)  # a child's uid, as root and as uid 65534
