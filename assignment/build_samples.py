@@ -70,6 +70,12 @@ def filled(template: dict, answers: dict, unfinished=(), mistakes=()) -> dict:
     return notebook
 
 
+def reference_notebook(template_path: Path = TEMPLATE) -> dict:
+    """The student notebook at `template_path` with every answer cell filled from the source
+    notebook's solution regions: what a student who gets everything right hands in."""
+    return filled(json.loads(Path(template_path).read_text()), _regions(json.loads(SOURCE.read_text())))
+
+
 def build(template_path: Path = TEMPLATE) -> dict[str, bytes]:
     """File name -> bytes of every sample, filled into the student notebook at `template_path`."""
     template = json.loads(Path(template_path).read_text())
