@@ -112,6 +112,7 @@ def test_the_course_names_its_own_mistakes_with_no_edit_under_autograder(body, r
     assert all(r.passed and r.cause is None for r in right)
 
 
+@pytest.mark.slow  # `autograder grade` as a subprocess
 def test_a_catalogue_that_is_not_one_is_a_one_line_error(tmp_path, reference_source):
     course = tmp_path / "course"
     course.mkdir()

@@ -136,6 +136,7 @@ def test_bad_submissions_get_a_zero_and_a_reason(mixed):
     assert any("could not be run" in notice for notice in dave["extra_data"]["notices"])
 
 
+@pytest.mark.slow  # grades the class a second time
 def test_a_zip_of_the_class_grades_like_the_folder(mixed, config, grader, tmp_path):
     course, out, _ = mixed
     archive = tmp_path / "class.zip"
@@ -197,6 +198,7 @@ def test_terminal_summary_lists_the_most_failed_check_first(mixed, config):
 REACHES_IN = REFERENCE + "\nimport gc\n_everything = len(gc.get_objects())\n"
 
 
+@pytest.mark.slow  # a batch of its own
 def test_instructor_notices_reach_the_report_and_summary_never_the_student(config, grader, tmp_path):
     """#23 item 5: what the instructor should review is in results/<id>.json's extra_data, the
     note column of report.html and the terminal summary; not in the output, the checks' messages
@@ -236,6 +238,7 @@ def test_report_escapes_text_from_submissions(config):
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
+@pytest.mark.slow  # two more batches of the class
 def test_rerun_skips_graded_students_and_rebuilds_an_identical_csv(mixed, config, grader):
     course, out, _ = mixed
     before = (out / "grades.csv").read_bytes()
@@ -248,6 +251,7 @@ def test_rerun_skips_graded_students_and_rebuilds_an_identical_csv(mixed, config
     assert (out / "grades.csv").read_bytes() == before
 
 
+@pytest.mark.slow  # two batches
 def test_resume_regrades_only_what_is_missing_changed_or_cut_short(config, grader, tmp_path):
     course = write_class(tmp_path / "class", {"alice.py": REFERENCE, "bob.py": REFERENCE, "carol.py": REFERENCE})
     out = tmp_path / "out"
@@ -264,6 +268,7 @@ def test_resume_regrades_only_what_is_missing_changed_or_cut_short(config, grade
     assert not list((out / "results").glob(".*"))
 
 
+@pytest.mark.slow  # two batches
 def test_a_changed_grading_toml_regrades_everyone(config, grader, tmp_path):
     course = write_class(tmp_path / "class", {"alice.py": REFERENCE})
     out = tmp_path / "out"
@@ -288,6 +293,7 @@ class BrokenOnce(LocalRunner):
             super().submit(item)
 
 
+@pytest.mark.slow  # two batches
 def test_a_grader_fault_leaves_the_student_ungraded_for_the_next_run(config, grader, tmp_path):
     course = write_class(tmp_path / "class", {"alice.py": REFERENCE, "bob.py": REFERENCE})
     out = tmp_path / "out"
@@ -301,6 +307,7 @@ def test_a_grader_fault_leaves_the_student_ungraded_for_the_next_run(config, gra
     assert [row["student"] for row in read_csv(out / "grades.csv")] == ["alice", "bob"]
 
 
+@pytest.mark.slow  # a batch of its own
 def test_nbgrader_course_tree(config, grader, tmp_path):
     course = tmp_path / "course"
     write_class(course / "submitted", {
@@ -316,6 +323,7 @@ def test_nbgrader_course_tree(config, grader, tmp_path):
     assert result(tmp_path / "out", "alice")["extra_data"]["submission"] == "submitted/alice/ps1"
 
 
+@pytest.mark.slow  # a batch of its own
 def test_gradescope_export_zip_gives_each_group_member_the_grade(config, grader, tmp_path):
     top = "assignment_9_export/"
     metadata = (
@@ -339,6 +347,7 @@ def test_gradescope_export_zip_gives_each_group_member_the_grade(config, grader,
     assert rows["31"]["score"] == rows["31"]["max_score"]
 
 
+@pytest.mark.slow  # a batch of its own
 def test_ids_never_become_spreadsheet_formulas_nor_collide_by_case(config, grader, tmp_path):
     """Gradescope SIDs (and file names) reach grades.csv: one starting with + - @ (or = before it
     is sanitised) would be a formula in a spreadsheet; it gets the usual leading apostrophe. Ids
@@ -366,6 +375,7 @@ def run_cli(*args, **options) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **options)
 
 
+@pytest.mark.slow  # `autograder batch` interrupted, then run again
 def test_ctrl_c_leaves_a_consistent_state_that_a_rerun_completes(tmp_path):
     slow = "import time\ntime.sleep(1)\n" + REFERENCE
     course = write_class(tmp_path / "class", {f"s{i}.py": slow for i in range(6)})
@@ -392,6 +402,7 @@ def test_ctrl_c_leaves_a_consistent_state_that_a_rerun_completes(tmp_path):
     assert [row["student"] for row in read_csv(out / "grades.csv")] == [f"s{i}" for i in range(6)]
 
 
+@pytest.mark.slow  # `autograder batch` in a fresh interpreter
 @pytest.mark.skipif(os.geteuid() != 0, reason="folders are hidden from children only when grading as root")
 def test_children_cannot_see_other_submissions_or_write_results(tmp_path):
     # World-readable and outside the folders every child gets covered anyway (/tmp, /run, ...), so
@@ -449,6 +460,7 @@ def test_unusable_input_is_one_line_and_exit_2(tmp_path, arguments, message):
     assert stderr.count("\n") == 1 and message in stderr and "Traceback" not in stderr
 
 
+@pytest.mark.slow  # a batch in a fresh interpreter
 def test_local_grading_never_imports_dask(tmp_path):
     course = write_class(tmp_path / "class", {"alice.py": REFERENCE})
     code = (
@@ -463,6 +475,7 @@ def test_local_grading_never_imports_dask(tmp_path):
     assert done.stdout.strip() == "False False"
 
 
+@pytest.mark.slow  # draws the report's figures in a second interpreter
 def test_figures_drawn_by_a_second_interpreter_are_those_drawn_here(config, tmp_path):
     """The report's figures come from FiguresElsewhere (matplotlib loading while a batch grades):
     the same PNGs as drawn in this process; a drawer that cannot draw costs nothing but time."""

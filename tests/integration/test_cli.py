@@ -14,6 +14,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "autograder", *args], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # a whole grading in a fresh interpreter
 def test_json_is_gradescope_shaped_and_free_of_student_prints(tmp_path):
     path = tmp_path / "ivy.py"
     path.write_text(REFERENCE_LAYERS.read_text() + "\nprint('STUDENT-PRINT')\n")
@@ -84,6 +85,7 @@ def test_a_misspelt_key_in_a_course_file_is_exit_2_naming_the_valid_ones(tmp_pat
     assert "unknown key(s) atl; valid keys: rtol, atol" in message
 
 
+@pytest.mark.slow  # a whole grading in a fresh interpreter
 def test_config_works_after_the_command_and_a_course_file_names_only_what_it_changes(tmp_path):
     course = tmp_path / "course.toml"
     course.write_text('[gradescope]\nvisibility = "after_due_date"\n')
@@ -115,6 +117,7 @@ def test_help_reads_like_a_manual_and_every_argument_is_explained():
                 assert action.help, f"{parser.prog}: {'/'.join(action.option_strings) or action.dest} has no help"
 
 
+@pytest.mark.slow  # a grading and doctor, each a fresh interpreter
 def test_doctor_names_the_cgroup_bounds_a_child_gets_and_commands_that_run_from_anywhere(tmp_path):
     """doctor's cgroup line is what results' extra_data.bounds.cgroup says (the same [limits]), and
     the commands it suggests name this venv's autograder (sudo does not search the venv's PATH)."""

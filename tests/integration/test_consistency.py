@@ -184,6 +184,7 @@ def test_a_check_grading_toml_names_but_no_checks_module_defines_is_reported(kit
                            f"linear.backward.reepeat; linear has: forward.shape, ")
 
 
+@pytest.mark.slow  # jupytext syncs a copy of the notebook
 def test_an_edit_to_the_notebook_alone_is_reported_until_its_twin_is_synced(kit):
     shutil.copy(TWIN, kit / TWIN.name)
     shutil.copy(PAIRING, kit / PAIRING.name)
@@ -199,6 +200,7 @@ def test_an_edit_to_the_notebook_alone_is_reported_until_its_twin_is_synced(kit)
     assert disagreements(kit) == []
 
 
+@pytest.mark.slow  # `autograder release` as a subprocess
 def test_release_rewrites_a_twin_the_notebook_has_moved_past_and_says_so(kit):
     """The .ipynb is the source: a notebook edited in Jupyter without jupytext is released, not
     refused, and its twin rewritten from it (the message names the twin, never grading.toml)."""
@@ -215,6 +217,7 @@ def test_release_rewrites_a_twin_the_notebook_has_moved_past_and_says_so(kit):
     assert disagreements(kit) == []
 
 
+@pytest.mark.slow  # `autograder release` as a subprocess
 def test_release_refuses_a_notebook_that_disagrees_beyond_points(kit):
     edit_notebook(kit / SOURCE.name, lambda nb: cell(nb, "relu").metadata["nbgrader"].update(grade_id="relu_layer"))
     before = (kit / SOURCE.name).read_bytes()

@@ -17,6 +17,9 @@ from autograder.batch.progress import QuietProgress  # noqa: E402
 from test_batch import MIXED_CLASS, REFERENCE, notebook_submission, read_csv, write_class  # noqa: E402
 
 
+pytestmark = pytest.mark.slow  # a Dask cluster of two worker processes
+
+
 @pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,

@@ -4,9 +4,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from autograder.course.config import KIT_ROOT
 
 
+@pytest.mark.slow  # the whole `make demo`
 def test_demo_releases_grades_and_prints_the_gradebook(tmp_path):
     done = subprocess.run([sys.executable, "-m", "autograder.demo", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=600, cwd=KIT_ROOT)

@@ -101,6 +101,7 @@ def autograder(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "autograder", *args], capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow  # run_autograder in a fresh interpreter
 def test_the_zeros_submission_fails_on_values(config, zeros_submission):
     numbers = expected_numbers(config)
     assert len(numbers) > 100  # the test has something to find

@@ -126,6 +126,7 @@ def test_setup_script_pins_cpu_torch_from_the_cpu_index_and_is_valid_bash(built_
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
 
 
+@pytest.mark.slow  # pip builds the unzipped kit
 def test_unzipped_kit_builds_as_a_package_offline_with_its_gradescope_files(built_zip, tmp_path):
     unzip_keeping_modes(built_zip, tmp_path / "source")
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
@@ -191,6 +192,7 @@ def test_full_marks_submission_gets_a_valid_results_json_with_the_student_name(c
     assert "Score:" in done.stdout  # the instructor's view of the run
 
 
+@pytest.mark.slow  # run_autograder in a fresh interpreter
 def test_instructor_notices_go_to_extra_data_never_to_what_students_see(container):
     """#23 item 5: a full-marks submission that walks the interpreter's object graph: the note
     asking the instructor to review it is in extra_data, not in the output or a check's output."""
@@ -219,6 +221,7 @@ class ReLU(ReLU):  # the classic slip: gradient 1 instead of 0 at h == 0
 """
 
 
+@pytest.mark.slow  # run_autograder in a fresh interpreter
 def test_buggy_submission_loses_exactly_the_failing_checks(container):
     buggy = SOLUTION + BUGGY_RELU
     (container / "submission" / "nn_from_scratch.py").write_text(buggy)
@@ -233,6 +236,7 @@ def test_buggy_submission_loses_exactly_the_failing_checks(container):
 
 @pytest.mark.parametrize("files", [{}, {"layers.txt": SOLUTION, "notes.pdf": "%PDF-1.4"}],
                          ids=["nothing uploaded", "wrongly named files"])
+@pytest.mark.slow  # run_autograder in a fresh interpreter
 def test_missing_or_wrongly_named_submission_is_a_zero_with_a_clear_message(container, files):
     for name, text in files.items():
         (container / "submission" / name).write_text(text)
@@ -307,6 +311,7 @@ def test_visibility_does_what_the_readme_says_under_gradescopes_rules(grader, tm
     assert_shown_no_earlier_than_both_settings(results, visibility, checks)
 
 
+@pytest.mark.slow  # run_autograder in a fresh interpreter
 def test_run_autograder_applies_the_visibility_in_the_zips_grading_toml(container):
     set_visibility(container / "source" / "grading.toml", hidden_check_visibility="after_due_date",
                    stdout_visibility="visible")
@@ -318,6 +323,7 @@ def test_run_autograder_applies_the_visibility_in_the_zips_grading_toml(containe
     assert_shown_no_earlier_than_both_settings(results, "visible", "after_due_date")
 
 
+@pytest.mark.slow  # run_autograder in a fresh interpreter
 @pytest.mark.parametrize("files", [{}, {"notes.txt": "hello"}], ids=["nothing uploaded", "wrong file"])
 def test_a_student_who_uploaded_the_wrong_file_sees_why_even_while_checks_are_hidden(container, files):
     set_visibility(container / "source" / "grading.toml", hidden_check_visibility="after_due_date")
@@ -401,6 +407,7 @@ class Linear(Linear):  # and again while the hidden checks run
 """
 
 
+@pytest.mark.slow  # run_autograder in a fresh interpreter
 @pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox hides folders and drops privileges only as root")
 def test_hostile_submission_cannot_leave_its_own_results_json(container):
     results_dir = container / "results"
@@ -420,6 +427,7 @@ def test_hostile_submission_cannot_leave_its_own_results_json(container):
     assert stat.S_IMODE(results_dir.stat().st_mode) == 0o700
 
 
+@pytest.mark.slow  # `autograder gradescope selfcheck`, twice
 def test_selfcheck_passes_here_and_explains_a_container_that_refuses_namespaces():
     done = subprocess.run([sys.executable, "-m", "autograder", "gradescope", "selfcheck"],
                           capture_output=True, text=True, timeout=300)

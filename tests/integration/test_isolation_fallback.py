@@ -48,12 +48,14 @@ def test_namespaces_are_reported_unavailable():
     assert done.stdout.strip() == "False"
 
 
+@pytest.mark.slow  # `autograder grade` without CAP_SYS_ADMIN, a subprocess
 def test_reference_still_gets_full_marks(tmp_path):
     results = grade_without_sys_admin(REFERENCE_LAYERS)
     assert results["score"] == results["max_score"] > 0
     assert results["extra_data"]["isolation"] == "uid"
 
 
+@pytest.mark.slow  # waits out a survivor
 def test_a_setsid_survivor_is_killed_with_its_uid(tmp_path):
     drop = tmp_path / "drop"
     drop.mkdir()
@@ -67,6 +69,7 @@ def test_a_setsid_survivor_is_killed_with_its_uid(tmp_path):
     assert not target.exists()
 
 
+@pytest.mark.slow  # `autograder grade` without CAP_SYS_ADMIN, a subprocess
 def test_the_system_call_filter_and_cgroups_hold_without_namespaces_too(tmp_path):
     """The sandbox uid's keyrings outlive its children and a user namespace would give it root
     over new mounts: both are refused by the filter, which needs no namespace."""

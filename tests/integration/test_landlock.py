@@ -112,6 +112,7 @@ def test_the_child_sees_nothing_of_the_kit_or_the_graders_folder_on_its_path(gra
     assert isolation.python_environment() and all(isolation.importable(p) for p in isolation.python_environment())
 
 
+@pytest.mark.slow  # `autograder grade` as a subprocess
 def test_the_child_reads_nothing_of_the_graders_command_line(tmp_path):
     """A template forked from `autograder grade PATH` (or `batch SUBMISSIONS --out DIR`) carries
     the grader's command line, which names the folders: sys.argv, /proc/self/cmdline."""

@@ -5,6 +5,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from autograder.files import KIT_ROOT
 
 MAKEFILE = (KIT_ROOT / "Makefile").read_text()
@@ -22,6 +24,7 @@ def test_every_linux_install_of_torch_names_the_cpu_build():
     assert re.search(r"^TORCH_CPU_INDEX \?= https://download\.pytorch\.org/whl/cpu$", MAKEFILE, re.M)
 
 
+@pytest.mark.slow  # asks pip to resolve torch
 def test_the_first_try_resolves_offline_here_to_a_cpu_wheel():
     """What the first pip command would install on this machine, without installing it: pip's own
     resolver, with the machine's pip configuration (local wheels), and no index beyond it."""

@@ -319,6 +319,7 @@ def cli(config_path: Path, *args) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow  # `autograder grade` as a subprocess, per file
 @pytest.mark.parametrize("name", ["json_nested.ipynb", "binary.py", "zip_bomb.zip", "symlink.py"])
 def test_autograder_grade_refuses_in_one_line(name, setup):
     root, config_path, _, _ = setup
@@ -331,6 +332,7 @@ def test_autograder_grade_refuses_in_one_line(name, setup):
     assert re.search(case.says, done.stderr)
 
 
+@pytest.mark.slow  # `autograder batch` over every malformed file
 def test_autograder_batch_grades_every_other_student_normally(setup):
     root, config_path, _, honest = setup
     folder, out = root / "class", root / "class-out"

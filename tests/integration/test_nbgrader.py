@@ -26,6 +26,8 @@ from autograder.course.config import KIT_ROOT, load_config
 pytest.importorskip("nbgrader")
 from nbgrader.api import Gradebook  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real nbgrader: a course set up and autograded in Jupyter kernels
+
 SOURCE_NOTEBOOK = KIT_ROOT / "assignment" / "nn_from_scratch.ipynb"
 NOTEBOOK = SOURCE_NOTEBOOK.name
 ASSIGNMENT = "ps1"

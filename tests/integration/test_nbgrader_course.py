@@ -69,6 +69,7 @@ def test_a_broken_config_is_a_sentence_not_a_traceback(course):
     assert not found.through_kit and "SyntaxError" in found.why
 
 
+@pytest.mark.slow  # `autograder doctor`, in and out of a course
 def test_doctor_speaks_of_the_course_only_in_a_course_folder(course, tmp_path):
     assert doctor_line(tmp_path / "nothing") is None
     assert "NOT through the kit" in doctor_line(course)

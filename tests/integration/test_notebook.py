@@ -298,6 +298,7 @@ def test_release_reports_nbgrader_rejections_in_one_line(tmp_path, source):
     assert "\n" not in str(raised.value)
 
 
+@pytest.mark.slow  # nbgrader's own command line on the source
 def test_nbgrader_generate_assignment_cli_accepts_the_source(tmp_path, part_points):
     """The real CLI with its gradebook, in a temporary course; its release equals the committed template."""
     course = tmp_path / "course"
@@ -326,6 +327,7 @@ def test_nbgrader_generate_assignment_cli_accepts_the_source(tmp_path, part_poin
 # --------------------------------------------------------------------------- in a real kernel
 
 
+@pytest.mark.slow  # runs the notebook in a Jupyter kernel
 def test_source_runs_top_to_bottom_in_a_kernel(tmp_path, source):
     """Hidden regions removed (they need the kit's grader; see the next test): no error, no stderr."""
     nb = nbformat.from_dict(source)
@@ -345,6 +347,7 @@ def test_source_runs_top_to_bottom_in_a_kernel(tmp_path, source):
     assert accuracy and float(accuracy.group(1)) >= 95.0
 
 
+@pytest.mark.slow  # runs the notebook in a Jupyter kernel
 def test_template_runs_until_the_first_stub_and_fails_there(tmp_path, template):
     from nbclient.exceptions import CellExecutionError
 
@@ -362,6 +365,7 @@ def test_template_runs_until_the_first_stub_and_fails_there(tmp_path, template):
 
 @pytest.mark.skipif(importlib.util.find_spec("autograder.notebook") is None,
                     reason="needs the kit's grader (autograder.notebook.grade_part)")
+@pytest.mark.slow  # runs the notebook, hidden tests and all, in a Jupyter kernel
 def test_source_with_hidden_tests_scores_each_part_in_full(tmp_path, part_points):
     """As under `nbgrader autograde`: each test cell's last value is the part's points."""
     shutil.copy(SOURCE, tmp_path / SOURCE.name)  # grade_part grades the notebook in the working directory

@@ -133,6 +133,7 @@ def test_tampering_shapes_are_flagged_for_the_instructor(grader, tmp_path, refer
     assert report.parts["relu"].score == report.parts["relu"].max_score
 
 
+@pytest.mark.slow  # sleeps into the time limits
 def test_a_submission_has_one_total_time_budget(config, tmp_path, reference_source):
     """Code that sleeps just under every check's limit must not hold a worker for checks × limit."""
     import dataclasses
@@ -151,6 +152,7 @@ def test_a_submission_has_one_total_time_budget(config, tmp_path, reference_sour
     assert not last.passed and "total time limit (3 s)" in last.message
 
 
+@pytest.mark.slow  # starts a template in a fresh interpreter
 def test_code_that_forks_runs_in_a_spawned_template_too(config, tmp_path, reference_source):
     """A template started as a fresh interpreter (Jupyter kernels, Dask workers, any host that
     imported `solution`) must give children a working fork: a regression of the raw-clone zygote."""

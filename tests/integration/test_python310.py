@@ -69,6 +69,7 @@ def test_requires_python_says_3_10():
     assert "tomli" in text and "python_version < '3.11'" in text
 
 
+@pytest.mark.slow  # vermin reads the whole package
 def test_vermin_finds_nothing_newer_than_python_3_10_in_the_package():
     pytest.importorskip("vermin")
     targets = [str(KIT_ROOT / name) for name in ("autograder", "solution")]

@@ -246,8 +246,14 @@ def grade_attack(arena, grader, case: Case):
 
 # --- every attack, graded by one warm grader (as root: the guarantees) ---------------------------
 
+# slow: these run into a time limit, or recurse or allocate up to a limit, for seconds each
+SLOW_ATTACKS = {"signals_ignored", "baseexception_sleep", "slow_correct", "wire_slow_drip", "memory_hog",
+                "recursion_bomb"}
+
+
 @ROOT_ONLY
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.attack)
+@pytest.mark.parametrize("case", [pytest.param(case, marks=pytest.mark.slow) if case.attack in SLOW_ATTACKS else case
+                                  for case in CASES], ids=lambda case: case.attack)
 def test_attack_is_contained(case, arena, grader, honest_reports, listeners):
     if case.attack == "read_solution" and stray_solution_files():
         pytest.skip(f"a readable copy of the layers lies on this machine: {stray_solution_files()[0]}")
@@ -261,6 +267,7 @@ def test_attack_is_contained(case, arena, grader, honest_reports, listeners):
     assert listeners.connections() == []
 
 
+@pytest.mark.slow  # waits out the survivor's delay
 @ROOT_ONLY
 def test_setsid_survivor_dies_with_the_sandbox(arena, grader):
     """The daemon would write its file `delay` seconds after starting: wait past that."""
@@ -471,6 +478,7 @@ def cli(arena, *args, env=None, **kwargs) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600, env=env, **kwargs)
 
 
+@pytest.mark.slow  # `autograder grade` as a subprocess, per attack
 @ROOT_ONLY
 @pytest.mark.parametrize("name", ["fake_results", "output_flood", "exit_os_at_import", "env_secrets"])
 def test_autograder_grade_reports_only_what_the_grader_measured(name, arena, honest_reports, listeners):
@@ -493,6 +501,7 @@ def test_autograder_grade_reports_only_what_the_grader_measured(name, arena, hon
 TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
+@pytest.mark.slow  # `autograder grade` and `batch` as subprocesses
 def test_no_escape_sequence_reaches_the_instructors_terminal(arena, tmp_path):
     """Student prints, exception messages, file names and zip member names are stripped of escape
     sequences and control characters on the terminal (`grade`, `batch`, `gradescope run`), and
@@ -529,6 +538,7 @@ def test_no_escape_sequence_reaches_the_instructors_terminal(arena, tmp_path):
     assert any(f"{esc}[2J" in notice for notice in kept["extra_data"]["notices"])
 
 
+@pytest.mark.slow  # `autograder batch`, twice
 def test_a_batch_rerun_leaves_no_other_student_in_a_childs_memory(arena, tmp_path):
     """On a re-run the grader reads the roster and the earlier results (with what each student
     printed) before grading the new submissions. The spy (graded last, after a new honest student)
@@ -568,6 +578,7 @@ def test_a_batch_rerun_leaves_no_other_student_in_a_childs_memory(arena, tmp_pat
     assert spy["score"] == spy["max_score"]
 
 
+@pytest.mark.slow  # starts `autograder batch` to kill it
 @ROOT_ONLY
 def test_a_grader_killed_from_outside_leaves_no_process(arena):
     """kill -9 of the grader while a child sleeps (a platform time-out does this)."""
@@ -619,6 +630,7 @@ def assert_batch_graded_everyone(out: Path, attacks, honest_reports, config, als
     return results
 
 
+@pytest.mark.slow  # `autograder batch` over every attack
 @ROOT_ONLY
 def test_autograder_batch_grades_every_other_student_normally(arena, honest_reports, listeners):
     out = arena.root / "batch-out"
@@ -751,6 +763,7 @@ def test_as_an_ordinary_user_with_user_namespaces_grade_contains(name, nobody_ar
     assert_nothing_escaped(targets, before, listeners)
 
 
+@pytest.mark.slow  # `autograder batch` as uid 65534
 @NOBODY_ONLY
 def test_without_user_namespaces_what_is_protected_and_what_is_not_and_it_says_so(
         nobody_arena, honest_reports, listeners):
@@ -798,6 +811,7 @@ def test_without_user_namespaces_what_is_protected_and_what_is_not_and_it_says_s
     assert not (Path(targets["canary_dir"]) / (targets["marker"] + "-survivor")).exists()
 
 
+@pytest.mark.slow  # `autograder grade` as uid 65534
 @NOBODY_ONLY
 def test_without_user_namespaces_a_submission_can_kill_the_grader_unless_landlock_scopes_signals(nobody_arena):
     """The grader runs under the student's uid: its process can be signalled, unless Landlock
@@ -857,6 +871,7 @@ def public_seed_answers(config) -> dict:
     return answers
 
 
+@pytest.mark.slow  # starts a second grader, on the public seed
 @ROOT_ONLY
 def test_hidden_inputs_cannot_be_predicted_from_the_public_seed(arena, grader, honest_reports, monkeypatch):
     targets = dict(arena.targets, answers=public_seed_answers(arena.config))

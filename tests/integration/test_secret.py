@@ -65,6 +65,7 @@ def test_a_short_or_unwritable_secret_is_a_one_line_error(tmp_path):
             locked.chmod(0o700)
 
 
+@pytest.mark.slow  # three graders, each started afresh
 def test_the_same_secret_gives_byte_identical_results_and_another_draws_other_inputs(tmp_path):
     from autograder.pipeline import Grader
 
@@ -88,6 +89,7 @@ def test_the_same_secret_gives_byte_identical_results_and_another_draws_other_in
     assert scores[2] == scores[0]  # an honest submission's grade does not depend on the secret
 
 
+@pytest.mark.slow  # two batches
 def test_a_batch_regrades_everyone_when_the_secret_changes(grader, tmp_path):
     from test_batch import REFERENCE, batch, write_class
 

@@ -21,6 +21,7 @@ def test_children_never_walk_the_template_heap(grader, tmp_path, reference_sourc
     assert tracked < frozen / 10
 
 
+@pytest.mark.slow  # a grader of its own
 def test_the_grader_freezes_what_lives_as_long_as_it(config, tmp_path):
     """torch, the kit and the suite are frozen once the grader is built: the parent's collections
     during a batch walk only each submission's own objects (a full walk cost ~5 ms a submission)."""
@@ -47,6 +48,7 @@ def _asked_for_huge_pages_kb(pid: int) -> int:
     return total
 
 
+@pytest.mark.slow  # a grader of its own, forking a batch
 def test_a_batch_template_asks_for_huge_pages_once_it_has_forked_a_batch(config, tmp_path, reference_source):
     """Once a batch has forked a few dozen children, the template asks for its memory on 2 MB pages:
     a fork then copies ~70 page-table entries instead of ~37,000 (about 1 ms instead of 4-15).

@@ -70,6 +70,7 @@ def test_the_trajectory_is_compared_where_it_is_sampled(grader, tmp_path, refere
     assert (matched in message) if matched else "matched" not in message
 
 
+@pytest.mark.slow  # trains for 6 epochs, a grader of its own
 def test_a_long_run_is_a_course_setting_and_compares_accuracy_with_the_reference(tmp_path, reference_source):
     """A course training for 6 epochs: the trajectory is still compared over the first two (rounding
     grows past any useful tolerance later), the accuracy at the end against the reference's."""
