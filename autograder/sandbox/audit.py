@@ -10,7 +10,7 @@ that a student's use of them is recorded too. Only while student code runs (`act
 own code in between is not the student's. The child sends the names with each message and the
 parent turns them into a notice for the instructor. Like the guard, it lives in a process the
 student controls: a determined submission can erase its record (the syntax scan is the parent's
-line), but no honest one triggers it (tests/test_corpus.py).
+line), but no honest one triggers it (tests/integration/test_corpus.py).
 """
 from __future__ import annotations
 

@@ -354,7 +354,7 @@ def _explain_exit(status: str) -> str:
 
 # Everything below reads a frame written by the child, that is by student code if it wants to: any
 # field may have any JSON type (ints of 4000 digits, lists nested 900 deep, lone surrogates), and
-# every string ends up in the report, so each is checked and cut. tests/test_wire_fuzz.py fuzzes it.
+# every string ends up in the report, so each is checked and cut. tests/integration/test_wire_fuzz.py fuzzes it.
 
 def _text(value, limit: int = 500) -> str:
     """A string field as text of at most `limit` characters that any UTF-8 writer accepts (a lone
