@@ -168,6 +168,7 @@ class DaskRunner:
     """Sends each submission to the cluster at `address` (see runner.py for the interface)."""
 
     CAPACITY_REFRESH_SECONDS = 5.0
+    CONNECT_TIMEOUT = "20s"  # Dask retries a refused connection until then
 
     def __init__(self, address: str, config, hide=()):
         # hide: the local folders; remote workers hide their own copies (their staging folder)
@@ -180,7 +181,7 @@ class DaskRunner:
 
     def start(self) -> None:
         try:
-            self.client = Client(self.address, timeout="20s")
+            self.client = Client(self.address, timeout=self.CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as unreachable:
             raise GraderError(f"cannot reach the Dask scheduler at {self.address}: {unreachable}") from None
         self.client.register_plugin(GraderPlugin(), name=PLUGIN_NAME)

@@ -94,9 +94,11 @@ def config():
     return load_config()
 
 
-def test_unreachable_scheduler_is_a_one_line_error(tmp_path, config):
+def test_unreachable_scheduler_is_a_one_line_error(tmp_path, config, monkeypatch):
+    from autograder.batch.dask_runner import DaskRunner
     from autograder.records import GraderError
 
+    monkeypatch.setattr(DaskRunner, "CONNECT_TIMEOUT", "2s")  # the error, not the wait, is tested
     course = write_class(tmp_path / "class", {"alice.py": REFERENCE})
     with pytest.raises(GraderError, match="cannot reach the Dask scheduler"):
         grade_batch(course, tmp_path / "out", config, progress=QuietProgress(), scheduler="tcp://127.0.0.1:9")
