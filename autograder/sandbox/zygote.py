@@ -168,10 +168,10 @@ def serve(control: socket.socket, in_user_namespace: bool = False, bubblewrap_sl
     the child. bubblewrap_slots: children at once in a bubblewrap sandbox (see bubblewrap.py)."""
     global _workdirs, _disks, _adopting
     isolation.adopt_orphans()
-    if bubblewrap_slots:  # (all its children share the sandbox's one PID namespace)
+    if bubblewrap_slots:
         bubblewrap.enter_template()
         _disks = _workdirs = bubblewrap.Workdirs(bubblewrap_slots)
-        in_user_namespace = _adopting = True
+        in_user_namespace = True
     _prepare_template()
     # Every child would otherwise inherit the template's garbage-collector counters: when they
     # stood just below a full collection (which depends on what the grader allocated before the
@@ -222,11 +222,12 @@ def serve(control: socket.socket, in_user_namespace: bool = False, bubblewrap_sl
                 control.close()
                 _run_child(request, fds, template)
             forked += 1
+            # (a bubblewrap sandbox's children share its one PID namespace: none has its own)
             _adopting = _adopting or not request["namespaces"]
             if network is not None:
                 _network_of[pid] = network
             _watching[pid] = os.dup(fds[0])
-            if _workdirs is not None or not request["namespaces"]:
+            if not request["namespaces"]:
                 _disks.assign(pid, request["workdir"], request["limits"], request["as_root"])
             if in_user_namespace:  # before the child can be reaped
                 fds.append(os.pidfd_open(pid))
