@@ -20,7 +20,7 @@ import signal
 import stat
 import time
 
-from . import trees
+from . import isolation, trees
 
 LOOKS_PER_SECOND = 4
 # how the template reports a child it killed here (session.py explains it to the student)
@@ -83,20 +83,17 @@ def _deleted_but_open(pid: int, uid: int | None, device: int) -> int:
     """Bytes of the files on `device` that the child's processes (its process group, or as root
     every process of its uid) hold open after unlinking them: no walk of a folder finds those."""
     held, seen = 0, set()
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
+    for process in isolation.processes():
         try:
             if uid is not None:
-                ours = os.stat(f"/proc/{name}").st_uid == uid
+                ours = os.stat(f"/proc/{process}").st_uid == uid
             else:
-                with open(f"/proc/{name}/stat", "rb") as status:
-                    ours = int(status.read().rsplit(b")", 1)[1].split()[2]) == pid
+                ours = int(isolation.stat_fields(process)[2]) == pid
             if not ours:
                 continue
-            for fd in os.listdir(f"/proc/{name}/fd"):
+            for fd in os.listdir(f"/proc/{process}/fd"):
                 try:
-                    target = os.stat(f"/proc/{name}/fd/{fd}")
+                    target = os.stat(f"/proc/{process}/fd/{fd}")
                 except OSError:  # closed meanwhile
                     continue
                 if (stat.S_ISREG(target.st_mode) and target.st_nlink == 0 and target.st_dev == device

@@ -227,16 +227,26 @@ def claim_uids(first: int, count: int) -> tuple[list[int], list[int]]:
     return uids, locks
 
 
+def processes() -> list[int]:
+    """The pids in /proc now (each may end while the caller looks at it)."""
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def stat_fields(pid: int | str = "self") -> list[bytes]:
+    """The fields of /proc/<pid>/stat after the command name, which a process sets itself (any
+    bytes, ")" and spaces included): [0] its state, [1] its parent, [2] its process group."""
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        return stat.read().rsplit(b")", 1)[1].split()
+
+
 def kill_processes_of(uid: int) -> None:
     """SIGKILL every process running as `uid` (a sandbox uid is used by one child at a time), so
     a double-forked setsid survivor dies even where there is no PID namespace to take it along."""
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+    for pid in processes():
         try:
             if os.stat(f"/proc/{pid}").st_uid == uid:
-                os.kill(int(pid), signal.SIGKILL)
-        except (OSError, ValueError):  # gone meanwhile
+                os.kill(pid, signal.SIGKILL)
+        except OSError:  # gone meanwhile
             continue
 
 
@@ -410,9 +420,7 @@ def apply_rlimits(limits: ChildLimits, tasks_are_its_own: bool, tasks_counted: i
 def tasks_of(uid: int) -> int:
     """Threads now running under `uid` (what RLIMIT_NPROC counts)."""
     count = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+    for pid in processes():
         try:
             with open(f"/proc/{pid}/status") as status:
                 fields = dict(line.split(":", 1) for line in status if line.startswith(("Uid:", "Threads:")))
@@ -440,8 +448,7 @@ def clean_environment(home: str) -> None:
     os.environ.update(kept, HOME=home, TMPDIR=home)
     sys.argv[:], sys.orig_argv[:] = [""], []
     # arg_start, arg_end, env_start, env_end: fields 48 to 51, after the ")" of comm
-    with open("/proc/self/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
+    fields = stat_fields()
     for start, end in ((int(fields[45]), int(fields[46])), (int(fields[47]), int(fields[48]))):
         if 0 < start < end:
             ctypes.memset(start, 0, end - start)
@@ -484,13 +491,11 @@ def kill_adopted(own_children) -> None:
     """SIGKILL every process whose parent is the template but that the template did not fork:
     left behind by a child (their parent died), they would otherwise outlive it."""
     me = os.getpid()
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) in own_children:
+    for pid in processes():
+        if pid in own_children:
             continue
         try:
-            with open(f"/proc/{name}/stat") as stat:
-                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-            if parent == me:
-                os.kill(int(name), signal.SIGKILL)
+            if int(stat_fields(pid)[1]) == me:
+                os.kill(pid, signal.SIGKILL)
         except (OSError, ValueError, IndexError):  # gone meanwhile
             continue

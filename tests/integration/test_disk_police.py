@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -143,3 +144,28 @@ def test_watch_looks_between_requests_and_returns_when_one_comes(child):
     finally:
         control.close()
         parent.close()
+
+
+def test_a_process_that_names_itself_in_bytes_no_codec_reads_is_still_adopted_and_killed():
+    """A process sets its own name (prctl PR_SET_NAME: any bytes, ")" included): /proc/<pid>/stat
+    read as text once raised for it, and kill_adopted let it live."""
+    script = """
+import ctypes, os, signal, sys, time
+from autograder.sandbox import isolation
+pid = os.fork()
+if pid == 0:
+    ctypes.CDLL(None).prctl(15, b"\\xff) 1 2 3", 0, 0, 0)  # PR_SET_NAME
+    time.sleep(60)
+    os._exit(0)
+time.sleep(0.2)
+assert int(isolation.stat_fields(pid)[1]) == os.getpid()
+isolation.kill_adopted(())
+time.sleep(0.5)
+ended, status = os.waitpid(pid, os.WNOHANG)
+print("killed" if ended and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL else "alive")
+if not ended:
+    os.kill(pid, signal.SIGKILL)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout.strip() == "killed", done.stderr
